@@ -1,0 +1,131 @@
+# DFS - one plain Makefile for every program, library and test.
+#
+#   make            build build/bin/{masterd,chunkd,fusefs,mr,dfs}
+#   make deps       install the Debian packages that are missing
+#   make test       deps, build, unit tests, integration tests
+#   make run        deps, build, start a local cluster mounted at /mnt/dfs
+#   make asan       build with AddressSanitizer and UBSan into build/asan
+#   make bench      benchmarks (see bench/)
+#   make install    install under $(PREFIX)
+
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= gcc
+
+PKGS = fuse3 sqlite3 libcurl libmicrohttpd jansson libxxhash openssl
+
+WARNINGS = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+	-Wwrite-strings -Wformat-security -Wvla -fno-common
+CFLAGS ?= -g -O2
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARNINGS) -D_GNU_SOURCE -Iinclude \
+	-MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -pthread
+LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -ldl -lm
+
+ifdef SANITIZE
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRCS = $(sort $(wildcard lib/*.c))
+MASTERD_SRCS = $(sort $(wildcard masterd/*.c))
+CHUNKD_SRCS = $(sort $(wildcard chunkd/*.c))
+FUSEFS_SRCS = $(sort $(wildcard fusefs/*.c))
+DFS_SRCS = $(sort $(wildcard tools/*.c))
+MR_SRCS = $(sort $(wildcard mr/*.c))
+UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
+HELPER_SRCS = $(sort $(wildcard tests/helpers/*.c))
+APP_SRCS = $(sort $(wildcard mr/apps/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_A = $(BUILD)/obj/libdfs.a
+PROGRAMS = $(BUILD)/bin/masterd $(BUILD)/bin/chunkd $(BUILD)/bin/fusefs \
+	$(BUILD)/bin/dfs
+ifneq ($(MR_SRCS),)
+PROGRAMS += $(BUILD)/bin/mr
+endif
+UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+HELPERS = $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
+APPS = $(patsubst mr/apps/%.c,$(BUILD)/apps/%.so,$(APP_SRCS))
+
+.PHONY: all deps test unit-test integration-test run asan install clean \
+	bench format check-format
+
+all: $(PROGRAMS) $(HELPERS) $(APPS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(call obj,$(LIB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/masterd: $(call obj,$(MASTERD_SRCS)) $(LIB_A)
+$(BUILD)/bin/chunkd: $(call obj,$(CHUNKD_SRCS)) $(LIB_A)
+$(BUILD)/bin/fusefs: $(call obj,$(FUSEFS_SRCS)) $(LIB_A)
+$(BUILD)/bin/dfs: $(call obj,$(DFS_SRCS)) $(LIB_A)
+$(BUILD)/bin/mr: $(call obj,$(MR_SRCS)) $(LIB_A)
+
+$(BUILD)/bin/%:
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# MapReduce apps are shared objects loaded by mr workers (include/mr_app.h).
+$(BUILD)/apps/%.so: mr/apps/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/helpers/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@bash deploy/install-deps.sh
+
+unit-test: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+integration-test: all
+	DFS_BIN=$(CURDIR)/$(BUILD)/bin timeout 1500 /usr/bin/python3 -m pytest \
+		-v -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit-test
+	$(MAKE) integration-test
+
+run: deps
+	$(MAKE) all
+	bash deploy/run-demo.sh
+
+asan:
+	$(MAKE) BUILD=build/asan SANITIZE=address,undefined all
+
+bench: deps
+	$(MAKE) all
+	bash bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/lib/dfs/apps
+	$(if $(APPS),install -m 0644 $(APPS) $(DESTDIR)$(PREFIX)/lib/dfs/apps/)
+
+format:
+	clang-format -i $(LIB_SRCS) $(MASTERD_SRCS) $(CHUNKD_SRCS) \
+		$(FUSEFS_SRCS) $(DFS_SRCS) $(MR_SRCS) include/*.h
+
+check-format:
+	clang-format --dry-run --Werror $(LIB_SRCS) $(MASTERD_SRCS) \
+		$(CHUNKD_SRCS) $(FUSEFS_SRCS) $(DFS_SRCS) $(MR_SRCS)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

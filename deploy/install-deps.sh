@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install the Debian packages DFS needs to build, run and test, if missing.
+# Runs 'apt-get update' once, only when something has to be installed.
+set -euo pipefail
+
+packages=(
+	build-essential pkg-config
+	libfuse3-dev fuse3
+	libsqlite3-dev sqlite3
+	libcurl4-openssl-dev
+	libmicrohttpd-dev
+	libjansson-dev
+	libssl-dev openssl
+	libxxhash-dev
+	libcmocka-dev
+	python3-pytest
+	attr rsync curl iproute2 psmisc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+if ((EUID != 0)); then
+	echo "install-deps: missing packages: ${missing[*]} (run as root)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,142 @@
+/*
+ * dfs_client.h - the DFS client library: namespace calls to the master and
+ * file data to and from the chunk servers. fusefs, dfs and mr all use it.
+ *
+ * Namespace functions are thin, typed wrappers over the master endpoints
+ * of dfs_proto.h. File data goes through struct dfs_file, which buffers
+ * writes (write-back, flushed in large requests along each chunk's replica
+ * chain), keeps chunk locations cached, retries reads on other replicas
+ * and reports the new size to the master after writing past the end.
+ *
+ * All functions return 0 (or a byte count) on success and a negative errno
+ * on failure. A struct dfs_client is thread-safe; a struct dfs_file may be
+ * used from several threads (it has its own lock).
+ *
+ * Calling sequence for data:
+ *     f = dfs_file_open(c, ino, flags);
+ *     dfs_file_write(f, buf, len, off) ... dfs_file_read(f, buf, len, off)
+ *     dfs_file_flush(f)   data on every replica's server (close-to-open)
+ *     dfs_file_fsync(f)   and on every replica's disk
+ *     dfs_file_close(f)   flushes, then frees
+ */
+#ifndef DFS_CLIENT_H
+#define DFS_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+struct dfs_client;
+struct dfs_file;
+
+/* Connect to the master at "addr" ("host:port"). Nothing is sent until
+ * the first call. Never NULL. */
+struct dfs_client *dfs_client_new(const char *master_addr);
+void dfs_client_free(struct dfs_client *c);
+
+/* Master address given at creation (borrowed). */
+const char *dfs_client_master(const struct dfs_client *c);
+
+/* Master address from $DFS_MASTER, else "127.0.0.1:9000" (borrowed). */
+const char *dfs_default_master(void);
+
+/* Namespace calls. "attr" outputs may be NULL. */
+int dfs_lookup(struct dfs_client *c, uint64_t parent, const char *name,
+	       struct dfs_attr *attr);
+int dfs_getattr(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr);
+/* Resolve an absolute DFS path ("/a/b"). */
+int dfs_resolve(struct dfs_client *c, const char *path, struct dfs_attr *attr);
+
+/* What dfs_setattr() should change: fields named in "valid"
+ * (enum proto_setattr_flags). */
+struct dfs_setattr {
+	unsigned valid;
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t size;
+	struct timespec atime;
+	struct timespec mtime;
+};
+
+/* Apply a setattr; a size change also truncates the boundary chunk's
+ * replicas so that later growth reads zeros. */
+int dfs_setattr(struct dfs_client *c, uint64_t ino,
+		const struct dfs_setattr *sa, struct dfs_attr *attr);
+
+int dfs_create(struct dfs_client *c, uint64_t parent, const char *name,
+	       uint32_t mode, uint32_t uid, uint32_t gid,
+	       struct dfs_attr *attr);
+int dfs_mkdir(struct dfs_client *c, uint64_t parent, const char *name,
+	      uint32_t mode, uint32_t uid, uint32_t gid,
+	      struct dfs_attr *attr);
+int dfs_symlink(struct dfs_client *c, uint64_t parent, const char *name,
+		const char *target, uint32_t uid, uint32_t gid,
+		struct dfs_attr *attr);
+/* Target of a symlink into buf (NUL-terminated, truncated to size). */
+int dfs_readlink(struct dfs_client *c, uint64_t ino, char *buf, size_t size);
+int dfs_link(struct dfs_client *c, uint64_t ino, uint64_t newparent,
+	     const char *newname, struct dfs_attr *attr);
+int dfs_unlink(struct dfs_client *c, uint64_t parent, const char *name);
+int dfs_rmdir(struct dfs_client *c, uint64_t parent, const char *name);
+int dfs_rename(struct dfs_client *c, uint64_t parent, const char *name,
+	       uint64_t newparent, const char *newname, unsigned flags);
+
+/* One directory entry handed to a dfs_readdir() callback. */
+struct dfs_dirent {
+	const char *name;       /* borrowed for the callback's duration */
+	uint64_t cookie;        /* resume the listing after this entry */
+	struct dfs_attr attr;
+};
+
+/* Called per entry; return non-zero to stop early (that value is then
+ * returned by dfs_readdir if negative, or 0 if positive). */
+typedef int (*dfs_readdir_fn)(const struct dfs_dirent *ent, void *arg);
+
+/* List directory "ino" from after "cookie" (0: from the start), calling
+ * fn for every entry until the end or until fn stops it. */
+int dfs_readdir(struct dfs_client *c, uint64_t ino, uint64_t cookie,
+		dfs_readdir_fn fn, void *arg);
+
+struct dfs_statfs {
+	uint64_t capacity;
+	uint64_t used;
+	uint64_t free;
+	uint64_t files;
+	uint64_t chunk_size;
+};
+int dfs_statfs(struct dfs_client *c, struct dfs_statfs *st);
+
+/* Open file data of inode "ino". flags: O_ACCMODE bits and O_APPEND.
+ * Returns NULL only on allocation failure (it does not call the master). */
+struct dfs_file *dfs_file_open(struct dfs_client *c, uint64_t ino, int flags,
+			       uint64_t size);
+
+/* Read up to len bytes at off; returns bytes read (short at end of file,
+ * 0 past it) or -errno. Sees this handle's own unflushed writes. */
+ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
+
+/* Write len bytes at off (buffered); returns len or -errno. With O_APPEND
+ * the offset is ignored and data goes to the end of the file. */
+ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
+		       off_t off);
+
+/* Size as this handle knows it (including its unflushed writes). */
+uint64_t dfs_file_size(struct dfs_file *f);
+
+/* Note a size change made by setattr, so reads and appends agree. */
+void dfs_file_set_size(struct dfs_file *f, uint64_t size);
+
+/* Send buffered writes to every replica and the new size to the master. */
+int dfs_file_flush(struct dfs_file *f);
+
+/* Flush, then make the data durable on every replica's disk. */
+int dfs_file_fsync(struct dfs_file *f);
+
+/* Flush and free. Returns the flush result; f is freed either way. */
+int dfs_file_close(struct dfs_file *f);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * http_client.h - HTTP client calls over libcurl with connections reused.
+ *
+ * A client keeps a pool of curl easy handles; each call borrows one, so
+ * concurrent calls from many threads are fine and a connection to a peer
+ * stays open between calls. Every call has a timeout.
+ *
+ * Return values: 0 when an HTTP exchange completed (whatever its status,
+ * which is reported separately), or a negative errno when it did not:
+ * -ECONNREFUSED (nobody listening), -ETIMEDOUT, -EIO (anything else).
+ */
+#ifndef DFS_HTTP_CLIENT_H
+#define DFS_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+struct http_client;
+
+struct http_client_opts {
+	long connect_timeout_ms;  /* 0: 3000 */
+	long timeout_ms;          /* whole request; 0: 60000 */
+};
+
+/* New client; opts may be NULL for the defaults. Never NULL. */
+struct http_client *http_client_new(const struct http_client_opts *opts);
+
+/* Free the client and close its connections. NULL is a no-op. */
+void http_client_free(struct http_client *hc);
+
+/* A response body owned by the caller (free with http_result_release). */
+struct http_result {
+	long status;     /* HTTP status code */
+	char *body;      /* malloc()ed, NUL-terminated, may be NULL if empty */
+	size_t len;      /* body length without the terminating NUL */
+};
+
+void http_result_release(struct http_result *res);
+
+/*
+ * Send METHOD http://ADDR/PATH (PATH starts with '/' and may carry a query
+ * string) with an optional body and read the whole response into *res.
+ * "content_type" may be NULL (application/json when a body is given).
+ * Responses larger than max_resp bytes fail with -EMSGSIZE.
+ */
+int http_client_request(struct http_client *hc, const char *method,
+			const char *addr, const char *path, const void *body,
+			size_t len, const char *content_type, size_t max_resp,
+			struct http_result *res);
+
+/*
+ * GET http://ADDR/PATH straight into a caller buffer of "cap" bytes
+ * (no copy): on a 200 reply *got is the body length (at most cap; longer
+ * bodies fail with -EMSGSIZE). On any other status *status is set and the
+ * body, if any, is returned in *err_body (caller frees, may be NULL).
+ */
+int http_client_get_into(struct http_client *hc, const char *addr,
+			 const char *path, void *buf, size_t cap, size_t *got,
+			 long *status, char **err_body);
+
+#endif

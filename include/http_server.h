@@ -1,0 +1,108 @@
+/*
+ * http_server.h - the HTTP server every daemon embeds (libmicrohttpd).
+ *
+ * A server owns a listening socket and a thread per connection (handlers
+ * may block: a chunk server forwards writes down its chain, the master
+ * waits for its group commit), with a connection limit and an idle
+ * timeout so slow or abandoned peers cannot starve others.
+ *
+ * Requests are dispatched by a route table (method, exact path, handler,
+ * largest body). The body is read whole, up to the route's max_body
+ * (413 beyond), before the handler runs. A handler answers with exactly
+ * one http_reply_*() call; if it returns without one, the server answers
+ * 500.
+ *
+ * Calling sequence:
+ *     srv = http_server_new(&opts, routes, nroutes, arg);
+ *     ... http_server_port(srv) ...
+ *     http_server_free(srv);      stops accepting, waits for handlers
+ */
+#ifndef DFS_HTTP_SERVER_H
+#define DFS_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct http_server;
+struct http_request;
+
+/* Handler of one route; "arg" is the pointer given to http_server_new(). */
+typedef void (*http_handler_fn)(struct http_request *req, void *arg);
+
+struct http_route {
+	const char *method;     /* "GET", "PUT", "POST" */
+	const char *path;       /* exact path, no query string */
+	http_handler_fn handler;
+	size_t max_body;        /* largest request body accepted */
+};
+
+struct http_server_opts {
+	const char *listen;          /* "host:port"; port 0 picks a free one */
+	unsigned max_connections;    /* 0: 1024 */
+	unsigned idle_timeout_s;     /* 0: 60 */
+};
+
+/* Start serving. Returns NULL (and logs why) if the address is bad or in
+ * use. The route table and arg are borrowed and must outlive the server. */
+struct http_server *http_server_new(const struct http_server_opts *opts,
+				    const struct http_route *routes,
+				    size_t nroutes, void *arg);
+
+/* Port actually bound (useful with port 0). */
+unsigned http_server_port(const struct http_server *srv);
+
+/* Stop the server and wait for running handlers. NULL is a no-op. */
+void http_server_free(struct http_server *srv);
+
+/* Request accessors. Returned strings are borrowed from the request. */
+const char *http_request_method(const struct http_request *req);
+const char *http_request_path(const struct http_request *req);
+/* Query parameter or NULL. */
+const char *http_request_query(const struct http_request *req,
+			       const char *key);
+/* Request header (case-insensitive name) or NULL. */
+const char *http_request_header(const struct http_request *req,
+				const char *name);
+/* "ip:port" of the peer. */
+const char *http_request_peer(const struct http_request *req);
+/* The body; *len is set to its length. Never NULL (empty body: ""). */
+const void *http_request_body(const struct http_request *req, size_t *len);
+
+/*
+ * Parse the body as a JSON object. Returns a new reference owned by the
+ * caller, or NULL after answering 400 itself (the handler just returns).
+ */
+json_t *http_request_json(struct http_request *req);
+
+/*
+ * Parse query parameter "key" as an unsigned decimal no larger than max.
+ * Returns 0, or -EINVAL when it is missing or malformed.
+ */
+int http_request_query_u64(const struct http_request *req, const char *key,
+			   uint64_t max, uint64_t *out);
+
+/* Answer with a JSON object; "obj" is stolen (may be NULL for {}). */
+void http_reply_json(struct http_request *req, unsigned status, json_t *obj);
+
+/* Answer with raw bytes; the server takes ownership of malloc()ed "buf". */
+void http_reply_buffer(struct http_request *req, unsigned status, void *buf,
+		       size_t len, const char *content_type);
+
+/* Answer a wire error: {"err", "error", "message"} with the status's HTTP
+ * code (wire_status_http()). */
+void http_reply_error(struct http_request *req, int status, const char *fmt,
+		      ...) __attribute__((format(printf, 3, 4)));
+
+/* Like http_reply_error() with extra fields merged into the object
+ * ("extra" is stolen, may be NULL). */
+void http_reply_error_extra(struct http_request *req, int status,
+			    json_t *extra, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Answer raw text with a content type (status pages, metrics). */
+void http_reply_text(struct http_request *req, unsigned status,
+		     const char *content_type, const char *text);
+
+#endif

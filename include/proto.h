@@ -1,0 +1,102 @@
+/*
+ * proto.h - build and check the JSON messages of dfs_proto.h.
+ *
+ * Every program encodes and decodes attrs, chunk locations and errors
+ * here, so a field is spelled and validated in one place. Getters check
+ * type and range and never trust the peer: a missing, mistyped or
+ * out-of-range field is -EINVAL, never a crash.
+ *
+ * rpc_call() is the one way a program calls a JSON endpoint: it sends the
+ * request, parses the reply and turns a wire error into a negative errno.
+ */
+#ifndef DFS_PROTO_LIB_H
+#define DFS_PROTO_LIB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "dfs_proto.h"
+
+struct http_client;
+
+/* The attributes of an inode, as st_* in struct stat. */
+struct dfs_attr {
+	uint64_t ino;
+	uint32_t mode;          /* S_IFMT type bits and permission bits */
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t size;
+	uint64_t rdev;
+	struct timespec atime;
+	struct timespec mtime;
+	struct timespec ctime;
+	uint32_t replication;   /* replication factor of the file's chunks */
+};
+
+/* Where one chunk of a file lives. */
+struct dfs_chunk {
+	uint64_t index;         /* position in the file, in chunks */
+	uint64_t handle;        /* cluster-wide id of the chunk */
+	uint64_t version;       /* bumped on every new lease */
+	int nreplicas;
+	char replicas[DFS_MAX_REPLICAS][DFS_ADDR_MAX];
+	char primary[DFS_ADDR_MAX]; /* lease holder; "" on read locations */
+	int64_t lease_ms;       /* lease end, ms since the epoch; 0 if none */
+};
+
+/* New JSON object for an attr / a chunk (caller owns the reference). */
+json_t *proto_attr_to_json(const struct dfs_attr *attr);
+json_t *proto_chunk_to_json(const struct dfs_chunk *chunk);
+
+/* Fill *attr / *chunk from a JSON object. 0 or -EINVAL. */
+int proto_attr_from_json(const json_t *obj, struct dfs_attr *attr);
+int proto_chunk_from_json(const json_t *obj, struct dfs_chunk *chunk);
+
+/* [s, ns] pair. */
+json_t *proto_time_to_json(const struct timespec *ts);
+int proto_time_from_json(const json_t *v, struct timespec *ts);
+
+/*
+ * Field getters: 0 on success, -EINVAL when the field is missing, has the
+ * wrong type or is out of range. Strings are borrowed from "obj".
+ */
+int proto_get_u64(const json_t *obj, const char *key, uint64_t max,
+		  uint64_t *out);
+int proto_get_u32(const json_t *obj, const char *key, uint32_t *out);
+int proto_get_bool(const json_t *obj, const char *key, bool *out);
+int proto_get_str(const json_t *obj, const char *key, size_t max_len,
+		  const char **out);
+/* A file name component: 1..DFS_NAME_MAX bytes, no '/', not "." or "..".
+ * -ENAMETOOLONG when too long, -EINVAL otherwise. */
+int proto_get_name(const json_t *obj, const char *key, const char **out);
+/* Optional variants: leave *out untouched and return 0 when absent. */
+int proto_opt_u64(const json_t *obj, const char *key, uint64_t max,
+		  uint64_t *out);
+int proto_opt_bool(const json_t *obj, const char *key, bool *out);
+
+/* True if "name" is a valid file name component (see proto_get_name). */
+bool proto_name_is_valid(const char *name);
+
+/* "host:port" with a non-empty host and a port 1..65535. */
+bool proto_addr_is_valid(const char *addr);
+
+/*
+ * POST "req" (borrowed; NULL sends {}) to http://ADDR/PATH and parse the
+ * reply object into *reply (caller owns it; may be NULL to discard).
+ * Returns 0 on success; the negative errno of the wire error the peer
+ * answered (-ENOENT, ...); -EPROTO for a reply that is not a JSON object;
+ * or the transport error of http_client_request() (-ECONNREFUSED,
+ * -ETIMEDOUT, -EIO). "wire_status", if not NULL, receives the wire code
+ * (or -1 on transport failure).
+ */
+int rpc_call(struct http_client *hc, const char *addr, const char *path,
+	     json_t *req, json_t **reply, int *wire_status);
+
+/* GET variant of rpc_call() (for EP_STATUS and similar). */
+int rpc_get(struct http_client *hc, const char *addr, const char *path,
+	    json_t **reply, int *wire_status);
+
+#endif
