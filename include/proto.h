@@ -13,6 +13,7 @@
 #define DFS_PROTO_LIB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <jansson.h>
@@ -94,6 +95,14 @@ bool proto_addr_is_valid(const char *addr);
  */
 int rpc_call(struct http_client *hc, const char *addr, const char *path,
 	     json_t *req, json_t **reply, int *wire_status);
+
+/*
+ * Wire status of an error reply body {"err", ...}: DFS_ERR_IO when the
+ * body is not such an object. If "obj" is not NULL it receives the parsed
+ * body (caller owns it; NULL if it is not JSON), e.g. to read the
+ * "failed" field of a DOWNSTREAM error from a raw-body endpoint.
+ */
+int proto_error_status(const char *body, size_t len, json_t **obj);
 
 /* GET variant of rpc_call() (for EP_STATUS and similar). */
 int rpc_get(struct http_client *hc, const char *addr, const char *path,

@@ -1,0 +1,419 @@
+/*
+ * http_client.c - HTTP client calls over libcurl (see http_client.h).
+ *
+ * A client owns a stack of curl easy handles guarded by a mutex. A call
+ * pops one (or makes one), performs the exchange and pushes it back, so
+ * each handle keeps its connections open for the next call and concurrent
+ * callers never share a handle. Options that never change are set when a
+ * handle is made; every call then sets all the per-call options (URL,
+ * method, body, headers, sink), so nothing leaks from one call into the
+ * next.
+ *
+ * Request bodies are sent from the caller's buffer (CURLOPT_POSTFIELDS
+ * does not copy). "Expect: 100-continue" is disabled: it would cost a
+ * round trip on every large write. Response bodies go into a buffer
+ * sized from Content-Length when the peer sends one, or straight into
+ * the caller's buffer with http_client_get_into().
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+
+#include "http_client.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#include "banned.h"
+
+/* Idle handles kept in the pool; more are freed when returned. */
+#define HC_POOL_MAX 256
+
+/* Connections each handle keeps open (master plus a few chunk servers). */
+#define HC_MAXCONNECTS 8L
+
+/*
+ * Receive and send buffers of a handle. Received data is copied out of
+ * the receive buffer, which is fastest while it stays in L2 (measured:
+ * 64 KiB beats 256 KiB and 1 MiB on 1 MiB GETs); a large send buffer
+ * means fewer syscalls per chunk write.
+ */
+#define HC_RECV_BUFFER (64L * 1024)
+#define HC_SEND_BUFFER (512L * 1024)
+
+/* Largest error body kept by http_client_get_into(); the rest is dropped. */
+#define HC_ERR_BODY_MAX (64u * 1024)
+
+/* URLs up to this length are built on the stack. */
+#define HC_URL_STACK 1024
+
+struct http_client {
+	pthread_mutex_t lock;          /* guards pool and npool */
+	CURL *pool[HC_POOL_MAX];       /* idle handles, a stack */
+	size_t npool;                  /* handles in pool */
+	long connect_timeout_ms;       /* from the options, read-only */
+	long timeout_ms;               /* from the options, read-only */
+	struct curl_slist *hdr_plain;  /* "Expect:", read-only */
+	struct curl_slist *hdr_json;   /* plus JSON content type */
+	struct curl_slist *hdr_octet;  /* plus octet-stream content type */
+};
+
+/* A growable response buffer with a hard maximum. */
+struct hc_sink {
+	CURL *h;          /* handle, to read Content-Length once headers came */
+	char *buf;        /* malloc()ed, NUL-terminated when non-NULL */
+	size_t len;       /* bytes received */
+	size_t cap;       /* bytes allocated, minus one for the NUL */
+	size_t max;       /* largest body accepted */
+	bool too_big;     /* the body went over max */
+};
+
+/*
+ * Sink of http_client_get_into(): the caller's buffer for a 200 reply, a
+ * bounded error buffer for any other status.
+ */
+struct hc_into {
+	CURL *h;          /* handle, to read the response code */
+	char *buf;        /* caller's buffer */
+	size_t cap;       /* its size */
+	size_t got;       /* bytes written into it */
+	bool too_big;     /* a 200 body went over cap */
+	struct hc_sink err; /* non-200 body */
+};
+
+static pthread_once_t hc_global_once = PTHREAD_ONCE_INIT;
+
+/* curl_global_init() is not thread-safe: run it once. */
+static void hc_global_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("cannot initialize libcurl");
+}
+
+/* Append to a header list, dying only on allocation failure. */
+static struct curl_slist *hc_slist_add(struct curl_slist *l, const char *s)
+{
+	struct curl_slist *n = curl_slist_append(l, s);
+
+	if (n == NULL)
+		fatalx("out of memory building curl headers");
+	return n;
+}
+
+struct http_client *http_client_new(const struct http_client_opts *opts)
+{
+	struct http_client *hc = xcalloc(1, sizeof(*hc));
+
+	pthread_once(&hc_global_once, hc_global_init);
+	pthread_mutex_init(&hc->lock, NULL);
+	hc->connect_timeout_ms = 3000;
+	hc->timeout_ms = 60000;
+	if (opts != NULL && opts->connect_timeout_ms > 0)
+		hc->connect_timeout_ms = opts->connect_timeout_ms;
+	if (opts != NULL && opts->timeout_ms > 0)
+		hc->timeout_ms = opts->timeout_ms;
+	hc->hdr_plain = hc_slist_add(NULL, "Expect:");
+	hc->hdr_json = hc_slist_add(hc_slist_add(NULL, "Expect:"),
+				    "Content-Type: application/json");
+	hc->hdr_octet = hc_slist_add(hc_slist_add(NULL, "Expect:"),
+				     "Content-Type: application/octet-stream");
+	return hc;
+}
+
+void http_client_free(struct http_client *hc)
+{
+	size_t i;
+
+	if (hc == NULL)
+		return;
+	for (i = 0; i < hc->npool; i++)
+		curl_easy_cleanup(hc->pool[i]);
+	curl_slist_free_all(hc->hdr_plain);
+	curl_slist_free_all(hc->hdr_json);
+	curl_slist_free_all(hc->hdr_octet);
+	pthread_mutex_destroy(&hc->lock);
+	free(hc);
+}
+
+void http_result_release(struct http_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->body);
+	res->body = NULL;
+	res->len = 0;
+	res->status = 0;
+}
+
+/* A new handle with the options that hold for every call. */
+static CURL *hc_handle_new(const struct http_client *hc)
+{
+	CURL *h = curl_easy_init();
+
+	if (h == NULL)
+		fatalx("cannot create a curl handle");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, hc->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, hc->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, HC_MAXCONNECTS);
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, HC_RECV_BUFFER);
+	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, HC_SEND_BUFFER);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	return h;
+}
+
+/* Borrow a handle from the pool, or make one. */
+static CURL *hc_handle_get(struct http_client *hc)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&hc->lock);
+	if (hc->npool > 0)
+		h = hc->pool[--hc->npool];
+	pthread_mutex_unlock(&hc->lock);
+	return h != NULL ? h : hc_handle_new(hc);
+}
+
+/* Give a handle back (its open connections stay with it). */
+static void hc_handle_put(struct http_client *hc, CURL *h)
+{
+	pthread_mutex_lock(&hc->lock);
+	if (hc->npool < HC_POOL_MAX) {
+		hc->pool[hc->npool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&hc->lock);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+}
+
+/* Negative errno for a failed transfer. */
+static int hc_errno(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+/*
+ * Header list for a body of this content type; *own is set when the
+ * list was built for this call and must be freed.
+ */
+static struct curl_slist *hc_headers(struct http_client *hc, bool has_body,
+				     const char *content_type,
+				     struct curl_slist **own)
+{
+	char line[256];
+
+	*own = NULL;
+	if (!has_body)
+		return hc->hdr_plain;
+	if (content_type == NULL)
+		return hc->hdr_json;
+	if (strcmp(content_type, "application/json") == 0)
+		return hc->hdr_json;
+	if (strcmp(content_type, "application/octet-stream") == 0)
+		return hc->hdr_octet;
+	snprintf(line, sizeof(line), "Content-Type: %s", content_type);
+	*own = hc_slist_add(hc_slist_add(NULL, "Expect:"), line);
+	return *own;
+}
+
+/* Set the method and body of the next transfer. */
+static void hc_set_method(CURL *h, const char *method, const void *body,
+			  size_t len)
+{
+	bool is_get = strcmp(method, "GET") == 0;
+
+	if (is_get && body == NULL) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+		return;
+	}
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+			 strcmp(method, "POST") == 0 ? NULL : method);
+}
+
+/* Make room for "more" bytes in a sink; false when over its maximum. */
+static bool hc_sink_reserve(struct hc_sink *s, size_t more)
+{
+	curl_off_t cl = -1;
+	size_t ncap;
+	char *nbuf;
+
+	if (more > s->max - s->len)
+		return false;
+	if (s->len + more <= s->cap && s->buf != NULL)
+		return true;
+	if (s->buf == NULL)
+		curl_easy_getinfo(s->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	if (s->buf == NULL && cl > 0 && (uint64_t)cl <= s->max &&
+	    (size_t)cl >= more)
+		ncap = (size_t)cl;
+	else
+		ncap = s->cap != 0 ? s->cap * 2 : 16384;
+	if (ncap < s->len + more)
+		ncap = s->len + more;
+	if (ncap > s->max)
+		ncap = s->max;
+	nbuf = realloc(s->buf, ncap + 1);
+	if (nbuf == NULL)
+		return false;
+	s->buf = nbuf;
+	s->cap = ncap;
+	return true;
+}
+
+/* Append to a sink; false (and too_big set) when it cannot take it. */
+static bool hc_sink_add(struct hc_sink *s, const char *data, size_t n)
+{
+	if (!hc_sink_reserve(s, n)) {
+		s->too_big = true;
+		return false;
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+	return true;
+}
+
+/* curl write callback into a struct hc_sink. */
+static size_t hc_sink_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	size_t n = size * nmemb;
+
+	return hc_sink_add(arg, data, n) ? n : 0;
+}
+
+/* curl write callback of http_client_get_into(). */
+static size_t hc_into_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct hc_into *in = arg;
+	size_t n = size * nmemb;
+	long code = 0;
+
+	curl_easy_getinfo(in->h, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 200) {
+		/* An error body is informative only: keep what fits. */
+		hc_sink_add(&in->err, data, n);
+		return n;
+	}
+	if (n > in->cap - in->got) {
+		in->too_big = true;
+		return 0;
+	}
+	memcpy(in->buf + in->got, data, n);
+	in->got += n;
+	return n;
+}
+
+/* Perform one exchange on a handle whose sink and method are set. */
+static CURLcode hc_perform(CURL *h, const char *addr, const char *path,
+			   struct curl_slist *headers)
+{
+	char stack_url[HC_URL_STACK];
+	char *url = stack_url;
+	CURLcode rc;
+	int n;
+
+	n = snprintf(stack_url, sizeof(stack_url), "http://%s%s", addr, path);
+	if (n < 0)
+		return CURLE_URL_MALFORMAT;
+	if ((size_t)n >= sizeof(stack_url))
+		url = xasprintf("http://%s%s", addr, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	rc = curl_easy_perform(h);
+	/* Drop pointers into our stack and buffers before the next call. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	if (url != stack_url)
+		free(url);
+	return rc;
+}
+
+int http_client_request(struct http_client *hc, const char *method,
+			const char *addr, const char *path, const void *body,
+			size_t len, const char *content_type, size_t max_resp,
+			struct http_result *res)
+{
+	struct hc_sink sink = {.max = max_resp};
+	struct curl_slist *own = NULL, *headers;
+	CURL *h = hc_handle_get(hc);
+	CURLcode rc;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	sink.h = h;
+	headers = hc_headers(hc, body != NULL, content_type, &own);
+	hc_set_method(h, method, body, len);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hc_sink_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	rc = hc_perform(h, addr, path, headers);
+	if (rc != CURLE_OK) {
+		r = sink.too_big ? -EMSGSIZE : hc_errno(rc);
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+	res->body = sink.buf;
+	res->len = sink.len;
+	sink.buf = NULL;
+	r = 0;
+out:
+	hc_handle_put(hc, h);
+	curl_slist_free_all(own);
+	free(sink.buf);
+	return r;
+}
+
+int http_client_get_into(struct http_client *hc, const char *addr,
+			 const char *path, void *buf, size_t cap, size_t *got,
+			 long *status, char **err_body)
+{
+	struct hc_into in = {.buf = buf, .cap = cap};
+	CURL *h = hc_handle_get(hc);
+	CURLcode rc;
+	int r;
+
+	in.h = h;
+	in.err.h = h;
+	in.err.max = HC_ERR_BODY_MAX;
+	*got = 0;
+	*status = 0;
+	if (err_body != NULL)
+		*err_body = NULL;
+	hc_set_method(h, "GET", NULL, 0);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hc_into_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &in);
+	rc = hc_perform(h, addr, path, hc->hdr_plain);
+	if (rc != CURLE_OK) {
+		r = in.too_big ? -EMSGSIZE : hc_errno(rc);
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	*got = in.got;
+	if (err_body != NULL) {
+		*err_body = in.err.buf;
+		in.err.buf = NULL;
+	}
+	r = 0;
+out:
+	hc_handle_put(hc, h);
+	free(in.err.buf);
+	return r;
+}

@@ -1,0 +1,651 @@
+/*
+ * http_server.c - the HTTP server every daemon embeds (see http_server.h).
+ *
+ * libmicrohttpd runs one thread per connection (poll(), so descriptors
+ * above FD_SETSIZE are fine). For each request MHD calls the access
+ * handler several times: once with the headers, then once per piece of
+ * body, then once with *upload_data_size == 0 when the body is complete.
+ * The first call picks the route and sizes the body buffer (from
+ * Content-Length when the peer sent one, so a large write is received
+ * without reallocation); the middle calls append to it; the last call
+ * runs the route's handler, which queues exactly one response.
+ *
+ * Requests that cannot be served (unknown path, wrong method, body over
+ * the route's limit) are answered with a wire error once their body has
+ * been read and dropped, which keeps the connection usable and lets the
+ * peer read the answer (a peer still sending when the server closes gets
+ * a reset, not the reply). A body more than HTTP_DRAIN_MAX bytes over the
+ * limit is not worth reading: when Content-Length announces one, the 413
+ * goes out at once and MHD closes the connection after it; when a chunked
+ * body grows that far, the connection is closed without a reply.
+ *
+ * Per-request state (struct http_request) lives from the first call to
+ * MHD's completion notification, which frees it whatever happened.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "http_server.h"
+#include "log.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#include "banned.h"
+
+/* Bytes past a route's max_body read and dropped to answer 413 cleanly. */
+#define HTTP_DRAIN_MAX (16u * 1024 * 1024)
+
+/* First allocation for a body of unknown length. */
+#define HTTP_BODY_MIN_ALLOC (64u * 1024)
+
+/*
+ * MHD's per-connection memory; the read buffer lives in it, and a bigger
+ * read buffer means fewer, larger pieces of body per callback.
+ */
+#define HTTP_CONN_MEMORY (256u * 1024)
+
+/* Longest "host:port" of a peer, IPv6 in brackets. */
+#define HTTP_PEER_MAX (INET6_ADDRSTRLEN + 16)
+
+struct http_server {
+	struct MHD_Daemon *daemon;       /* the running MHD instance */
+	const struct http_route *routes; /* borrowed route table */
+	size_t nroutes;                  /* entries in routes */
+	void *arg;                       /* handed to every handler */
+	unsigned port;                   /* port actually bound */
+};
+
+/* Why a request will not reach a handler. */
+enum http_refusal {
+	HTTP_REFUSE_NONE = 0,
+	HTTP_REFUSE_NOTFOUND,  /* no route has this path */
+	HTTP_REFUSE_METHOD,    /* a route has the path, not the method */
+	HTTP_REFUSE_TOOBIG,    /* body over the route's max_body */
+	HTTP_REFUSE_NOMEM,     /* could not allocate the body buffer */
+};
+
+/*
+ * One request; owned by MHD's connection from the first call to the
+ * completion callback. Only the connection's thread touches it.
+ */
+struct http_request {
+	struct http_server *srv;         /* server it arrived on */
+	struct MHD_Connection *conn;     /* MHD connection (borrowed) */
+	const struct http_route *route;  /* matched route, NULL if none */
+	const char *method;              /* borrowed from MHD */
+	const char *path;                /* borrowed from MHD */
+	char *body;                      /* malloc()ed body, NUL-terminated */
+	size_t len;                      /* body bytes received */
+	size_t cap;                      /* bytes allocated for body - 1 */
+	size_t max_body;                 /* limit of the route (0 if none) */
+	size_t dropped;                  /* body bytes dropped after refusal */
+	enum http_refusal refusal;       /* set when no handler will run */
+	bool reply_early;                /* refuse before the body arrives */
+	bool replied;                    /* a response was queued */
+	char peer[HTTP_PEER_MAX];        /* "ip:port", filled lazily */
+};
+
+/*
+ * MHD's error log, routed to ours. Peers that hang up or time out make
+ * MHD talk, which is not an event worth a warning.
+ */
+static void http_mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_info("libmicrohttpd: %s", buf);
+}
+
+void http_reply_buffer(struct http_request *req, unsigned status, void *buf,
+		       size_t len, const char *content_type)
+{
+	struct MHD_Response *resp = NULL;
+
+	if (req->replied) {
+		log_warnx("second reply to '%s' ignored", req->path);
+		goto out;
+	}
+	resp = MHD_create_response_from_buffer_with_free_callback(len, buf,
+								  free);
+	if (resp == NULL) {
+		log_errorx("cannot create response for '%s'", req->path);
+		goto out;
+	}
+	/* The response owns the buffer from here on. */
+	buf = NULL;
+	if (content_type != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					content_type);
+	if (MHD_queue_response(req->conn, status, resp) == MHD_YES)
+		req->replied = true;
+	else
+		log_warnx("cannot queue response to '%s' for %s", req->path,
+			  http_request_peer(req));
+out:
+	if (resp != NULL)
+		MHD_destroy_response(resp);
+	free(buf);
+}
+
+void http_reply_json(struct http_request *req, unsigned status, json_t *obj)
+{
+	char *text;
+
+	text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : xstrdup("{}");
+	json_decref(obj);
+	if (text == NULL) {
+		log_errorx("cannot encode reply to '%s'", req->path);
+		text = xstrdup("{}");
+		status = 500;
+	}
+	http_reply_buffer(req, status, text, strlen(text), "application/json");
+}
+
+void http_reply_text(struct http_request *req, unsigned status,
+		     const char *content_type, const char *text)
+{
+	size_t len = strlen(text);
+	char *copy = xmalloc(len + 1);
+
+	memcpy(copy, text, len + 1);
+	http_reply_buffer(req, status, copy, len, content_type);
+}
+
+/* Answer {"err", "error", "message"} plus "extra" with an HTTP code. */
+static void http_reply_error_code(struct http_request *req, unsigned code,
+				  int status, json_t *extra, const char *msg)
+{
+	json_t *obj = json_pack("{s:i, s:s}", "err", status, "error",
+				wire_status_name(status));
+	/* Messages may quote peer input, which need not be UTF-8. */
+	json_t *jmsg = json_string(msg);
+
+	if (jmsg == NULL)
+		jmsg = json_string("(message not UTF-8)");
+	json_object_set_new(obj, "message", jmsg);
+	if (extra != NULL)
+		json_object_update(obj, extra);
+	json_decref(extra);
+	http_reply_json(req, code, obj);
+}
+
+/* Format a message and answer it as a wire error. */
+static void http_reply_verror(struct http_request *req, int status,
+			      json_t *extra, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	http_reply_error_code(req, wire_status_http(status), status, extra,
+			      msg);
+}
+
+void http_reply_error(struct http_request *req, int status, const char *fmt,
+		      ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	http_reply_verror(req, status, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void http_reply_error_extra(struct http_request *req, int status,
+			    json_t *extra, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	http_reply_verror(req, status, extra, fmt, ap);
+	va_end(ap);
+}
+
+const char *http_request_method(const struct http_request *req)
+{
+	return req->method;
+}
+
+const char *http_request_path(const struct http_request *req)
+{
+	return req->path;
+}
+
+const char *http_request_query(const struct http_request *req,
+			       const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+					   key);
+}
+
+const char *http_request_header(const struct http_request *req,
+				const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_peer(const struct http_request *req)
+{
+	/* The cache is per request and only its thread touches it. */
+	struct http_request *mreq = (struct http_request *)req;
+	const union MHD_ConnectionInfo *ci;
+	char host[INET6_ADDRSTRLEN], serv[16];
+	const struct sockaddr *sa;
+	socklen_t salen;
+
+	if (mreq->peer[0] != '\0')
+		return mreq->peer;
+	ci = MHD_get_connection_info(mreq->conn,
+				     MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		goto unknown;
+	sa = ci->client_addr;
+	salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					  : sizeof(struct sockaddr_in);
+	if (getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		goto unknown;
+	snprintf(mreq->peer, sizeof(mreq->peer),
+		 sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+	return mreq->peer;
+unknown:
+	snprintf(mreq->peer, sizeof(mreq->peer), "unknown");
+	return mreq->peer;
+}
+
+const void *http_request_body(const struct http_request *req, size_t *len)
+{
+	*len = req->len;
+	return req->body != NULL ? req->body : "";
+}
+
+json_t *http_request_json(struct http_request *req)
+{
+	json_error_t jerr;
+	json_t *obj;
+
+	obj = json_loadb(req->body != NULL ? req->body : "", req->len,
+			 JSON_REJECT_DUPLICATES, &jerr);
+	if (obj == NULL) {
+		http_reply_error(req, DFS_ERR_INVAL, "malformed JSON body: %s",
+				 jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		http_reply_error(req, DFS_ERR_INVAL,
+				 "JSON body is not an object");
+		return NULL;
+	}
+	return obj;
+}
+
+/* Parse a whole unsigned decimal string no larger than max. */
+static int http_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned d;
+
+	if (s == NULL || *s == '\0')
+		return -EINVAL;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		d = (unsigned)(*s - '0');
+		if (d > max || v > (max - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int http_request_query_u64(const struct http_request *req, const char *key,
+			   uint64_t max, uint64_t *out)
+{
+	return http_parse_u64(http_request_query(req, key), max, out);
+}
+
+/* Route for method and path, or NULL with req->refusal set. */
+static const struct http_route *http_route_find(struct http_server *srv,
+						struct http_request *req)
+{
+	bool path_known = false;
+	size_t i;
+
+	for (i = 0; i < srv->nroutes; i++) {
+		if (strcmp(srv->routes[i].path, req->path) != 0)
+			continue;
+		path_known = true;
+		if (strcmp(srv->routes[i].method, req->method) == 0)
+			return &srv->routes[i];
+	}
+	req->refusal = path_known ? HTTP_REFUSE_METHOD : HTTP_REFUSE_NOTFOUND;
+	return NULL;
+}
+
+/* Allocate the body buffer up front when Content-Length is known. */
+static void http_body_prealloc(struct http_request *req)
+{
+	const char *cl = http_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t want;
+
+	if (cl == NULL || http_parse_u64(cl, UINT64_MAX, &want) != 0 ||
+	    want == 0)
+		return;
+	if (want > req->max_body) {
+		req->refusal = HTTP_REFUSE_TOOBIG;
+		req->reply_early = want - req->max_body > HTTP_DRAIN_MAX;
+		return;
+	}
+	req->body = malloc((size_t)want + 1);
+	if (req->body == NULL) {
+		req->refusal = HTTP_REFUSE_NOMEM;
+		return;
+	}
+	req->cap = (size_t)want;
+}
+
+/* New state for a request whose headers just arrived. */
+static struct http_request *http_request_new(struct http_server *srv,
+					     struct MHD_Connection *conn,
+					     const char *url,
+					     const char *method)
+{
+	struct http_request *req = xcalloc(1, sizeof(*req));
+
+	req->srv = srv;
+	req->conn = conn;
+	req->method = method;
+	req->path = url;
+	req->route = http_route_find(srv, req);
+	if (req->route != NULL) {
+		req->max_body = req->route->max_body;
+		http_body_prealloc(req);
+	}
+	return req;
+}
+
+/* Make room for "more" bytes past req->len, within max_body. */
+static int http_body_reserve(struct http_request *req, size_t more)
+{
+	size_t need = req->len + more;
+	size_t ncap;
+	char *nbody;
+
+	if (need <= req->cap)
+		return 0;
+	ncap = req->cap != 0 ? req->cap : HTTP_BODY_MIN_ALLOC;
+	while (ncap < need)
+		ncap = ncap > req->max_body / 2 ? req->max_body : ncap * 2;
+	if (ncap > req->max_body)
+		ncap = req->max_body;
+	nbody = realloc(req->body, ncap + 1);
+	if (nbody == NULL)
+		return -ENOMEM;
+	req->body = nbody;
+	req->cap = ncap;
+	return 0;
+}
+
+/*
+ * Take one piece of body. Returns false when the connection must be
+ * closed (a refused request kept sending far too much).
+ */
+static bool http_body_take(struct http_request *req, const char *data,
+			   size_t size)
+{
+	if (req->refusal == HTTP_REFUSE_NONE && size > req->max_body - req->len)
+		req->refusal = HTTP_REFUSE_TOOBIG;
+	if (req->refusal == HTTP_REFUSE_NONE &&
+	    http_body_reserve(req, size) != 0)
+		req->refusal = HTTP_REFUSE_NOMEM;
+	if (req->refusal != HTTP_REFUSE_NONE) {
+		req->dropped += size;
+		return req->dropped <= HTTP_DRAIN_MAX;
+	}
+	memcpy(req->body + req->len, data, size);
+	req->len += size;
+	return true;
+}
+
+/* Answer a request that never reached a handler. */
+static void http_reply_refusal(struct http_request *req)
+{
+	switch (req->refusal) {
+	case HTTP_REFUSE_NOTFOUND:
+		http_reply_error(req, DFS_ERR_NOTFOUND, "no endpoint '%s'",
+				 req->path);
+		break;
+	case HTTP_REFUSE_METHOD:
+		http_reply_error_code(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+				      DFS_ERR_NOTSUP, NULL,
+				      "method not allowed");
+		break;
+	case HTTP_REFUSE_TOOBIG:
+		http_reply_error(req, DFS_ERR_TOOBIG,
+				 "body over %zu bytes", req->max_body);
+		break;
+	case HTTP_REFUSE_NOMEM:
+	default:
+		http_reply_error(req, DFS_ERR_AGAIN,
+				 "out of memory for request body");
+		break;
+	}
+}
+
+/* The whole body arrived: run the handler, or refuse. */
+static void http_dispatch(struct http_request *req)
+{
+	if (req->refusal != HTTP_REFUSE_NONE) {
+		http_reply_refusal(req);
+		return;
+	}
+	if (req->body != NULL)
+		req->body[req->len] = '\0';
+	req->route->handler(req, req->srv->arg);
+	if (!req->replied) {
+		log_errorx("handler of '%s' did not reply", req->path);
+		http_reply_error(req, DFS_ERR_IO, "internal error");
+	}
+}
+
+/* MHD access handler: see the comment at the top of the file. */
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
+				   const char *url, const char *method,
+				   const char *version, const char *upload_data,
+				   size_t *upload_data_size, void **con_cls)
+{
+	struct http_request *req = *con_cls;
+
+	(void)version;
+	if (req == NULL) {
+		*con_cls = req = http_request_new(cls, conn, url, method);
+		if (req->reply_early) {
+			http_reply_refusal(req);
+			return req->replied ? MHD_YES : MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		if (!http_body_take(req, upload_data, *upload_data_size)) {
+			log_warnx("dropping %s: body far over %zu bytes for "
+				  "'%s'", http_request_peer(req),
+				  req->max_body, req->path);
+			return MHD_NO;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->replied)
+		return MHD_YES;
+	http_dispatch(req);
+	return req->replied ? MHD_YES : MHD_NO;
+}
+
+/* MHD completion notification: free the request whatever happened. */
+static void http_completed(void *cls, struct MHD_Connection *conn,
+			   void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct http_request *req = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (req == NULL)
+		return;
+	free(req->body);
+	free(req);
+	*con_cls = NULL;
+}
+
+/* Split "host:port" (host may be "[v6]" or empty) into its parts. */
+static int http_split_listen(const char *listen, char *host, size_t hostlen,
+			     const char **port)
+{
+	const char *colon = strrchr(listen, ':');
+	size_t n;
+
+	if (colon == NULL || colon[1] == '\0')
+		return -EINVAL;
+	n = (size_t)(colon - listen);
+	if (n >= 2 && listen[0] == '[' && listen[n - 1] == ']') {
+		listen++;
+		n -= 2;
+	}
+	if (n >= hostlen)
+		return -EINVAL;
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+/* Resolve a listen address; *res is freed with freeaddrinfo(). */
+static int http_resolve(const char *listen, struct addrinfo **res)
+{
+	struct addrinfo hints;
+	char host[256];
+	const char *port;
+	int r;
+
+	if ((r = http_split_listen(listen, host, sizeof(host), &port)) != 0) {
+		log_errorx("bad listen address '%s' (want HOST:PORT)", listen);
+		return r;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = host[0] == '\0' ? AF_INET : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((r = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints,
+			     res)) != 0) {
+		log_errorx("cannot resolve listen address '%s': %s", listen,
+			   gai_strerror(r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Port the daemon is bound to, or 0. */
+static unsigned http_bound_port(struct MHD_Daemon *daemon)
+{
+	const union MHD_DaemonInfo *info;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+	if (info != NULL && info->port != 0)
+		return info->port;
+	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_LISTEN_FD);
+	if (info == NULL ||
+	    getsockname(info->listen_fd, (struct sockaddr *)&ss, &sl) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Start MHD on a resolved address. */
+static struct MHD_Daemon *http_start(struct http_server *srv,
+				     const struct http_server_opts *opts,
+				     const struct addrinfo *ai)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned max_conn = opts->max_connections ? opts->max_connections
+						  : 1024;
+	unsigned timeout = opts->idle_timeout_s ? opts->idle_timeout_s : 60;
+
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, http_access, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, srv,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_CONNECTION_LIMIT, max_conn,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+		MHD_OPTION_END);
+}
+
+struct http_server *http_server_new(const struct http_server_opts *opts,
+				    const struct http_route *routes,
+				    size_t nroutes, void *arg)
+{
+	struct http_server *srv = NULL;
+	struct addrinfo *ai = NULL;
+
+	/* A peer that hangs up must not kill the daemon on write(). */
+	signal(SIGPIPE, SIG_IGN);
+	if (opts->listen == NULL) {
+		log_errorx("no listen address");
+		goto out;
+	}
+	if (http_resolve(opts->listen, &ai) != 0)
+		goto out;
+	srv = xcalloc(1, sizeof(*srv));
+	srv->routes = routes;
+	srv->nroutes = nroutes;
+	srv->arg = arg;
+	srv->daemon = http_start(srv, opts, ai);
+	if (srv->daemon == NULL) {
+		log_errorx("cannot listen on '%s' (address in use?)",
+			   opts->listen);
+		free(srv);
+		srv = NULL;
+		goto out;
+	}
+	srv->port = http_bound_port(srv->daemon);
+out:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return srv;
+}
+
+unsigned http_server_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+void http_server_free(struct http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}
