@@ -7,13 +7,22 @@
  *
  * Return values: 0 when an HTTP exchange completed (whatever its status,
  * which is reported separately), or a negative errno when it did not:
- * -ECONNREFUSED (nobody listening), -ETIMEDOUT, -EIO (anything else).
+ * -ECONNREFUSED (nobody listening), -ETIMEDOUT, -EIO (anything else,
+ * TLS handshake and certificate failures included).
+ *
+ * Security (struct http_client_sec, optional): with a cluster key every
+ * request carries an X-DFS-Auth signature (auth.h) made just before it
+ * is sent; with a CA file every URL is https:// and the server's
+ * certificate must chain to that CA and name the host of ADDR. A program
+ * sets both once for all its clients with http_client_set_defaults(),
+ * or per client with http_client_new_sec().
  */
 #ifndef DFS_HTTP_CLIENT_H
 #define DFS_HTTP_CLIENT_H
 
 #include <stddef.h>
 
+struct auth_key;
 struct http_client;
 
 struct http_client_opts {
@@ -21,8 +30,33 @@ struct http_client_opts {
 	long timeout_ms;          /* whole request; 0: 60000 */
 };
 
-/* New client; opts may be NULL for the defaults. Never NULL. */
+/* Security settings of a client; zero (or NULL) fields: none. */
+struct http_client_sec {
+	const struct auth_key *auth; /* borrowed: sign every request */
+	const char *ca_file;         /* PEM CA bundle: https:// and verify */
+};
+
+/*
+ * New client; opts may be NULL for the defaults. Never NULL. It takes the
+ * process-wide security settings (http_client_set_defaults()).
+ */
 struct http_client *http_client_new(const struct http_client_opts *opts);
+
+/*
+ * New client with its own security settings; sec NULL means the
+ * process-wide ones. ca_file is copied; the key is borrowed and must
+ * outlive the client. Never NULL.
+ */
+struct http_client *http_client_new_sec(const struct http_client_opts *opts,
+					const struct http_client_sec *sec);
+
+/*
+ * Set the security settings every later http_client_new() takes (sec
+ * NULL: none). Call from main() before making clients: clients made
+ * earlier keep what they had. ca_file is copied; the key is borrowed and
+ * must stay valid while clients use it.
+ */
+void http_client_set_defaults(const struct http_client_sec *sec);
 
 /* Free the client and close its connections. NULL is a no-op. */
 void http_client_free(struct http_client *hc);
@@ -56,5 +90,21 @@ int http_client_request(struct http_client *hc, const char *method,
 int http_client_get_into(struct http_client *hc, const char *addr,
 			 const char *path, void *buf, size_t cap, size_t *got,
 			 long *status, char **err_body);
+
+/*
+ * The same two calls with extra request headers: "headers" is a
+ * NULL-terminated array of "Name: value" lines (may be NULL), borrowed
+ * for the call, e.g. {"X-DFS-Token: 42.1.1763900001000.ab12...", NULL}.
+ * A line holding CR or LF fails with -EINVAL before anything is sent.
+ */
+int http_client_request_hdr(struct http_client *hc, const char *method,
+			    const char *addr, const char *path,
+			    const char *const *headers, const void *body,
+			    size_t len, const char *content_type,
+			    size_t max_resp, struct http_result *res);
+int http_client_get_into_hdr(struct http_client *hc, const char *addr,
+			     const char *path, const char *const *headers,
+			     void *buf, size_t cap, size_t *got, long *status,
+			     char **err_body);
 
 #endif

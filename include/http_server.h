@@ -12,6 +12,11 @@
  * one http_reply_*() call; if it returns without one, the server answers
  * 500.
  *
+ * Optionally (struct http_server_opts) every request but those to public
+ * paths must be signed with the cluster secret (auth.h), and the server
+ * speaks TLS. Handlers that need a chunk access token read it with
+ * http_request_header(req, AUTH_TOKEN_HEADER) and check it themselves.
+ *
  * Calling sequence:
  *     srv = http_server_new(&opts, routes, nroutes, arg);
  *     ... http_server_port(srv) ...
@@ -25,6 +30,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+struct auth_key;
 struct http_server;
 struct http_request;
 
@@ -42,10 +48,32 @@ struct http_server_opts {
 	const char *listen;          /* "host:port"; port 0 picks a free one */
 	unsigned max_connections;    /* 0: 1024 */
 	unsigned idle_timeout_s;     /* 0: 60 */
+	/*
+	 * Request authentication (auth.h); NULL: none. When set, a request
+	 * reaches its handler only with a valid X-DFS-Auth header over its
+	 * method, target and body; others get 401 UNAUTH. A missing,
+	 * malformed or stale header is refused before the body is read.
+	 * Borrowed: the key must outlive the server.
+	 */
+	const struct auth_key *auth;
+	/*
+	 * NULL-terminated list of exact paths served without authentication
+	 * (status page, metrics, liveness probe), e.g. {"/", "/metrics",
+	 * "/health", NULL}. Borrowed; NULL: none.
+	 */
+	const char *const *public_paths;
+	/*
+	 * TLS: PEM files of the certificate (chain) and its private key;
+	 * both set: the server speaks HTTPS only (libmicrohttpd's TLS is
+	 * GnuTLS on Debian). Read once by http_server_new(). NULL: plain HTTP.
+	 */
+	const char *tls_cert_file;
+	const char *tls_key_file;
 };
 
 /* Start serving. Returns NULL (and logs why) if the address is bad or in
- * use. The route table and arg are borrowed and must outlive the server. */
+ * use, or the TLS files cannot be read or used. The route table and arg
+ * are borrowed and must outlive the server. */
 struct http_server *http_server_new(const struct http_server_opts *opts,
 				    const struct http_route *routes,
 				    size_t nroutes, void *arg);

@@ -14,6 +14,12 @@
  * round trip on every large write. Response bodies go into a buffer
  * sized from Content-Length when the peer sends one, or straight into
  * the caller's buffer with http_client_get_into().
+ *
+ * A signing client (struct http_client_sec) builds each call's header
+ * list afresh, with an X-DFS-Auth line made just before the call over
+ * exactly the method, target and body sent (CURLOPT_PATH_AS_IS keeps
+ * curl from rewriting the target); so does a call with extra headers.
+ * Other calls use the shared read-only lists.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,8 +30,10 @@
 #include <string.h>
 #include <curl/curl.h>
 
+#include "auth.h"
 #include "http_client.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 #include "banned.h"
@@ -60,7 +68,25 @@ struct http_client {
 	struct curl_slist *hdr_plain;  /* "Expect:", read-only */
 	struct curl_slist *hdr_json;   /* plus JSON content type */
 	struct curl_slist *hdr_octet;  /* plus octet-stream content type */
+	const struct auth_key *auth;   /* borrowed; signs every call, or NULL */
+	char *ca_file;                 /* CA bundle: https://; or NULL */
 };
+
+/* One call's request, as the caller gave it. */
+struct hc_call {
+	const char *method;
+	const char *addr;
+	const char *path;              /* target: path and query string */
+	const char *const *headers;    /* extra lines, NULL-terminated */
+	const void *body;              /* NULL: no body */
+	size_t len;
+	const char *content_type;      /* NULL: JSON when there is a body */
+};
+
+/* Process-wide security settings taken by http_client_new(). */
+static pthread_mutex_t hc_defaults_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct auth_key *hc_default_auth;  /* guarded by the lock */
+static char *hc_default_ca;                     /* guarded by the lock */
 
 /* A growable response buffer with a hard maximum. */
 struct hc_sink {
@@ -104,7 +130,39 @@ static struct curl_slist *hc_slist_add(struct curl_slist *l, const char *s)
 	return n;
 }
 
+void http_client_set_defaults(const struct http_client_sec *sec)
+{
+	pthread_mutex_lock(&hc_defaults_lock);
+	free(hc_default_ca);
+	hc_default_auth = sec != NULL ? sec->auth : NULL;
+	hc_default_ca = sec != NULL && sec->ca_file != NULL
+				? xstrdup(sec->ca_file)
+				: NULL;
+	pthread_mutex_unlock(&hc_defaults_lock);
+}
+
+/* Take the security settings of a new client. */
+static void hc_set_sec(struct http_client *hc,
+		       const struct http_client_sec *sec)
+{
+	if (sec != NULL) {
+		hc->auth = sec->auth;
+		hc->ca_file = sec->ca_file ? xstrdup(sec->ca_file) : NULL;
+		return;
+	}
+	pthread_mutex_lock(&hc_defaults_lock);
+	hc->auth = hc_default_auth;
+	hc->ca_file = hc_default_ca != NULL ? xstrdup(hc_default_ca) : NULL;
+	pthread_mutex_unlock(&hc_defaults_lock);
+}
+
 struct http_client *http_client_new(const struct http_client_opts *opts)
+{
+	return http_client_new_sec(opts, NULL);
+}
+
+struct http_client *http_client_new_sec(const struct http_client_opts *opts,
+					const struct http_client_sec *sec)
 {
 	struct http_client *hc = xcalloc(1, sizeof(*hc));
 
@@ -121,6 +179,7 @@ struct http_client *http_client_new(const struct http_client_opts *opts)
 				    "Content-Type: application/json");
 	hc->hdr_octet = hc_slist_add(hc_slist_add(NULL, "Expect:"),
 				     "Content-Type: application/octet-stream");
+	hc_set_sec(hc, sec);
 	return hc;
 }
 
@@ -136,6 +195,7 @@ void http_client_free(struct http_client *hc)
 	curl_slist_free_all(hc->hdr_json);
 	curl_slist_free_all(hc->hdr_octet);
 	pthread_mutex_destroy(&hc->lock);
+	free(hc->ca_file);
 	free(hc);
 }
 
@@ -166,6 +226,13 @@ static CURL *hc_handle_new(const struct http_client *hc)
 	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, HC_SEND_BUFFER);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	if (hc->auth != NULL)
+		curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+	if (hc->ca_file != NULL) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, hc->ca_file);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	}
 	return h;
 }
 
@@ -208,12 +275,13 @@ static int hc_errno(CURLcode rc)
 }
 
 /*
- * Header list for a body of this content type; *own is set when the
- * list was built for this call and must be freed.
+ * Shared header list for a body of this content type; *own is set when
+ * the list was built for this call and must be freed.
  */
-static struct curl_slist *hc_headers(struct http_client *hc, bool has_body,
-				     const char *content_type,
-				     struct curl_slist **own)
+static struct curl_slist *hc_headers_plain(struct http_client *hc,
+					   bool has_body,
+					   const char *content_type,
+					   struct curl_slist **own)
 {
 	char line[256];
 
@@ -229,6 +297,60 @@ static struct curl_slist *hc_headers(struct http_client *hc, bool has_body,
 	snprintf(line, sizeof(line), "Content-Type: %s", content_type);
 	*own = hc_slist_add(hc_slist_add(NULL, "Expect:"), line);
 	return *own;
+}
+
+/* True if no extra header line holds CR or LF. */
+static bool hc_lines_ok(const char *const *lines)
+{
+	for (; lines != NULL && *lines != NULL; lines++)
+		if (strpbrk(*lines, "\r\n") != NULL)
+			return false;
+	return true;
+}
+
+/*
+ * Header list of one call: the shared lists when there is nothing to
+ * add, else a list of its own (*own, freed by the caller) with the
+ * content type, the signature and the extra lines. 0, or -EINVAL for a
+ * bad extra line or a call auth_sign() refuses, -EIO if signing fails.
+ */
+static int hc_headers(struct http_client *hc, const struct hc_call *call,
+		      struct curl_slist **own, struct curl_slist **list)
+{
+	char line[256], sig[AUTH_HEADER_MAX];
+	const char *const *x;
+	struct curl_slist *l;
+	int r;
+
+	*own = NULL;
+	if (hc->auth == NULL && call->headers == NULL) {
+		*list = hc_headers_plain(hc, call->body != NULL,
+					 call->content_type, own);
+		return 0;
+	}
+	if (!hc_lines_ok(call->headers))
+		return -EINVAL;
+	l = hc_slist_add(NULL, "Expect:");
+	if (call->body != NULL) {
+		snprintf(line, sizeof(line), "Content-Type: %s",
+			 call->content_type != NULL ? call->content_type
+						    : "application/json");
+		l = hc_slist_add(l, line);
+	}
+	if (hc->auth != NULL) {
+		if ((r = auth_sign(hc->auth, call->method, call->path,
+				   call->body, call->body != NULL ? call->len : 0,
+				   time_now_ms(), sig)) != 0) {
+			curl_slist_free_all(l);
+			return r;
+		}
+		snprintf(line, sizeof(line), "%s: %s", AUTH_HEADER, sig);
+		l = hc_slist_add(l, line);
+	}
+	for (x = call->headers; x != NULL && *x != NULL; x++)
+		l = hc_slist_add(l, *x);
+	*own = *list = l;
+	return 0;
 }
 
 /* Set the method and body of the next transfer. */
@@ -323,19 +445,22 @@ static size_t hc_into_write(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 /* Perform one exchange on a handle whose sink and method are set. */
-static CURLcode hc_perform(CURL *h, const char *addr, const char *path,
+static CURLcode hc_perform(const struct http_client *hc, CURL *h,
+			   const char *addr, const char *path,
 			   struct curl_slist *headers)
 {
+	const char *scheme = hc->ca_file != NULL ? "https" : "http";
 	char stack_url[HC_URL_STACK];
 	char *url = stack_url;
 	CURLcode rc;
 	int n;
 
-	n = snprintf(stack_url, sizeof(stack_url), "http://%s%s", addr, path);
+	n = snprintf(stack_url, sizeof(stack_url), "%s://%s%s", scheme, addr,
+		     path);
 	if (n < 0)
 		return CURLE_URL_MALFORMAT;
 	if ((size_t)n >= sizeof(stack_url))
-		url = xasprintf("http://%s%s", addr, path);
+		url = xasprintf("%s://%s%s", scheme, addr, path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	rc = curl_easy_perform(h);
@@ -347,24 +472,25 @@ static CURLcode hc_perform(CURL *h, const char *addr, const char *path,
 	return rc;
 }
 
-int http_client_request(struct http_client *hc, const char *method,
-			const char *addr, const char *path, const void *body,
-			size_t len, const char *content_type, size_t max_resp,
-			struct http_result *res)
+/* http_client_request_hdr() for a described call. */
+static int hc_request(struct http_client *hc, const struct hc_call *call,
+		      size_t max_resp, struct http_result *res)
 {
 	struct hc_sink sink = {.max = max_resp};
 	struct curl_slist *own = NULL, *headers;
-	CURL *h = hc_handle_get(hc);
+	CURL *h = NULL;
 	CURLcode rc;
 	int r;
 
 	memset(res, 0, sizeof(*res));
+	if ((r = hc_headers(hc, call, &own, &headers)) != 0)
+		goto out;
+	h = hc_handle_get(hc);
 	sink.h = h;
-	headers = hc_headers(hc, body != NULL, content_type, &own);
-	hc_set_method(h, method, body, len);
+	hc_set_method(h, call->method, call->body, call->len);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hc_sink_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	rc = hc_perform(h, addr, path, headers);
+	rc = hc_perform(hc, h, call->addr, call->path, headers);
 	if (rc != CURLE_OK) {
 		r = sink.too_big ? -EMSGSIZE : hc_errno(rc);
 		goto out;
@@ -375,32 +501,72 @@ int http_client_request(struct http_client *hc, const char *method,
 	sink.buf = NULL;
 	r = 0;
 out:
-	hc_handle_put(hc, h);
+	if (h != NULL)
+		hc_handle_put(hc, h);
 	curl_slist_free_all(own);
 	free(sink.buf);
 	return r;
+}
+
+int http_client_request(struct http_client *hc, const char *method,
+			const char *addr, const char *path, const void *body,
+			size_t len, const char *content_type, size_t max_resp,
+			struct http_result *res)
+{
+	return http_client_request_hdr(hc, method, addr, path, NULL, body, len,
+				       content_type, max_resp, res);
+}
+
+int http_client_request_hdr(struct http_client *hc, const char *method,
+			    const char *addr, const char *path,
+			    const char *const *headers, const void *body,
+			    size_t len, const char *content_type,
+			    size_t max_resp, struct http_result *res)
+{
+	struct hc_call call = {
+		.method = method, .addr = addr, .path = path,
+		.headers = headers, .body = body, .len = len,
+		.content_type = content_type,
+	};
+
+	return hc_request(hc, &call, max_resp, res);
 }
 
 int http_client_get_into(struct http_client *hc, const char *addr,
 			 const char *path, void *buf, size_t cap, size_t *got,
 			 long *status, char **err_body)
 {
+	return http_client_get_into_hdr(hc, addr, path, NULL, buf, cap, got,
+					status, err_body);
+}
+
+int http_client_get_into_hdr(struct http_client *hc, const char *addr,
+			     const char *path, const char *const *headers,
+			     void *buf, size_t cap, size_t *got, long *status,
+			     char **err_body)
+{
+	struct hc_call call = {.method = "GET", .addr = addr, .path = path,
+			       .headers = headers};
 	struct hc_into in = {.buf = buf, .cap = cap};
-	CURL *h = hc_handle_get(hc);
+	struct curl_slist *own = NULL, *list;
+	CURL *h = NULL;
 	CURLcode rc;
 	int r;
 
-	in.h = h;
-	in.err.h = h;
-	in.err.max = HC_ERR_BODY_MAX;
 	*got = 0;
 	*status = 0;
 	if (err_body != NULL)
 		*err_body = NULL;
+	if ((r = hc_headers(hc, &call, &own, &list)) != 0)
+		goto out;
+	h = hc_handle_get(hc);
+	in.h = h;
+	in.err.h = h;
+	in.err.max = HC_ERR_BODY_MAX;
 	hc_set_method(h, "GET", NULL, 0);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hc_into_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &in);
-	rc = hc_perform(h, addr, path, hc->hdr_plain);
+	rc = hc_perform(hc, h, addr, path, list);
 	if (rc != CURLE_OK) {
 		r = in.too_big ? -EMSGSIZE : hc_errno(rc);
 		goto out;
@@ -413,7 +579,9 @@ int http_client_get_into(struct http_client *hc, const char *addr,
 	}
 	r = 0;
 out:
-	hc_handle_put(hc, h);
+	if (h != NULL)
+		hc_handle_put(hc, h);
+	curl_slist_free_all(own);
 	free(in.err.buf);
 	return r;
 }

@@ -19,8 +19,23 @@
  * goes out at once and MHD closes the connection after it; when a chunked
  * body grows that far, the connection is closed without a reply.
  *
- * Per-request state (struct http_request) lives from the first call to
- * MHD's completion notification, which frees it whatever happened.
+ * Per-request state (struct http_request) is made by MHD's URI log
+ * callback, which sees the request target exactly as sent (before MHD
+ * splits off the query string and decodes it), and lives until MHD's
+ * completion notification, which frees it whatever happened.
+ *
+ * With request authentication on (opts->auth), the first call also
+ * checks that X-DFS-Auth is present, well formed and fresh; if not, the
+ * request is refused like an unknown path (body dropped, 401 once it is
+ * read). The MAC over method, raw target and body and the replay check
+ * run on the last call, before the handler; requests to public paths
+ * skip both. Refusals of signed requests for other reasons (404, 405,
+ * 413) are answered without checking the MAC: the endpoint list is
+ * public anyway.
+ *
+ * TLS (opts->tls_cert_file and tls_key_file) is libmicrohttpd's own,
+ * which is GnuTLS on Debian; the PEM texts are read once and handed to
+ * it in memory.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -33,9 +48,15 @@
 #include <sys/socket.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include "auth.h"
 #include "http_server.h"
 #include "log.h"
+#include "timeutil.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -56,12 +77,20 @@
 /* Longest "host:port" of a peer, IPv6 in brackets. */
 #define HTTP_PEER_MAX (INET6_ADDRSTRLEN + 16)
 
+/* Largest TLS certificate or key file read. */
+#define HTTP_PEM_MAX (1024u * 1024)
+
 struct http_server {
 	struct MHD_Daemon *daemon;       /* the running MHD instance */
 	const struct http_route *routes; /* borrowed route table */
 	size_t nroutes;                  /* entries in routes */
 	void *arg;                       /* handed to every handler */
 	unsigned port;                   /* port actually bound */
+	const struct auth_key *auth;     /* borrowed; NULL: no request auth */
+	struct auth_replay *replay;      /* nonces seen, when auth is set */
+	const char *const *public_paths; /* borrowed, NULL-terminated */
+	char *tls_cert;                  /* PEM text for MHD, or NULL */
+	char *tls_key;                   /* PEM text for MHD, or NULL */
 };
 
 /* Why a request will not reach a handler. */
@@ -71,15 +100,19 @@ enum http_refusal {
 	HTTP_REFUSE_METHOD,    /* a route has the path, not the method */
 	HTTP_REFUSE_TOOBIG,    /* body over the route's max_body */
 	HTTP_REFUSE_NOMEM,     /* could not allocate the body buffer */
+	HTTP_REFUSE_UNAUTH,    /* missing or bad X-DFS-Auth */
 };
 
 /*
- * One request; owned by MHD's connection from the first call to the
- * completion callback. Only the connection's thread touches it.
+ * One request; made when its request line arrives (http_uri_seen()),
+ * freed by the completion callback. Only the connection's thread
+ * touches it.
  */
 struct http_request {
 	struct http_server *srv;         /* server it arrived on */
-	struct MHD_Connection *conn;     /* MHD connection (borrowed) */
+	struct MHD_Connection *conn;     /* MHD connection; NULL until the
+					  * headers are in */
+	char *uri;                       /* target as sent, query included */
 	const struct http_route *route;  /* matched route, NULL if none */
 	const char *method;              /* borrowed from MHD */
 	const char *path;                /* borrowed from MHD */
@@ -89,6 +122,8 @@ struct http_request {
 	size_t max_body;                 /* limit of the route (0 if none) */
 	size_t dropped;                  /* body bytes dropped after refusal */
 	enum http_refusal refusal;       /* set when no handler will run */
+	int auth_err;                    /* why auth failed (auth.h codes) */
+	bool need_auth;                  /* X-DFS-Auth must be verified */
 	bool reply_early;                /* refuse before the body arrives */
 	bool replied;                    /* a response was queued */
 	char peer[HTTP_PEER_MAX];        /* "ip:port", filled lazily */
@@ -360,20 +395,82 @@ static void http_body_prealloc(struct http_request *req)
 	req->cap = (size_t)want;
 }
 
-/* New state for a request whose headers just arrived. */
-static struct http_request *http_request_new(struct http_server *srv,
-					     struct MHD_Connection *conn,
-					     const char *url,
-					     const char *method)
+/* True if "path" is served without authentication. */
+static bool http_path_is_public(const struct http_server *srv,
+				const char *path)
 {
-	struct http_request *req = xcalloc(1, sizeof(*req));
+	const char *const *p;
 
+	for (p = srv->public_paths; p != NULL && *p != NULL; p++)
+		if (strcmp(*p, path) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Refuse at once a request whose X-DFS-Auth is missing, malformed or
+ * stale, so its body is dropped, not stored (and not even read when
+ * Content-Length announces more than is worth draining); the MAC is
+ * checked once the body is in (http_auth_verify()).
+ */
+static void http_auth_precheck(struct http_request *req)
+{
+	struct http_server *srv = req->srv;
+	const char *cl;
+	uint64_t want;
+
+	req->need_auth = srv->auth != NULL &&
+			 !http_path_is_public(srv, req->path);
+	if (!req->need_auth)
+		return;
+	req->auth_err = auth_precheck(srv->replay,
+				      http_request_header(req, AUTH_HEADER),
+				      time_now_ms());
+	if (req->auth_err == 0)
+		return;
+	req->refusal = HTTP_REFUSE_UNAUTH;
+	cl = http_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && http_parse_u64(cl, UINT64_MAX, &want) == 0 &&
+	    want > HTTP_DRAIN_MAX)
+		req->reply_early = true;
+}
+
+/* Check the signature over the whole request; false if refused. */
+static bool http_auth_verify(struct http_request *req)
+{
+	struct http_server *srv = req->srv;
+
+	req->auth_err = auth_verify(srv->auth, srv->replay, req->method,
+				    req->uri != NULL ? req->uri : req->path,
+				    req->body != NULL ? req->body : "",
+				    req->len,
+				    http_request_header(req, AUTH_HEADER),
+				    time_now_ms());
+	if (req->auth_err == 0)
+		return true;
+	req->refusal = HTTP_REFUSE_UNAUTH;
+	return false;
+}
+
+/*
+ * Fill in a request whose headers just arrived ("req" is the one made by
+ * http_uri_seen(), or NULL if MHD did not call it).
+ */
+static struct http_request *http_request_start(struct http_server *srv,
+					       struct http_request *req,
+					       struct MHD_Connection *conn,
+					       const char *url,
+					       const char *method)
+{
+	if (req == NULL)
+		req = xcalloc(1, sizeof(*req));
 	req->srv = srv;
 	req->conn = conn;
 	req->method = method;
 	req->path = url;
 	req->route = http_route_find(srv, req);
-	if (req->route != NULL) {
+	http_auth_precheck(req);
+	if (req->route != NULL && req->refusal == HTTP_REFUSE_NONE) {
 		req->max_body = req->route->max_body;
 		http_body_prealloc(req);
 	}
@@ -440,6 +537,12 @@ static void http_reply_refusal(struct http_request *req)
 		http_reply_error(req, DFS_ERR_TOOBIG,
 				 "body over %zu bytes", req->max_body);
 		break;
+	case HTTP_REFUSE_UNAUTH:
+		log_info("refused %s '%s' from %s: %s", req->method, req->path,
+			 http_request_peer(req), auth_strerror(req->auth_err));
+		http_reply_error(req, DFS_ERR_UNAUTH, "%s",
+				 auth_strerror(req->auth_err));
+		break;
 	case HTTP_REFUSE_NOMEM:
 	default:
 		http_reply_error(req, DFS_ERR_AGAIN,
@@ -451,6 +554,8 @@ static void http_reply_refusal(struct http_request *req)
 /* The whole body arrived: run the handler, or refuse. */
 static void http_dispatch(struct http_request *req)
 {
+	if (req->refusal == HTTP_REFUSE_NONE && req->need_auth)
+		http_auth_verify(req);
 	if (req->refusal != HTTP_REFUSE_NONE) {
 		http_reply_refusal(req);
 		return;
@@ -473,8 +578,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
 	struct http_request *req = *con_cls;
 
 	(void)version;
-	if (req == NULL) {
-		*con_cls = req = http_request_new(cls, conn, url, method);
+	if (req == NULL || req->conn == NULL) {
+		*con_cls = req = http_request_start(cls, req, conn, url,
+						    method);
 		if (req->reply_early) {
 			http_reply_refusal(req);
 			return req->replied ? MHD_YES : MHD_NO;
@@ -508,9 +614,26 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 	if (req == NULL)
 		return;
+	free(req->uri);
 	free(req->body);
 	free(req);
 	*con_cls = NULL;
+}
+
+/*
+ * MHD's URI log callback, called once per request with the target as
+ * sent, before MHD splits and decodes it: the request starts here so the
+ * signature can be checked over exactly what the client signed.
+ */
+static void *http_uri_seen(void *cls, const char *uri,
+			   struct MHD_Connection *conn)
+{
+	struct http_request *req = xcalloc(1, sizeof(*req));
+
+	(void)conn;
+	req->srv = cls;
+	req->uri = xstrdup(uri != NULL ? uri : "");
+	return req;
 }
 
 /* Split "host:port" (host may be "[v6]" or empty) into its parts. */
@@ -589,11 +712,21 @@ static struct MHD_Daemon *http_start(struct http_server *srv,
 	unsigned max_conn = opts->max_connections ? opts->max_connections
 						  : 1024;
 	unsigned timeout = opts->idle_timeout_s ? opts->idle_timeout_s : 60;
+	struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
 
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (srv->tls_cert != NULL) {
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+						 srv->tls_key};
+		tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+						 srv->tls_cert};
+	}
 	return MHD_start_daemon(
 		flags, 0, NULL, NULL, http_access, srv,
+		MHD_OPTION_ARRAY, tls,
+		MHD_OPTION_URI_LOG_CALLBACK, http_uri_seen, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, srv,
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_CONNECTION_LIMIT, max_conn,
@@ -601,6 +734,113 @@ static struct MHD_Daemon *http_start(struct http_server *srv,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
 		MHD_OPTION_END);
+}
+
+/* Read a PEM file whole into a new string; NULL (logged) on failure. */
+static char *http_read_pem(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (f == NULL) {
+		log_error("cannot open TLS file '%s'", path);
+		return NULL;
+	}
+	buf = xmalloc(HTTP_PEM_MAX + 1);
+	n = fread(buf, 1, HTTP_PEM_MAX + 1, f);
+	if (ferror(f) || n == 0 || n > HTTP_PEM_MAX) {
+		log_errorx("cannot read TLS file '%s' (unreadable, empty or "
+			   "over %u bytes)", path, HTTP_PEM_MAX);
+		free(buf);
+		buf = NULL;
+	} else {
+		buf[n] = '\0';
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Wipe and free PEM text (the key is secret). */
+static void http_free_pem(char *pem)
+{
+	if (pem == NULL)
+		return;
+	explicit_bzero(pem, strlen(pem));
+	free(pem);
+}
+
+/*
+ * Check with OpenSSL that the PEM texts hold a certificate and the
+ * private key that goes with it, for a clear message (GnuTLS inside MHD
+ * would only fail to start, and leaks on that path).
+ */
+static int http_tls_check(const struct http_server *srv,
+			  const struct http_server_opts *opts)
+{
+	BIO *cb = BIO_new_mem_buf(srv->tls_cert, -1);
+	BIO *kb = BIO_new_mem_buf(srv->tls_key, -1);
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	int r = -EINVAL;
+
+	if (cb == NULL || kb == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((cert = PEM_read_bio_X509(cb, NULL, NULL, NULL)) == NULL) {
+		log_errorx("TLS file '%s' holds no PEM certificate",
+			   opts->tls_cert_file);
+		goto out;
+	}
+	if ((key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL) {
+		log_errorx("TLS file '%s' holds no unencrypted PEM private key",
+			   opts->tls_key_file);
+		goto out;
+	}
+	if (X509_check_private_key(cert, key) != 1) {
+		log_errorx("TLS key '%s' does not match certificate '%s'",
+			   opts->tls_key_file, opts->tls_cert_file);
+		goto out;
+	}
+	r = 0;
+out:
+	/* Leave no parse errors queued for the thread's next TLS user. */
+	ERR_clear_error();
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	BIO_free(cb);
+	BIO_free(kb);
+	return r;
+}
+
+/* Read the TLS files named in opts, if any. 0 or negative errno (logged). */
+static int http_tls_load(struct http_server *srv,
+			 const struct http_server_opts *opts)
+{
+	if (opts->tls_cert_file == NULL && opts->tls_key_file == NULL)
+		return 0;
+	if (opts->tls_cert_file == NULL || opts->tls_key_file == NULL) {
+		log_errorx("TLS needs both a certificate and a key file");
+		return -EINVAL;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		log_errorx("libmicrohttpd was built without TLS");
+		return -ENOTSUP;
+	}
+	if ((srv->tls_cert = http_read_pem(opts->tls_cert_file)) == NULL ||
+	    (srv->tls_key = http_read_pem(opts->tls_key_file)) == NULL)
+		return -EIO;
+	return http_tls_check(srv, opts);
+}
+
+/* Free a server that is not running (any more). */
+static void http_server_release(struct http_server *srv)
+{
+	http_free_pem(srv->tls_cert);
+	http_free_pem(srv->tls_key);
+	auth_replay_free(srv->replay);
+	free(srv);
 }
 
 struct http_server *http_server_new(const struct http_server_opts *opts,
@@ -622,15 +862,26 @@ struct http_server *http_server_new(const struct http_server_opts *opts,
 	srv->routes = routes;
 	srv->nroutes = nroutes;
 	srv->arg = arg;
+	srv->auth = opts->auth;
+	srv->public_paths = opts->public_paths;
+	if (srv->auth != NULL)
+		srv->replay = auth_replay_new(0, 0);
+	if (http_tls_load(srv, opts) != 0)
+		goto out_release;
 	srv->daemon = http_start(srv, opts, ai);
 	if (srv->daemon == NULL) {
-		log_errorx("cannot listen on '%s' (address in use?)",
-			   opts->listen);
-		free(srv);
-		srv = NULL;
-		goto out;
+		log_errorx("cannot listen on '%s' (%s)", opts->listen,
+			   srv->tls_cert != NULL
+				   ? "address in use, or bad TLS certificate "
+				     "or key?"
+				   : "address in use?");
+		goto out_release;
 	}
 	srv->port = http_bound_port(srv->daemon);
+	goto out;
+out_release:
+	http_server_release(srv);
+	srv = NULL;
 out:
 	if (ai != NULL)
 		freeaddrinfo(ai);
@@ -647,5 +898,5 @@ void http_server_free(struct http_server *srv)
 	if (srv == NULL)
 		return;
 	MHD_stop_daemon(srv->daemon);
-	free(srv);
+	http_server_release(srv);
 }
