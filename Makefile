@@ -75,9 +75,15 @@ $(BUILD)/bin/%:
 # MapReduce apps are shared objects loaded by mr workers (include/mr_app.h).
 $(BUILD)/apps/%.so: mr/apps/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MF $(BUILD)/obj/$*.app.d -fPIC -shared -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_A)
+# Unit tests of a daemon's modules link those modules' objects too.
+UNIT_EXTRA_test_namespace = masterd/namespace.c masterd/ns_apply.c
+UNIT_EXTRA_test_store = chunkd/store.c
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o \
+		$$(call obj,$$(UNIT_EXTRA_$$*)) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

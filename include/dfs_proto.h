@@ -183,10 +183,11 @@ enum proto_rename_flags {
 
 /*
  * {"addr", "rack", "capacity", "used", "chunks": [[handle, version], ...]}
- *     -> {"heartbeat_ms", "delete": [handle, ...]}
+ *     -> {"heartbeat_ms", "chunk_size", "delete": [handle, ...]}
  * A chunk server announces itself (again after a restart) with its full
  * chunk report. "delete" lists reported chunks that no file references or
- * whose version is stale; the server removes them.
+ * whose version is stale; the server removes them. "chunk_size" is the
+ * cluster's: no replica grows past it.
  */
 #define EP_CS_REGISTER "/api/cs/register"
 

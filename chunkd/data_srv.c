@@ -1,0 +1,549 @@
+/*
+ * data_srv.c - the chunk data API of chunkd (see data_srv.h).
+ *
+ * Handlers run on the HTTP server's connection threads and may block: a
+ * mutation holds its chunk's mutation lock while the chain applies it.
+ * The request body is written to disk and forwarded down the chain
+ * straight from the server's buffer, never copied.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "dfs_proto.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "log.h"
+#include "proto.h"
+#include "wire.h"
+#include "xmalloc.h"
+#include "data_srv.h"
+#include "store.h"
+
+#include "banned.h"
+
+/* Longest wait for a chunk's mutation lock before answering AGAIN. */
+#define DATA_LOCK_TIMEOUT_MS 20000
+
+/* Largest body accepted on truncate and sync (they carry none). */
+#define DATA_CONTROL_BODY_MAX 4096
+
+/* Largest reply read from a server down the chain. */
+#define DATA_FORWARD_REPLY_MAX (64 * 1024)
+
+/* Longest path and query string of a forwarded request. */
+#define DATA_FORWARD_PATH_MAX (256 + DFS_MAX_REPLICAS * DFS_ADDR_MAX)
+
+struct data_srv {
+	struct http_server *http;     /* the listener */
+	struct store *st;             /* borrowed replica store */
+	struct http_client *hc;       /* borrowed, for chain forwarding */
+	char addr[DFS_ADDR_MAX];      /* our "host:port"; set before serving */
+};
+
+/* The parsed coordinates of one chunk request. */
+struct chunk_req {
+	uint64_t handle;
+	uint64_t version;
+	uint64_t offset;              /* write: where the body goes */
+	uint64_t size;                /* truncate: the new length */
+	const void *body;             /* write: the data (borrowed) */
+	size_t len;                   /* its length */
+	int nchain;                   /* servers still to forward to */
+	char chain[DFS_MAX_REPLICAS][DFS_ADDR_MAX];
+};
+
+/*
+ * A mutation endpoint: how to parse its own parameters (answering the
+ * request itself on failure), how to apply it to the local store, and its
+ * own part of a forwarded query string.
+ */
+struct mutation_def {
+	const char *name;             /* for messages: "write" */
+	const char *method;           /* HTTP method */
+	const char *path;             /* endpoint */
+	int (*parse)(struct data_srv *ds, struct http_request *req,
+		     struct chunk_req *cr);
+	int (*apply)(struct store *st, const struct chunk_req *cr);
+	int (*query)(const struct chunk_req *cr, char *buf, size_t size);
+};
+
+/* A mutation being forwarded to chain[0] by a helper thread. */
+struct forward {
+	struct data_srv *ds;
+	const struct mutation_def *def;
+	const struct chunk_req *cr;
+	char path[DATA_FORWARD_PATH_MAX]; /* endpoint and query string */
+	char failed[DFS_ADDR_MAX];    /* first server that failed, or "" */
+	char why[256];                /* what it answered */
+	bool passed_up;               /* "failed" came from further down */
+	pthread_t thread;
+	bool threaded;                /* thread started, join it */
+};
+
+/*
+ * ---------------------------------------------------------------------
+ * Parameters
+ * ---------------------------------------------------------------------
+ */
+
+/* Answer a store error with its wire status; log the ones an operator
+ * must see (corruption is logged by the store). */
+static void reply_errno(struct http_request *req, const struct chunk_req *cr,
+			const char *what, int err)
+{
+	int status = wire_status_from_errno(err);
+	const char *why = err == -EBADMSG ? "checksum mismatch" : strerror(-err);
+
+	if (status == DFS_ERR_IO || status == DFS_ERR_NOSPC)
+		log_warnx("chunk %016llx: %s failed: %s",
+			  (unsigned long long)cr->handle, what, why);
+	http_reply_error(req, status, "chunk %016llx: %s failed: %s",
+			 (unsigned long long)cr->handle, what, why);
+}
+
+/* handle and version. 0, or -EINVAL after answering. */
+static int parse_ids(struct http_request *req, struct chunk_req *cr)
+{
+	if (http_request_query_u64(req, "handle", STORE_MAX_ID,
+				   &cr->handle) != 0 ||
+	    http_request_query_u64(req, "version", STORE_MAX_ID,
+				   &cr->version) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL,
+				 "missing or bad 'handle' or 'version'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* True if addr is already among the first n chain entries. */
+static bool chain_has(const struct chunk_req *cr, int n, const char *addr)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(cr->chain[i], addr) == 0)
+			return true;
+	return false;
+}
+
+/* Split "a,b,c" into cr->chain. 0 or -EINVAL. */
+static int chain_split(struct data_srv *ds, const char *s,
+		       struct chunk_req *cr)
+{
+	const char *comma;
+	char *dst;
+	size_t n;
+
+	while (s != NULL) {
+		comma = strchr(s, ',');
+		n = comma != NULL ? (size_t)(comma - s) : strlen(s);
+		if (cr->nchain == DFS_MAX_REPLICAS || n >= DFS_ADDR_MAX)
+			return -EINVAL;
+		dst = cr->chain[cr->nchain];
+		memcpy(dst, s, n);
+		dst[n] = '\0';
+		if (!proto_addr_is_valid(dst) || strcmp(dst, ds->addr) == 0 ||
+		    chain_has(cr, cr->nchain, dst))
+			return -EINVAL;
+		cr->nchain++;
+		s = comma != NULL ? comma + 1 : NULL;
+	}
+	return 0;
+}
+
+/* handle, version and chain of a mutation. 0, or -EINVAL after
+ * answering. */
+static int parse_mutation(struct data_srv *ds, struct http_request *req,
+			  struct chunk_req *cr)
+{
+	const char *chain = http_request_query(req, "chain");
+
+	if (parse_ids(req, cr) != 0)
+		return -EINVAL;
+	if (chain != NULL && *chain != '\0' &&
+	    chain_split(ds, chain, cr) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "bad 'chain'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_write(struct data_srv *ds, struct http_request *req,
+		       struct chunk_req *cr)
+{
+	uint64_t cs = store_chunk_size(ds->st);
+
+	cr->body = http_request_body(req, &cr->len);
+	if (http_request_query_u64(req, "offset", cs, &cr->offset) != 0 ||
+	    cr->len > cs - cr->offset || cr->len > DFS_MAX_WRITE) {
+		http_reply_error(req, DFS_ERR_INVAL,
+				 "bad 'offset' or length (chunk size %" PRIu64
+				 ")",
+				 cs);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_truncate(struct data_srv *ds, struct http_request *req,
+			  struct chunk_req *cr)
+{
+	uint64_t cs = store_chunk_size(ds->st);
+
+	if (http_request_query_u64(req, "size", cs, &cr->size) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL,
+				 "missing or bad 'size' (chunk size %" PRIu64
+				 ")",
+				 cs);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_sync(struct data_srv *ds, struct http_request *req,
+		      struct chunk_req *cr)
+{
+	(void)ds;
+	(void)req;
+	(void)cr;
+	return 0;
+}
+
+/*
+ * ---------------------------------------------------------------------
+ * Mutations and the chain
+ * ---------------------------------------------------------------------
+ */
+
+static int apply_write(struct store *st, const struct chunk_req *cr)
+{
+	return store_write(st, cr->handle, cr->version, cr->offset, cr->body,
+			   cr->len);
+}
+
+static int apply_truncate(struct store *st, const struct chunk_req *cr)
+{
+	return store_truncate(st, cr->handle, cr->version, cr->size);
+}
+
+static int apply_sync(struct store *st, const struct chunk_req *cr)
+{
+	return store_sync(st, cr->handle, cr->version);
+}
+
+static int query_write(const struct chunk_req *cr, char *buf, size_t size)
+{
+	return snprintf(buf, size, "&offset=%" PRIu64, cr->offset);
+}
+
+static int query_truncate(const struct chunk_req *cr, char *buf, size_t size)
+{
+	return snprintf(buf, size, "&size=%" PRIu64, cr->size);
+}
+
+static int query_sync(const struct chunk_req *cr, char *buf, size_t size)
+{
+	(void)cr;
+	if (size > 0)
+		buf[0] = '\0';
+	return 0;
+}
+
+static const struct mutation_def mutation_write = {
+	"write", "PUT", EP_CHUNK_WRITE, parse_write, apply_write, query_write,
+};
+
+static const struct mutation_def mutation_truncate = {
+	"truncate", "POST", EP_CHUNK_TRUNCATE, parse_truncate, apply_truncate,
+	query_truncate,
+};
+
+static const struct mutation_def mutation_sync = {
+	"sync", "POST", EP_CHUNK_SYNC, parse_sync, apply_sync, query_sync,
+};
+
+/* Path and query of the request for chain[0]: the rest of the chain. */
+static void forward_path(struct forward *fw)
+{
+	const struct chunk_req *cr = fw->cr;
+	size_t n, size = sizeof(fw->path);
+	char *p = fw->path;
+	int i;
+
+	n = (size_t)snprintf(p, size, "%s?handle=%" PRIu64 "&version=%" PRIu64,
+			     fw->def->path, cr->handle, cr->version);
+	n += (size_t)fw->def->query(cr, p + n, size - n);
+	n += (size_t)snprintf(p + n, size - n, "&chain=");
+	for (i = 1; i < cr->nchain; i++)
+		n += (size_t)snprintf(p + n, size - n, "%s%s",
+				      i > 1 ? "," : "", cr->chain[i]);
+}
+
+/* Who failed, from a non-200 answer of chain[0]: the server it names in
+ * "failed", else chain[0] itself. */
+static void forward_blame(struct forward *fw, const struct http_result *res)
+{
+	json_t *obj = res->body ? json_loadb(res->body, res->len, 0, NULL)
+				: NULL;
+	const char *failed = json_string_value(json_object_get(obj, "failed"));
+	const char *error = json_string_value(json_object_get(obj, "message"));
+
+	fw->passed_up = failed != NULL && proto_addr_is_valid(failed);
+	snprintf(fw->failed, sizeof(fw->failed), "%s",
+		 fw->passed_up ? failed : fw->cr->chain[0]);
+	if (fw->passed_up && error != NULL)
+		snprintf(fw->why, sizeof(fw->why), "%s", error);
+	else
+		snprintf(fw->why, sizeof(fw->why), "%s (HTTP %ld)",
+			 error != NULL ? error : "no message", res->status);
+	json_decref(obj);
+}
+
+/* Send the mutation to chain[0] and record who failed, if anyone. */
+static void forward_run(struct forward *fw)
+{
+	const struct chunk_req *cr = fw->cr;
+	struct http_result res = {0, NULL, 0};
+	int r;
+
+	r = http_client_request(fw->ds->hc, fw->def->method, cr->chain[0],
+				fw->path, cr->body, cr->len,
+				cr->body != NULL ? "application/octet-stream"
+						 : NULL,
+				DATA_FORWARD_REPLY_MAX, &res);
+	if (r < 0) {
+		snprintf(fw->failed, sizeof(fw->failed), "%s", cr->chain[0]);
+		snprintf(fw->why, sizeof(fw->why), "%s", strerror(-r));
+	} else if (res.status != 200) {
+		forward_blame(fw, &res);
+	}
+	http_result_release(&res);
+}
+
+static void *forward_main(void *arg)
+{
+	forward_run(arg);
+	return NULL;
+}
+
+/* Start forwarding in a helper thread (or remember to do it inline). */
+static void forward_start(struct forward *fw, struct data_srv *ds,
+			  const struct mutation_def *def,
+			  const struct chunk_req *cr)
+{
+	fw->ds = ds;
+	fw->def = def;
+	fw->cr = cr;
+	fw->failed[0] = '\0';
+	fw->passed_up = false;
+	forward_path(fw);
+	fw->threaded = pthread_create(&fw->thread, NULL, forward_main, fw) == 0;
+}
+
+/* Wait for the forward to finish (running it now if no thread could be
+ * started). */
+static void forward_finish(struct forward *fw)
+{
+	if (fw->threaded)
+		pthread_join(fw->thread, NULL);
+	else
+		forward_run(fw);
+}
+
+/* Answer a mutation: the local error first, then a chain failure. */
+static void mutation_reply(struct http_request *req,
+			   const struct mutation_def *def,
+			   const struct chunk_req *cr, int r,
+			   const struct forward *fw)
+{
+	if (r < 0) {
+		reply_errno(req, cr, def->name, r);
+	} else if (cr->nchain > 0 && fw->failed[0] != '\0' && fw->passed_up) {
+		http_reply_error_extra(req, DFS_ERR_DOWNSTREAM,
+				       json_pack("{s:s}", "failed", fw->failed),
+				       "%s", fw->why);
+	} else if (cr->nchain > 0 && fw->failed[0] != '\0') {
+		log_warnx("chunk %016llx: %s on '%s' failed: %s",
+			  (unsigned long long)cr->handle, def->name,
+			  fw->failed, fw->why);
+		http_reply_error_extra(req, DFS_ERR_DOWNSTREAM,
+				       json_pack("{s:s}", "failed", fw->failed),
+				       "chunk %016llx: %s on '%s' failed: %s",
+				       (unsigned long long)cr->handle,
+				       def->name, fw->failed, fw->why);
+	} else {
+		http_reply_json(req, 200, NULL);
+	}
+}
+
+/*
+ * Run one mutation: parse, take the chunk's mutation lock, apply it here
+ * while chain[0] applies it too, answer when both are done.
+ */
+static void mutation_run(struct data_srv *ds, struct http_request *req,
+			 const struct mutation_def *def)
+{
+	struct store_lock *lk = NULL;
+	struct chunk_req cr;
+	struct forward fw;
+	int r;
+
+	memset(&cr, 0, sizeof(cr));
+	fw.failed[0] = '\0';
+	if (parse_mutation(ds, req, &cr) != 0 || def->parse(ds, req, &cr) != 0)
+		return;
+	if ((r = store_lock(ds->st, cr.handle, DATA_LOCK_TIMEOUT_MS, &lk)) !=
+	    0) {
+		http_reply_error(req, DFS_ERR_AGAIN, "chunk %016llx is busy",
+				 (unsigned long long)cr.handle);
+		return;
+	}
+	if ((r = store_check_version(ds->st, cr.handle, cr.version)) == 0) {
+		if (cr.nchain > 0)
+			forward_start(&fw, ds, def, &cr);
+		r = def->apply(ds->st, &cr);
+		if (cr.nchain > 0)
+			forward_finish(&fw);
+	}
+	store_unlock(lk);
+	mutation_reply(req, def, &cr, r, &fw);
+}
+
+/*
+ * ---------------------------------------------------------------------
+ * Handlers
+ * ---------------------------------------------------------------------
+ */
+
+static void handle_read(struct http_request *req, void *arg)
+{
+	struct data_srv *ds = arg;
+	uint64_t cs = store_chunk_size(ds->st), len;
+	struct chunk_req cr;
+	void *buf;
+	int r;
+
+	memset(&cr, 0, sizeof(cr));
+	if (parse_ids(req, &cr) != 0)
+		return;
+	if (http_request_query_u64(req, "offset", cs, &cr.offset) != 0 ||
+	    http_request_query_u64(req, "length", cs - cr.offset, &len) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL,
+				 "bad 'offset' or 'length' (chunk size %" PRIu64
+				 ")",
+				 cs);
+		return;
+	}
+	if ((buf = malloc(len > 0 ? len : 1)) == NULL) {
+		http_reply_error(req, DFS_ERR_AGAIN, "out of memory");
+		return;
+	}
+	if ((r = store_read(ds->st, cr.handle, cr.version, cr.offset, buf,
+			    len)) != 0) {
+		free(buf);
+		reply_errno(req, &cr, "read", r);
+		return;
+	}
+	http_reply_buffer(req, 200, buf, len, "application/octet-stream");
+}
+
+static void handle_write(struct http_request *req, void *arg)
+{
+	mutation_run(arg, req, &mutation_write);
+}
+
+static void handle_truncate(struct http_request *req, void *arg)
+{
+	mutation_run(arg, req, &mutation_truncate);
+}
+
+static void handle_sync(struct http_request *req, void *arg)
+{
+	mutation_run(arg, req, &mutation_sync);
+}
+
+static void handle_health(struct http_request *req, void *arg)
+{
+	struct data_srv *ds = arg;
+	struct store_usage u;
+
+	store_get_usage(ds->st, &u);
+	http_reply_json(req, 200,
+			json_pack("{s:s, s:I, s:I, s:I}", "addr", ds->addr,
+				  "chunks", (json_int_t)u.chunks, "capacity",
+				  (json_int_t)u.capacity, "used",
+				  (json_int_t)u.used));
+}
+
+static const struct http_route data_routes[] = {
+	{"GET", EP_CHUNK_READ, handle_read, 0},
+	{"PUT", EP_CHUNK_WRITE, handle_write, DFS_MAX_WRITE},
+	{"POST", EP_CHUNK_TRUNCATE, handle_truncate, DATA_CONTROL_BODY_MAX},
+	{"POST", EP_CHUNK_SYNC, handle_sync, DATA_CONTROL_BODY_MAX},
+	{"GET", EP_HEALTH, handle_health, 0},
+};
+
+/*
+ * ---------------------------------------------------------------------
+ * Lifecycle
+ * ---------------------------------------------------------------------
+ */
+
+/* "host:port" of "listen" with the port replaced by "port". */
+static void addr_with_port(const char *listen, unsigned port, char *out)
+{
+	const char *colon = strrchr(listen, ':');
+	int hostlen = colon != NULL ? (int)(colon - listen) : (int)strlen(listen);
+
+	snprintf(out, DFS_ADDR_MAX, "%.*s:%u", hostlen, listen, port);
+}
+
+/* Port of "listen", or 0 when it has none or asks for any. */
+static unsigned listen_port(const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+
+	return colon != NULL ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+}
+
+struct data_srv *data_srv_new(const char *listen, struct store *st,
+			      struct http_client *hc)
+{
+	struct http_server_opts opts = {.listen = listen};
+	struct data_srv *ds = xcalloc(1, sizeof(*ds));
+
+	ds->st = st;
+	ds->hc = hc;
+	if (listen_port(listen) != 0)
+		addr_with_port(listen, listen_port(listen), ds->addr);
+	ds->http = http_server_new(&opts, data_routes,
+				   sizeof(data_routes) / sizeof(data_routes[0]),
+				   ds);
+	if (ds->http == NULL) {
+		free(ds);
+		return NULL;
+	}
+	if (listen_port(listen) == 0)
+		addr_with_port(listen, http_server_port(ds->http), ds->addr);
+	log_info("listening on %s", ds->addr);
+	return ds;
+}
+
+const char *data_srv_addr(const struct data_srv *ds)
+{
+	return ds->addr;
+}
+
+void data_srv_free(struct data_srv *ds)
+{
+	if (ds == NULL)
+		return;
+	http_server_free(ds->http);
+	free(ds);
+}

@@ -1,0 +1,46 @@
+/*
+ * data_srv.h - the chunk data API of chunkd (EP_CHUNK_* and EP_HEALTH of
+ * dfs_proto.h), served over the HTTP server.
+ *
+ * Reads come straight from the store. Mutations (write, truncate, sync)
+ * run along a replica chain: the server takes the chunk's mutation lock,
+ * applies the mutation locally while a helper thread forwards it to
+ * chain[0] with the rest of the chain, and answers once both are done, so
+ * every replica applies mutations in the order the primary took them.
+ * When a server down the chain fails, the answer is DOWNSTREAM with
+ * {"failed": "addr"} naming the first server that failed (a downstream
+ * server's own "failed" field is passed up unchanged).
+ *
+ * Every request is checked before anything is touched: handle and
+ * version below 2^63, offset and length within the chunk size (length at
+ * most DFS_MAX_WRITE for writes), chain addresses valid, distinct, not
+ * this server, at most DFS_MAX_REPLICAS of them.
+ *
+ * Calling sequence:
+ *     ds = data_srv_new(listen, st, hc);   starts serving
+ *     ... data_srv_addr(ds) ...
+ *     data_srv_free(ds);                   stops, waits for handlers
+ */
+#ifndef DFS_CHUNKD_DATA_SRV_H
+#define DFS_CHUNKD_DATA_SRV_H
+
+struct data_srv;
+struct store;
+struct http_client;
+
+/*
+ * Serve the data API on "listen" ("host:port", port 0 picks one) from the
+ * store "st", forwarding along chains with "hc". Both are borrowed and
+ * must outlive the server. Returns NULL (and logs why) if the address is
+ * bad or in use.
+ */
+struct data_srv *data_srv_new(const char *listen, struct store *st,
+			      struct http_client *hc);
+
+/* "host:port" with the port actually bound (borrowed). */
+const char *data_srv_addr(const struct data_srv *ds);
+
+/* Stop serving and wait for running handlers. NULL is a no-op. */
+void data_srv_free(struct data_srv *ds);
+
+#endif

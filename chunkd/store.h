@@ -1,0 +1,216 @@
+/*
+ * store.h - the replica store of a chunk server.
+ *
+ * A replica is one chunk's bytes on this server, at one version. It lives
+ * in two files under DIR/chunks/XX/ (XX: the handle's last two hex
+ * digits):
+ *     HHHHHHHHHHHHHHHH        the data, exactly "length" bytes long
+ *     HHHHHHHHHHHHHHHH.meta   a 64-byte header (magic, format, handle,
+ *                             version, length, block size, header
+ *                             checksum) then one little-endian 32-bit
+ *                             checksum_block() per DFS_BLOCK_SIZE block
+ * Handles are parsed as integers and always formatted with %016llx, so a
+ * request can never name a path outside the store.
+ *
+ * Invariants: block i's checksum covers bytes [i * BS, min((i + 1) * BS,
+ * length)) of the data file; bytes past "length" read as zeros. Every
+ * read verifies every block it touches; a mismatch fails the read with
+ * -EBADMSG and moves the replica to DIR/corrupt/ (it disappears from the
+ * chunk report, so the master re-replicates it from a good copy). A
+ * partially overwritten block is verified before it is merged, so a
+ * write never launders corruption into a fresh checksum.
+ *
+ * Mutations write the data first, then the metadata; a failed data write
+ * leaves the metadata untouched. A crash between the two leaves a block
+ * whose checksum no longer matches, which the next read reports as
+ * corrupt; the mutation was never acknowledged.
+ *
+ * Locking: every replica has an entry (refcounted, in a tree keyed by
+ * handle) with a reader/writer lock (reads share it, mutations hold it
+ * exclusively while they touch the files) and a mutation lock that a
+ * caller holds across a whole chained mutation (store_lock()) so that
+ * every replica applies mutations in the primary's order.
+ *
+ * All file I/O goes through struct store_io_ops, chosen once at
+ * store_new(), so tests can inject faults.
+ *
+ * Calling sequence:
+ *     st = store_new(dir, NULL, NULL);       scans DIR/chunks
+ *     store_set_chunk_size(st, master's chunk size);
+ *     store_lock(); store_write() / store_truncate() ...; store_unlock()
+ *     store_read(), store_sync(), store_list(), store_delete()
+ *     store_free(st);
+ */
+#ifndef DFS_CHUNKD_STORE_H
+#define DFS_CHUNKD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store;
+struct store_lock;
+
+/* Which file of a replica an I/O call is about (for fault injection). */
+enum store_file {
+	STORE_FILE_DATA = 0,
+	STORE_FILE_META = 1,
+	STORE_FILE_DIR = 2,
+};
+
+/*
+ * The I/O backend. Every function returns what its POSIX namesake does,
+ * except that failures are negative errno values instead of -1 + errno.
+ * "arg" is the pointer given to store_new().
+ */
+struct store_io_ops {
+	int (*open)(void *arg, enum store_file file, const char *path,
+		    int flags, mode_t mode);
+	ssize_t (*pread)(void *arg, enum store_file file, int fd, void *buf,
+			 size_t len, off_t off);
+	ssize_t (*pwrite)(void *arg, enum store_file file, int fd,
+			  const void *buf, size_t len, off_t off);
+	int (*fsync)(void *arg, enum store_file file, int fd);
+	int (*ftruncate)(void *arg, enum store_file file, int fd, off_t len);
+	int (*close)(void *arg, enum store_file file, int fd);
+};
+
+/* The default backend: plain POSIX calls. */
+extern const struct store_io_ops store_posix_ops;
+
+/* Size of the metadata header that precedes the block checksums. */
+#define STORE_META_HEADER 64
+
+/* Chunk size assumed until the master tells its own (the cluster default). */
+#define STORE_DEFAULT_CHUNK_SIZE (64ULL * 1024 * 1024)
+
+/* Largest chunk size a master may set (1 GiB). */
+#define STORE_MAX_CHUNK_SIZE (1ULL << 30)
+
+/* Largest handle or version (they stay below 2^63). */
+#define STORE_MAX_ID ((uint64_t)INT64_MAX)
+
+/* One line of the chunk report. */
+struct store_replica {
+	uint64_t handle;
+	uint64_t version;
+	uint64_t length;        /* bytes held by the replica */
+};
+
+/*
+ * Open the store in "dir" (created if missing, with chunks/ and its 256
+ * subfolders), load the chunk size saved by the last
+ * store_set_chunk_size() and scan every replica. Replicas whose metadata
+ * is unreadable are moved to DIR/corrupt/ and logged; data files without
+ * metadata (an interrupted creation) are removed. "ops" NULL means
+ * store_posix_ops; "ops_arg" is passed to every op. Returns NULL (and
+ * logs why) if the folder cannot be used.
+ */
+struct store *store_new(const char *dir, const struct store_io_ops *ops,
+			void *ops_arg);
+
+/* Free the store. No call may be running. NULL is a no-op. */
+void store_free(struct store *st);
+
+/* The store folder (borrowed). */
+const char *store_dir(const struct store *st);
+
+/*
+ * Set the cluster's chunk size (1 .. STORE_MAX_CHUNK_SIZE, a multiple of
+ * DFS_BLOCK_SIZE is not required) and save it under DIR so a restart
+ * without the master keeps it. 0 or -EINVAL / -errno of the save (the
+ * size is applied anyway).
+ */
+int store_set_chunk_size(struct store *st, uint64_t chunk_size);
+
+/* Current chunk size (STORE_DEFAULT_CHUNK_SIZE until set). */
+uint64_t store_chunk_size(const struct store *st);
+
+/*
+ * Take the mutation lock of "handle", waiting at most timeout_ms.
+ * 0 and *lk set (release with store_unlock()), or -EAGAIN on timeout.
+ * Holders may call every other store function for that handle.
+ */
+int store_lock(struct store *st, uint64_t handle, int timeout_ms,
+	       struct store_lock **lk);
+
+/* Release a lock taken by store_lock(). NULL is a no-op. */
+void store_unlock(struct store_lock *lk);
+
+/*
+ * 0 if a mutation at "version" may proceed (the replica is absent or at
+ * that version), -ESTALE if it exists at another version.
+ */
+int store_check_version(struct store *st, uint64_t handle, uint64_t version);
+
+/*
+ * Read len bytes at off into buf. Bytes past the replica's length read as
+ * zeros. 0; -ENOENT (no replica), -ESTALE (other version), -EINVAL (past
+ * the chunk size), -EBADMSG (checksum mismatch; the replica is then
+ * quarantined), or the -errno of the I/O.
+ */
+int store_read(struct store *st, uint64_t handle, uint64_t version,
+	       uint64_t off, void *buf, size_t len);
+
+/*
+ * Write len bytes of buf (borrowed; written straight from it) at off,
+ * creating the replica at "version" if absent. 0; -ESTALE, -EINVAL
+ * (off + len past the chunk size), -ENOSPC, -EBADMSG (a partially
+ * overwritten block was corrupt), or the -errno of the I/O. On a data
+ * write failure the metadata is unchanged.
+ */
+int store_write(struct store *st, uint64_t handle, uint64_t version,
+		uint64_t off, const void *buf, size_t len);
+
+/*
+ * Truncate or zero-extend the replica to "size" bytes, creating it at
+ * "version" if absent. Errors as store_write().
+ */
+int store_truncate(struct store *st, uint64_t handle, uint64_t version,
+		   uint64_t size);
+
+/*
+ * fsync() the replica's data and metadata (and its folder if the replica
+ * is new since its last sync). 0, -ENOENT, -ESTALE or -errno.
+ */
+int store_sync(struct store *st, uint64_t handle, uint64_t version);
+
+/*
+ * Change the version of a replica from "old_version" to "new_version"
+ * (a new lease). 0, -ENOENT, -ESTALE (not at old_version), -errno.
+ */
+int store_set_version(struct store *st, uint64_t handle,
+		      uint64_t old_version, uint64_t new_version);
+
+/*
+ * Remove the replica if it is at "version" (any version when version is
+ * 0). 0, -ENOENT (absent), -ESTALE (at another version), -errno.
+ */
+int store_delete(struct store *st, uint64_t handle, uint64_t version);
+
+/*
+ * Read and verify every block of a replica (the scrubber's unit of work).
+ * 0, -ENOENT, -EBADMSG (quarantined as by store_read()) or -errno.
+ */
+int store_verify(struct store *st, uint64_t handle);
+
+/*
+ * The chunk report: every replica, sorted by handle, in a new array the
+ * caller frees. Returns the count (*out is NULL when it is 0).
+ */
+size_t store_list(struct store *st, struct store_replica **out);
+
+/* True if "handle" has a replica here (at any version). */
+bool store_has(struct store *st, uint64_t handle);
+
+/* Usage figures: replicas, bytes they hold, and the capacity (bytes held
+ * plus the space still available in the store's file system). */
+struct store_usage {
+	uint64_t chunks;
+	uint64_t used;
+	uint64_t capacity;
+};
+void store_get_usage(struct store *st, struct store_usage *u);
+
+#endif

@@ -1,0 +1,1065 @@
+/*
+ * client_srv.c - the client API endpoints of the master (see
+ * client_srv.h).
+ *
+ * Namespace changes are described by a table (struct mutation): which
+ * request fields to check and copy into the op, and whether the op needs
+ * a fresh inode number. One handler builds, submits and answers all of
+ * them; setattr, the reads and the chunk endpoints have their own.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chunk_srv.h"
+#include "client_srv.h"
+#include "http_server.h"
+#include "leases.h"
+#include "log.h"
+#include "master.h"
+#include "namespace.h"
+#include "oplog.h"
+#include "proto.h"
+#include "timeutil.h"
+#include "wire.h"
+#include "xmalloc.h"
+#include "banned.h"
+
+/* Largest request body of a client endpoint. */
+#define CLIENT_MAX_BODY (1024 * 1024)
+
+/* Most entries one EP_READDIR reply carries. */
+#define READDIR_MAX 1000
+
+/* Most chunks one EP_CHUNKS request covers. */
+#define CHUNKS_MAX 1024
+
+/* Kinds of request fields a mutation checks. */
+enum field_kind {
+	F_INO,       /* inode number, 1 .. 2^63-1 */
+	F_NAME,      /* file name component */
+	F_U32,       /* unsigned 32-bit */
+	F_U64,       /* unsigned 63-bit */
+	F_OPT_U32,   /* F_U32, may be absent */
+	F_OPT_U64,   /* F_U64, may be absent */
+	F_TARGET,    /* symlink target: 1 .. DFS_PATH_MAX bytes */
+};
+
+struct field {
+	const char *key;      /* name in the request */
+	const char *op_key;   /* name in the op; NULL: the same */
+	enum field_kind kind;
+};
+
+/* A namespace change endpoint. */
+struct mutation {
+	const char *op;       /* op name (namespace.h) */
+	bool new_ino;         /* the op needs a fresh inode number */
+	struct field fields[6];
+};
+
+static const struct mutation mu_create = {
+	"create", true,
+	{ { "parent", NULL, F_INO }, { "name", NULL, F_NAME },
+	  { "mode", NULL, F_U32 }, { "uid", NULL, F_U32 },
+	  { "gid", NULL, F_U32 }, { "rdev", NULL, F_OPT_U64 } },
+};
+static const struct mutation mu_mkdir = {
+	"mkdir", true,
+	{ { "parent", NULL, F_INO }, { "name", NULL, F_NAME },
+	  { "mode", NULL, F_U32 }, { "uid", NULL, F_U32 },
+	  { "gid", NULL, F_U32 } },
+};
+static const struct mutation mu_symlink = {
+	"symlink", true,
+	{ { "parent", NULL, F_INO }, { "name", NULL, F_NAME },
+	  { "target", NULL, F_TARGET }, { "uid", NULL, F_U32 },
+	  { "gid", NULL, F_U32 } },
+};
+static const struct mutation mu_link = {
+	"link", false,
+	{ { "ino", NULL, F_INO }, { "newparent", "parent", F_INO },
+	  { "newname", "name", F_NAME } },
+};
+static const struct mutation mu_unlink = {
+	"unlink", false,
+	{ { "parent", NULL, F_INO }, { "name", NULL, F_NAME } },
+};
+static const struct mutation mu_rmdir = {
+	"rmdir", false,
+	{ { "parent", NULL, F_INO }, { "name", NULL, F_NAME } },
+};
+static const struct mutation mu_rename = {
+	"rename", false,
+	{ { "parent", NULL, F_INO }, { "name", NULL, F_NAME },
+	  { "newparent", NULL, F_INO }, { "newname", NULL, F_NAME },
+	  { "flags", NULL, F_OPT_U32 } },
+};
+static const struct mutation mu_extend = {
+	"extend", false,
+	{ { "ino", NULL, F_INO }, { "size", NULL, F_U64 } },
+};
+
+/* Answer a negative errno as its wire error. */
+static void reply_errno(struct http_request *req, int r, const char *what)
+{
+	http_reply_error(req, wire_status_from_errno(r), "%s: %s", what,
+			 strerror(-r));
+}
+
+/* An inode number field (1 .. NS_MAX_ID). */
+static int get_ino(const json_t *obj, const char *key, uint64_t *out)
+{
+	int r;
+
+	if ((r = proto_get_u64(obj, key, NS_MAX_ID, out)) != 0)
+		return r;
+	return *out == 0 ? -EINVAL : 0;
+}
+
+static int check_field(const json_t *body, const struct field *f)
+{
+	bool absent = json_object_get(body, f->key) == NULL;
+	const char *s;
+	uint64_t u64;
+	uint32_t u32;
+	int r;
+
+	switch (f->kind) {
+	case F_INO:
+		return get_ino(body, f->key, &u64);
+	case F_NAME:
+		return proto_get_name(body, f->key, &s);
+	case F_OPT_U32:
+		if (absent)
+			return 0;
+		/* fall through */
+	case F_U32:
+		return proto_get_u32(body, f->key, &u32);
+	case F_OPT_U64:
+		if (absent)
+			return 0;
+		/* fall through */
+	case F_U64:
+		return proto_get_u64(body, f->key, NS_MAX_ID, &u64);
+	case F_TARGET:
+		r = proto_get_str(body, f->key, DFS_PATH_MAX, &s);
+		return r == 0 && s[0] == '\0' ? -EINVAL : r;
+	}
+	return -EINVAL;
+}
+
+/* Add "time": now to an op. */
+static void op_set_time(json_t *op)
+{
+	struct timespec now = time_now_ts();
+
+	json_object_set_new(op, "time", proto_time_to_json(&now));
+}
+
+/* Submit an op and answer with its result. */
+static void submit_and_reply(struct http_request *req, struct master *m,
+			     json_t *op, const char *what)
+{
+	json_t *res = NULL;
+	int r;
+
+	if ((r = oplog_submit(m->oplog, op, &res)) != 0) {
+		reply_errno(req, r, what);
+		return;
+	}
+	http_reply_json(req, 200, res);
+}
+
+static void handle_mutation(struct http_request *req, struct master *m,
+			    const struct mutation *mu)
+{
+	const struct field *f;
+	json_t *body, *op, *v;
+	size_t i;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	op = json_pack("{s:s}", "op", mu->op);
+	for (i = 0; i < 6 && mu->fields[i].key != NULL; i++) {
+		f = &mu->fields[i];
+		if ((r = check_field(body, f)) != 0) {
+			http_reply_error(req, wire_status_from_errno(r),
+					 "invalid field '%s'", f->key);
+			goto out;
+		}
+		if ((v = json_object_get(body, f->key)) != NULL)
+			json_object_set(op, f->op_key ? f->op_key : f->key, v);
+	}
+	if (mu->new_ino)
+		json_object_set_new(op, "ino",
+				    json_integer((json_int_t)ns_reserve_ino(
+					    m->ns)));
+	op_set_time(op);
+	submit_and_reply(req, m, op, mu->op);
+out:
+	json_decref(op);
+	json_decref(body);
+}
+
+static void handle_create(struct http_request *req, void *arg)
+{
+	handle_mutation(req, arg, &mu_create);
+}
+
+static void handle_mkdir(struct http_request *req, void *arg)
+{
+	handle_mutation(req, arg, &mu_mkdir);
+}
+
+static void handle_symlink(struct http_request *req, void *arg)
+{
+	handle_mutation(req, arg, &mu_symlink);
+}
+
+static void handle_link(struct http_request *req, void *arg)
+{
+	handle_mutation(req, arg, &mu_link);
+}
+
+static void handle_unlink(struct http_request *req, void *arg)
+{
+	handle_mutation(req, arg, &mu_unlink);
+}
+
+static void handle_rmdir(struct http_request *req, void *arg)
+{
+	handle_mutation(req, arg, &mu_rmdir);
+}
+
+static void handle_rename(struct http_request *req, void *arg)
+{
+	handle_mutation(req, arg, &mu_rename);
+}
+
+static void handle_extend(struct http_request *req, void *arg)
+{
+	handle_mutation(req, arg, &mu_extend);
+}
+
+/* Setattr fields: the "valid" bit naming each and how to check it. */
+static const struct setattr_field {
+	unsigned bit;
+	const char *key;
+	enum field_kind kind;   /* F_U32, F_U64, or F_NAME for a time pair */
+} setattr_fields[] = {
+	{ PROTO_SET_MODE, "mode", F_U32 },
+	{ PROTO_SET_UID, "uid", F_U32 },
+	{ PROTO_SET_GID, "gid", F_U32 },
+	{ PROTO_SET_SIZE, "size", F_U64 },
+	{ PROTO_SET_ATIME, "atime", F_NAME },
+	{ PROTO_SET_MTIME, "mtime", F_NAME },
+};
+
+#define SETATTR_ALL_BITS 0xffu
+
+/* Check the fields "valid" names and copy them into the op. */
+static int setattr_copy(const json_t *body, uint32_t valid, json_t *op)
+{
+	const struct setattr_field *f;
+	struct timespec ts;
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(setattr_fields) / sizeof(*f); i++) {
+		f = &setattr_fields[i];
+		if (!(valid & f->bit))
+			continue;
+		if (f->kind == F_NAME)
+			r = proto_time_from_json(json_object_get(body, f->key),
+						 &ts);
+		else
+			r = check_field(body, &(struct field){ f->key, NULL,
+							       f->kind });
+		if (r != 0)
+			return r;
+		json_object_set(op, f->key, json_object_get(body, f->key));
+	}
+	return 0;
+}
+
+static void handle_setattr(struct http_request *req, void *arg)
+{
+	struct master *m = arg;
+	json_t *body, *op = NULL;
+	uint32_t valid;
+	uint64_t ino;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if ((r = get_ino(body, "ino", &ino)) != 0 ||
+	    (r = proto_get_u32(body, "valid", &valid)) != 0 ||
+	    (valid & ~SETATTR_ALL_BITS) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "invalid 'ino' or 'valid'");
+		goto out;
+	}
+	op = json_pack("{s:s, s:I, s:I}", "op", "setattr", "ino",
+		       (json_int_t)ino, "valid", (json_int_t)valid);
+	if ((r = setattr_copy(body, valid, op)) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "invalid setattr field");
+		goto out;
+	}
+	op_set_time(op);
+	submit_and_reply(req, m, op, "setattr");
+out:
+	json_decref(op);
+	json_decref(body);
+}
+
+/* Borrow a reader; on failure answer IO and return NULL. */
+static struct ns_reader *reader_or_reply(struct http_request *req,
+					 struct master *m)
+{
+	struct ns_reader *rd = ns_reader_get(m->ns);
+
+	if (rd == NULL)
+		http_reply_error(req, DFS_ERR_IO, "metadata database unavailable");
+	return rd;
+}
+
+/* Answer an attr read result. */
+static void reply_attr_result(struct http_request *req, int r,
+			      const struct dfs_attr *attr, const char *what)
+{
+	if (r != 0)
+		reply_errno(req, r, what);
+	else
+		http_reply_json(req, 200, proto_attr_to_json(attr));
+}
+
+static void handle_lookup(struct http_request *req, void *arg)
+{
+	struct ns_reader *rd = NULL;
+	struct dfs_attr attr;
+	uint64_t parent;
+	const char *name;
+	json_t *body;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if ((r = get_ino(body, "parent", &parent)) != 0 ||
+	    (r = proto_get_name(body, "name", &name)) != 0) {
+		http_reply_error(req, wire_status_from_errno(r),
+				 "invalid 'parent' or 'name'");
+		goto out;
+	}
+	if ((rd = reader_or_reply(req, arg)) == NULL)
+		goto out;
+	r = ns_lookup(rd, parent, name, &attr);
+	reply_attr_result(req, r, &attr, "lookup");
+out:
+	ns_reader_put(rd);
+	json_decref(body);
+}
+
+static void handle_getattr(struct http_request *req, void *arg)
+{
+	struct ns_reader *rd = NULL;
+	struct dfs_attr attr;
+	json_t *body;
+	uint64_t ino;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if (get_ino(body, "ino", &ino) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "invalid 'ino'");
+		goto out;
+	}
+	if ((rd = reader_or_reply(req, arg)) == NULL)
+		goto out;
+	r = ns_getattr(rd, ino, &attr);
+	reply_attr_result(req, r, &attr, "getattr");
+out:
+	ns_reader_put(rd);
+	json_decref(body);
+}
+
+static void handle_resolve(struct http_request *req, void *arg)
+{
+	struct ns_reader *rd = NULL;
+	struct dfs_attr attr;
+	const char *path;
+	json_t *body;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if (proto_get_str(body, "path", DFS_PATH_MAX, &path) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "invalid 'path'");
+		goto out;
+	}
+	if ((rd = reader_or_reply(req, arg)) == NULL)
+		goto out;
+	r = ns_resolve(rd, path, &attr);
+	reply_attr_result(req, r, &attr, "resolve");
+out:
+	ns_reader_put(rd);
+	json_decref(body);
+}
+
+static int readdir_entry(const char *name, uint64_t cookie,
+			 const struct dfs_attr *attr, void *arg)
+{
+	json_array_append_new(arg, json_pack("{s:s, s:I, s:o}", "name", name,
+					     "cookie", (json_int_t)cookie,
+					     "attr", proto_attr_to_json(attr)));
+	return 0;
+}
+
+static void handle_readdir(struct http_request *req, void *arg)
+{
+	uint64_t ino, cookie = 0, max = READDIR_MAX;
+	struct ns_reader *rd = NULL;
+	json_t *body, *entries = NULL;
+	bool eof = false;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if (get_ino(body, "ino", &ino) != 0 ||
+	    proto_opt_u64(body, "cookie", NS_MAX_ID, &cookie) != 0 ||
+	    proto_opt_u64(body, "max", NS_MAX_ID, &max) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "invalid readdir request");
+		goto out;
+	}
+	if (max == 0 || max > READDIR_MAX)
+		max = READDIR_MAX;
+	if ((rd = reader_or_reply(req, arg)) == NULL)
+		goto out;
+	entries = json_array();
+	r = ns_readdir(rd, ino, cookie, (unsigned)max, readdir_entry, entries,
+		       &eof);
+	if (r != 0)
+		reply_errno(req, r, "readdir");
+	else
+		http_reply_json(req, 200,
+				json_pack("{s:O, s:b}", "entries", entries,
+					  "eof", eof));
+out:
+	json_decref(entries);
+	ns_reader_put(rd);
+	json_decref(body);
+}
+
+static void handle_readlink(struct http_request *req, void *arg)
+{
+	struct ns_reader *rd = NULL;
+	char *target = NULL;
+	json_t *body;
+	uint64_t ino;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if (get_ino(body, "ino", &ino) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "invalid 'ino'");
+		goto out;
+	}
+	if ((rd = reader_or_reply(req, arg)) == NULL)
+		goto out;
+	if ((r = ns_readlink(rd, ino, &target)) != 0)
+		reply_errno(req, r, "readlink");
+	else
+		http_reply_json(req, 200, json_pack("{s:s}", "target", target));
+out:
+	free(target);
+	ns_reader_put(rd);
+	json_decref(body);
+}
+
+/* Capacity figures summed over live servers. */
+struct capacity {
+	uint64_t capacity, used, free;
+	size_t nservers, nalive;
+};
+
+static void sum_capacity(struct master *m, struct capacity *c)
+{
+	struct chunk_srv_info *v;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->nservers = chunk_srv_list(m->cs, &v);
+	for (i = 0; i < c->nservers; i++) {
+		if (!v[i].alive)
+			continue;
+		c->nalive++;
+		c->capacity += v[i].capacity;
+		c->used += v[i].used;
+		if (v[i].capacity > v[i].used)
+			c->free += v[i].capacity - v[i].used;
+	}
+	free(v);
+}
+
+static void handle_statfs(struct http_request *req, void *arg)
+{
+	struct master *m = arg;
+	struct ns_reader *rd;
+	struct ns_counts counts;
+	struct capacity cap;
+	int r;
+
+	if ((rd = reader_or_reply(req, m)) == NULL)
+		return;
+	r = ns_count(rd, &counts);
+	ns_reader_put(rd);
+	if (r != 0) {
+		reply_errno(req, r, "statfs");
+		return;
+	}
+	sum_capacity(m, &cap);
+	http_reply_json(req, 200,
+			json_pack("{s:I, s:I, s:I, s:I, s:I}", "capacity",
+				  (json_int_t)cap.capacity, "used",
+				  (json_int_t)cap.used, "free",
+				  (json_int_t)cap.free, "files",
+				  (json_int_t)counts.inodes, "chunk_size",
+				  (json_int_t)ns_chunk_size(m->ns)));
+}
+
+/* Keep only the replicas on live servers, in order. */
+static void keep_live(struct master *m, struct dfs_chunk *c)
+{
+	int i, n = 0;
+
+	for (i = 0; i < c->nreplicas; i++) {
+		if (!chunk_srv_is_alive(m->cs, c->replicas[i]))
+			continue;
+		if (n != i)
+			memcpy(c->replicas[n], c->replicas[i], DFS_ADDR_MAX);
+		n++;
+	}
+	c->nreplicas = n;
+}
+
+/*
+ * Give a chunk (live replicas only) a lease: the primary goes first in
+ * its replica list. -EAGAIN when no replica is live (servers may still
+ * be registering; the client retries).
+ */
+static int lease_chunk(struct master *m, struct dfs_chunk *c, int64_t now)
+{
+	char tmp[DFS_ADDR_MAX];
+	int64_t expiry;
+	bool fresh;
+	int i;
+
+	if (c->nreplicas == 0) {
+		log_warnx("no live replica of chunk %" PRIu64 " for a write",
+			  c->handle);
+		return -EAGAIN;
+	}
+	i = leases_acquire(m->leases, c->handle,
+			   (const char(*)[DFS_ADDR_MAX])c->replicas,
+			   c->nreplicas, now, &expiry, &fresh);
+	/*
+	 * Versions: a fresh lease is where a later version bumps the chunk
+	 * version on the live replicas (bump_version op) before answering.
+	 */
+	if (i != 0) {
+		memcpy(tmp, c->replicas[0], DFS_ADDR_MAX);
+		memcpy(c->replicas[0], c->replicas[i], DFS_ADDR_MAX);
+		memcpy(c->replicas[i], tmp, DFS_ADDR_MAX);
+	}
+	memcpy(c->primary, c->replicas[0], DFS_ADDR_MAX);
+	c->lease_ms = expiry;
+	return 0;
+}
+
+/* A parsed EP_CHUNKS request. */
+struct chunks_req {
+	uint64_t ino;
+	uint64_t index;
+	uint64_t count;
+	bool write;
+	/* Attributes of the file. */
+	struct dfs_attr attr;
+};
+
+static int parse_chunks_req(const json_t *body, uint64_t chunk_size,
+			    struct chunks_req *cr)
+{
+	uint64_t max_index = NS_MAX_FILE_SIZE / chunk_size;
+	int r;
+
+	cr->write = false;
+	if ((r = get_ino(body, "ino", &cr->ino)) != 0 ||
+	    (r = proto_get_u64(body, "index", NS_MAX_ID, &cr->index)) != 0 ||
+	    (r = proto_get_u64(body, "count", NS_MAX_ID, &cr->count)) != 0 ||
+	    (r = proto_opt_bool(body, "write", &cr->write)) != 0)
+		return r;
+	if (cr->count > CHUNKS_MAX)
+		cr->count = CHUNKS_MAX;
+	if (cr->index > max_index) {
+		if (cr->write)
+			return -EFBIG;
+		cr->count = 0;
+	} else if (cr->count > max_index - cr->index + 1) {
+		cr->count = max_index - cr->index + 1;
+	}
+	return 0;
+}
+
+/* Which chunks of a request already exist. */
+struct have_ctx {
+	uint64_t first;
+	bool have[CHUNKS_MAX];
+};
+
+static int mark_have(const struct dfs_chunk *c, void *arg)
+{
+	struct have_ctx *h = arg;
+
+	h->have[c->index - h->first] = true;
+	return 0;
+}
+
+/* Choose servers and a handle for chunk "idx"; append it to "chunks". */
+static int place_chunk(struct master *m, const struct chunks_req *cr,
+		       uint64_t idx, json_t *chunks)
+{
+	char addrs[DFS_MAX_REPLICAS][DFS_ADDR_MAX];
+	unsigned want = cr->attr.replication;
+	json_t *reps;
+	int i, n;
+
+	if (want < 1 || want > DFS_MAX_REPLICAS)
+		want = want < 1 ? 1 : DFS_MAX_REPLICAS;
+	n = chunk_srv_pick(m->cs, want, ns_chunk_size(m->ns), addrs);
+	if ((unsigned)n < want && chunk_srv_settling(m->cs))
+		return -EAGAIN;
+	if (n == 0) {
+		log_warnx("no live chunkserver for chunk %" PRIu64
+			  " of inode %" PRIu64,
+			  idx, cr->ino);
+		return -ENOSPC;
+	}
+	if ((unsigned)n < want)
+		log_debug("chunk %" PRIu64 " of inode %" PRIu64
+			  " placed on %d of %u servers",
+			  idx, cr->ino, n, want);
+	reps = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(reps, json_string(addrs[i]));
+	json_array_append_new(chunks,
+			      json_pack("{s:I, s:I, s:o}", "index",
+					(json_int_t)idx, "handle",
+					(json_int_t)ns_reserve_handle(m->ns),
+					"replicas", reps));
+	return 0;
+}
+
+/* Allocate the chunks of the request that do not exist yet. */
+static int alloc_missing(struct master *m, const struct chunks_req *cr)
+{
+	struct have_ctx *h;
+	struct ns_reader *rd;
+	json_t *chunks, *op = NULL;
+	uint64_t i;
+	int r;
+
+	h = xcalloc(1, sizeof(*h));
+	h->first = cr->index;
+	chunks = json_array();
+	if ((rd = ns_reader_get(m->ns)) == NULL) {
+		r = -EIO;
+		goto out;
+	}
+	r = ns_chunks(rd, cr->ino, cr->index, cr->count, mark_have, h);
+	ns_reader_put(rd);
+	for (i = 0; r == 0 && i < cr->count; i++)
+		if (!h->have[i])
+			r = place_chunk(m, cr, cr->index + i, chunks);
+	if (r != 0 || json_array_size(chunks) == 0)
+		goto out;
+	op = json_pack("{s:s, s:I, s:O}", "op", "alloc_chunks", "ino",
+		       (json_int_t)cr->ino, "chunks", chunks);
+	r = oplog_submit(m->oplog, op, NULL);
+out:
+	json_decref(op);
+	json_decref(chunks);
+	free(h);
+	return r;
+}
+
+/* Building an EP_CHUNKS reply. */
+struct chunks_reply {
+	struct master *m;
+	json_t *arr;
+	bool write;
+	int64_t now;
+};
+
+static int emit_chunk(const struct dfs_chunk *c, void *arg)
+{
+	struct chunks_reply *cr = arg;
+	struct dfs_chunk out = *c;
+	int r;
+
+	keep_live(cr->m, &out);
+	if (cr->write && (r = lease_chunk(cr->m, &out, cr->now)) != 0)
+		return r;
+	json_array_append_new(cr->arr, proto_chunk_to_json(&out));
+	return 0;
+}
+
+/* Check the file, allocate if writing, and list the chunks. */
+static int chunks_run(struct master *m, struct chunks_req *req, json_t *arr)
+{
+	struct chunks_reply cr = { m, arr, req->write, time_now_ms() };
+	struct ns_reader *rd;
+	int r;
+
+	if ((rd = ns_reader_get(m->ns)) == NULL)
+		return -EIO;
+	if ((r = ns_getattr(rd, req->ino, &req->attr)) == 0 &&
+	    !S_ISREG(req->attr.mode))
+		r = S_ISDIR(req->attr.mode) ? -EISDIR : -EINVAL;
+	if (r == 0 && req->write && req->count > 0) {
+		ns_reader_put(rd);
+		rd = NULL;
+		if ((r = alloc_missing(m, req)) != 0)
+			return r;
+		if ((rd = ns_reader_get(m->ns)) == NULL)
+			return -EIO;
+	}
+	if (r == 0 && req->count > 0)
+		r = ns_chunks(rd, req->ino, req->index, req->count, emit_chunk,
+			      &cr);
+	ns_reader_put(rd);
+	return r;
+}
+
+static void handle_chunks(struct http_request *req, void *arg)
+{
+	struct master *m = arg;
+	struct chunks_req cr;
+	json_t *body, *arr = NULL;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if ((r = parse_chunks_req(body, ns_chunk_size(m->ns), &cr)) != 0) {
+		http_reply_error(req, wire_status_from_errno(r),
+				 "invalid chunks request");
+		goto out;
+	}
+	arr = json_array();
+	if ((r = chunks_run(m, &cr, arr)) != 0) {
+		reply_errno(req, r, "chunks");
+		goto out;
+	}
+	http_reply_json(req, 200,
+			json_pack("{s:I, s:O}", "chunk_size",
+				  (json_int_t)ns_chunk_size(m->ns), "chunks",
+				  arr));
+out:
+	json_decref(arr);
+	json_decref(body);
+}
+
+/* Building a `dfs stat` reply. */
+struct stat_ctx {
+	struct master *m;
+	uint64_t size;
+	uint64_t chunk_size;
+	json_t *arr;
+};
+
+static int stat_chunk(const struct dfs_chunk *c, void *arg)
+{
+	struct stat_ctx *s = arg;
+	struct dfs_chunk live = *c;
+	uint64_t start, len = 0;
+	json_t *reps;
+	int i;
+
+	keep_live(s->m, &live);
+	reps = json_array();
+	for (i = 0; i < live.nreplicas; i++)
+		json_array_append_new(reps, json_string(live.replicas[i]));
+	start = c->index * s->chunk_size;
+	if (start < s->size)
+		len = s->size - start < s->chunk_size ? s->size - start
+						      : s->chunk_size;
+	json_array_append_new(
+		s->arr,
+		json_pack("{s:I, s:I, s:I, s:I, s:o}", "index",
+			  (json_int_t)c->index, "handle", (json_int_t)c->handle,
+			  "version", (json_int_t)c->version, "size",
+			  (json_int_t)len, "replicas", reps));
+	return 0;
+}
+
+/* Resolve a path and list its chunks into s->arr. */
+static int stat_run(struct master *m, const char *path, struct dfs_attr *attr,
+		    struct stat_ctx *s)
+{
+	struct ns_reader *rd;
+	int r;
+
+	if ((rd = ns_reader_get(m->ns)) == NULL)
+		return -EIO;
+	if ((r = ns_read_begin(rd)) == 0 &&
+	    (r = ns_resolve(rd, path, attr)) == 0 && S_ISREG(attr->mode)) {
+		s->size = attr->size;
+		r = ns_chunks(rd, attr->ino, 0, NS_MAX_ID, stat_chunk, s);
+	}
+	ns_reader_put(rd);
+	return r;
+}
+
+static void handle_stat(struct http_request *req, void *arg)
+{
+	struct master *m = arg;
+	struct stat_ctx s = { .m = m };
+	struct dfs_attr attr;
+	const char *path;
+	json_t *body;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if (proto_get_str(body, "path", DFS_PATH_MAX, &path) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "invalid 'path'");
+		goto out;
+	}
+	s.chunk_size = ns_chunk_size(m->ns);
+	s.arr = json_array();
+	if ((r = stat_run(m, path, &attr, &s)) != 0) {
+		reply_errno(req, r, "stat");
+		goto out;
+	}
+	http_reply_json(req, 200,
+			json_pack("{s:s, s:I, s:I, s:O}", "path", path, "size",
+				  (json_int_t)attr.size, "replication",
+				  (json_int_t)attr.replication, "chunks",
+				  s.arr));
+out:
+	json_decref(s.arr);
+	json_decref(body);
+}
+
+/* Health figures over every chunk. */
+struct health {
+	struct master *m;
+	uint64_t under_replicated;
+	uint64_t missing;
+};
+
+static int count_health(uint64_t handle, uint32_t replication,
+			const char *const *addrs, int naddrs, void *arg)
+{
+	struct health *h = arg;
+	uint32_t live = 0;
+	int i;
+
+	(void)handle;
+	for (i = 0; i < naddrs; i++)
+		if (chunk_srv_is_alive(h->m->cs, addrs[i]))
+			live++;
+	if (live == 0)
+		h->missing++;
+	if (live < replication)
+		h->under_replicated++;
+	return 0;
+}
+
+/* Replica rows per server, matched to a chunk_srv_list() snapshot. */
+struct server_counts {
+	const struct chunk_srv_info *v;
+	size_t n;
+	uint64_t *chunks;
+};
+
+static int count_server(const char *addr, const char *rack,
+			uint64_t nreplicas, void *arg)
+{
+	struct server_counts *sc = arg;
+	size_t i;
+
+	(void)rack;
+	for (i = 0; i < sc->n; i++)
+		if (strcmp(sc->v[i].addr, addr) == 0)
+			sc->chunks[i] = nreplicas;
+	return 0;
+}
+
+static json_t *servers_json(const struct server_counts *sc)
+{
+	const struct chunk_srv_info *s;
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < sc->n; i++) {
+		s = &sc->v[i];
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "addr",
+				       s->addr, "rack", s->rack, "alive",
+				       s->alive, "chunks",
+				       (json_int_t)sc->chunks[i], "capacity",
+				       (json_int_t)s->capacity, "used",
+				       (json_int_t)s->used));
+	}
+	return arr;
+}
+
+/* The `dfs status --json` object; NULL and *err on failure. *missing,
+ * if not NULL, receives the chunks with no live replica. */
+static json_t *status_json(struct master *m, int *err, uint64_t *missing)
+{
+	struct chunk_srv_info *v = NULL;
+	struct server_counts sc = { 0 };
+	struct health h = { .m = m };
+	struct ns_counts counts;
+	struct ns_reader *rd;
+	json_t *obj = NULL;
+	int r;
+
+	sc.n = chunk_srv_list(m->cs, &v);
+	sc.v = v;
+	sc.chunks = xcalloc(sc.n + 1, sizeof(*sc.chunks));
+	if ((rd = ns_reader_get(m->ns)) == NULL) {
+		r = -EIO;
+		goto out;
+	}
+	if ((r = ns_read_begin(rd)) == 0 && (r = ns_count(rd, &counts)) == 0 &&
+	    (r = ns_servers(rd, count_server, &sc)) == 0)
+		r = ns_foreach_chunk(rd, count_health, &h);
+	ns_reader_put(rd);
+	if (r != 0)
+		goto out;
+	obj = json_pack("{s:o, s:I, s:I, s:I}", "chunkservers",
+			servers_json(&sc), "files", (json_int_t)counts.files,
+			"chunks", (json_int_t)counts.chunks,
+			"under_replicated", (json_int_t)h.under_replicated);
+	if (missing != NULL)
+		*missing = h.missing;
+out:
+	*err = r;
+	free(sc.chunks);
+	free(v);
+	return obj;
+}
+
+static void handle_status(struct http_request *req, void *arg)
+{
+	json_t *obj;
+	int r;
+
+	if ((obj = status_json(arg, &r, NULL)) == NULL)
+		reply_errno(req, r, "status");
+	else
+		http_reply_json(req, 200, obj);
+}
+
+/* Append one line to a growing text. */
+static char *text_add(char *text, const char *line)
+{
+	char *t = xasprintf("%s%s\n", text, line);
+
+	free(text);
+	return t;
+}
+
+/* Plain-text status page from the status object. */
+static char *status_text(struct master *m, const json_t *st,
+			 uint64_t missing)
+{
+	char *text = xstrdup(""), *line;
+	struct oplog_stats os;
+	json_t *s;
+	size_t i;
+
+	line = xasprintf("dfs master on %s, chunk size %" PRIu64
+			 "\nfiles %" JSON_INTEGER_FORMAT
+			 ", chunks %" JSON_INTEGER_FORMAT
+			 ", under-replicated %" JSON_INTEGER_FORMAT
+			 ", missing %" PRIu64,
+			 m->addr, ns_chunk_size(m->ns),
+			 json_integer_value(json_object_get(st, "files")),
+			 json_integer_value(json_object_get(st, "chunks")),
+			 json_integer_value(
+				 json_object_get(st, "under_replicated")),
+			 missing);
+	text = text_add(text, line);
+	free(line);
+	oplog_get_stats(m->oplog, &os);
+	line = xasprintf("metadata ops %" PRIu64 " (%" PRIu64
+			 " failed) in %" PRIu64 " commits",
+			 os.ops, os.failed, os.batches);
+	text = text_add(text, line);
+	free(line);
+	text = text_add(text, "\nchunkservers:");
+	json_array_foreach (json_object_get(st, "chunkservers"), i, s) {
+		line = xasprintf(
+			"  %-24s rack '%s' %-5s chunks %" JSON_INTEGER_FORMAT
+			" used %" JSON_INTEGER_FORMAT
+			" of %" JSON_INTEGER_FORMAT,
+			json_string_value(json_object_get(s, "addr")),
+			json_string_value(json_object_get(s, "rack")),
+			json_is_true(json_object_get(s, "alive")) ? "alive"
+								  : "dead",
+			json_integer_value(json_object_get(s, "chunks")),
+			json_integer_value(json_object_get(s, "used")),
+			json_integer_value(json_object_get(s, "capacity")));
+		text = text_add(text, line);
+		free(line);
+	}
+	return text;
+}
+
+static void handle_root(struct http_request *req, void *arg)
+{
+	struct master *m = arg;
+	uint64_t missing = 0;
+	json_t *st;
+	char *text;
+	int r;
+
+	if ((st = status_json(m, &r, &missing)) == NULL) {
+		reply_errno(req, r, "status");
+		return;
+	}
+	text = status_text(m, st, missing);
+	http_reply_text(req, 200, "text/plain; charset=utf-8", text);
+	free(text);
+	json_decref(st);
+}
+
+const struct http_route client_srv_routes[] = {
+	{ "GET", "/", handle_root, 0 },
+	{ "POST", EP_LOOKUP, handle_lookup, CLIENT_MAX_BODY },
+	{ "POST", EP_GETATTR, handle_getattr, CLIENT_MAX_BODY },
+	{ "POST", EP_SETATTR, handle_setattr, CLIENT_MAX_BODY },
+	{ "POST", EP_EXTEND, handle_extend, CLIENT_MAX_BODY },
+	{ "POST", EP_READDIR, handle_readdir, CLIENT_MAX_BODY },
+	{ "POST", EP_CREATE, handle_create, CLIENT_MAX_BODY },
+	{ "POST", EP_MKDIR, handle_mkdir, CLIENT_MAX_BODY },
+	{ "POST", EP_SYMLINK, handle_symlink, CLIENT_MAX_BODY },
+	{ "POST", EP_READLINK, handle_readlink, CLIENT_MAX_BODY },
+	{ "POST", EP_LINK, handle_link, CLIENT_MAX_BODY },
+	{ "POST", EP_UNLINK, handle_unlink, CLIENT_MAX_BODY },
+	{ "POST", EP_RMDIR, handle_rmdir, CLIENT_MAX_BODY },
+	{ "POST", EP_RENAME, handle_rename, CLIENT_MAX_BODY },
+	{ "POST", EP_STATFS, handle_statfs, CLIENT_MAX_BODY },
+	{ "POST", EP_RESOLVE, handle_resolve, CLIENT_MAX_BODY },
+	{ "POST", EP_CHUNKS, handle_chunks, CLIENT_MAX_BODY },
+	{ "POST", EP_STAT, handle_stat, CLIENT_MAX_BODY },
+	{ "GET", EP_STATUS, handle_status, 0 },
+	{ "POST", EP_STATUS, handle_status, CLIENT_MAX_BODY },
+};
+const size_t client_srv_nroutes =
+	sizeof(client_srv_routes) / sizeof(client_srv_routes[0]);

@@ -1,0 +1,421 @@
+/*
+ * main.c - masterd: parse the options, start the modules in order, wait
+ * for SIGTERM or SIGINT, stop them in reverse order.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chunk_srv.h"
+#include "client_srv.h"
+#include "http_server.h"
+#include "leases.h"
+#include "log.h"
+#include "master.h"
+#include "namespace.h"
+#include "oplog.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+#include "banned.h"
+
+/* Kinds of option values. */
+enum opt_type {
+	OPT_FLAG,      /* no value */
+	OPT_STR,       /* a string */
+	OPT_SIZE,      /* bytes, with an optional K, M or G suffix */
+	OPT_UINT,      /* an unsigned number */
+	OPT_SECONDS,   /* seconds, fractions allowed */
+};
+
+/* The option table, sorted; --help and the parser follow it. None of
+ * these can be changed without a restart. */
+static const struct opt_def {
+	const char *name;
+	int key;
+	enum opt_type type;
+	const char *arg;      /* value name in --help */
+	const char *defval;   /* default shown in --help; NULL: none */
+	uint64_t min, max;    /* bounds of numeric values */
+	const char *help;
+} opt_table[] = {
+	{ "chunk-size", 'c', OPT_SIZE, "N", "64M", 64 * 1024,
+	  4ULL * 1024 * 1024 * 1024,
+	  "chunk size of a new file system in bytes (a multiple of 64K;\n"
+	  "\t\t\tan existing one keeps its own)" },
+	{ "data", 'd', OPT_STR, "DIR", NULL, 0, 0,
+	  "data directory (required); the database is DIR/meta.db" },
+	{ "heartbeat-timeout", 't', OPT_SECONDS, "S", "30", 1, 86400000,
+	  "seconds without a heartbeat before a chunkserver is dead" },
+	{ "help", 'h', OPT_FLAG, NULL, NULL, 0, 0,
+	  "print this help and exit" },
+	{ "listen", 'l', OPT_STR, "ADDR", "127.0.0.1:9000", 0, 0,
+	  "host:port to serve the API on (port 0: any free port)" },
+	{ "replication", 'r', OPT_UINT, "N", "3", 1, DFS_MAX_REPLICAS,
+	  "replication factor of the root of a new file system" },
+	{ "secret", 's', OPT_STR, "FILE", NULL, 0, 0,
+	  "cluster secret key file (accepted; not used yet)" },
+};
+
+#define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+
+static void synopsis(FILE *f)
+{
+	fprintf(f, "usage: masterd --data DIR [--chunk-size N] "
+		   "[--heartbeat-timeout S] [--listen ADDR]\n"
+		   "               [--replication N] [--secret FILE]\n");
+}
+
+static void usage(FILE *f)
+{
+	const struct opt_def *o;
+	size_t i;
+
+	synopsis(f);
+	fputc('\n', f);
+	for (i = 0; i < NOPTS; i++) {
+		o = &opt_table[i];
+		fprintf(f, "  -%c, --%s%s%s\n\t\t\t%s", o->key, o->name,
+			o->arg ? " " : "", o->arg ? o->arg : "", o->help);
+		if (o->defval != NULL)
+			fprintf(f, " (default %s)", o->defval);
+		fputc('\n', f);
+	}
+}
+
+/* Parse an unsigned number with an optional K/M/G suffix (OPT_SIZE). */
+static int parse_u64(const char *s, bool suffix, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -EINVAL;
+	if (suffix && *end != '\0' && end[1] == '\0') {
+		int shift = *end == 'K' || *end == 'k'	 ? 10
+			    : *end == 'M' || *end == 'm' ? 20
+			    : *end == 'G' || *end == 'g' ? 30
+							 : -1;
+		if (shift < 0 || v > (UINT64_MAX >> shift))
+			return -EINVAL;
+		v <<= shift;
+		end++;
+	}
+	if (*end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Parse seconds (fractions allowed) into milliseconds. */
+static int parse_seconds_ms(const char *s, uint64_t *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v > 0) ||
+	    v > 86400.0)
+		return -EINVAL;
+	*ms = (uint64_t)(v * 1000.0 + 0.5);
+	return 0;
+}
+
+/* A numeric option value within the table's bounds. */
+static int parse_number(const struct opt_def *o, const char *arg,
+			uint64_t *out)
+{
+	int r;
+
+	if (o->type == OPT_SECONDS)
+		r = parse_seconds_ms(arg, out);
+	else
+		r = parse_u64(arg, o->type == OPT_SIZE, out);
+	if (r == 0 && (*out < o->min || *out > o->max))
+		r = -ERANGE;
+	return r;
+}
+
+/* Store one option in the configuration; -EINVAL on a bad value. */
+static int apply_option(struct master_config *cfg, const struct opt_def *o,
+			const char *arg)
+{
+	uint64_t v = 0;
+
+	if (o->type != OPT_STR && o->type != OPT_FLAG &&
+	    parse_number(o, arg, &v) != 0) {
+		fprintf(stderr, "masterd: bad value '%s' for --%s\n", arg,
+			o->name);
+		return -EINVAL;
+	}
+	switch (o->key) {
+	case 'c':
+		if (v % (64 * 1024) != 0) {
+			fprintf(stderr, "masterd: --chunk-size must be a "
+					"multiple of 65536\n");
+			return -EINVAL;
+		}
+		cfg->chunk_size = v;
+		break;
+	case 'd':
+		cfg->data_dir = arg;
+		break;
+	case 't':
+		cfg->heartbeat_timeout_ms = (int64_t)v;
+		break;
+	case 'l':
+		cfg->listen = arg;
+		break;
+	case 'r':
+		cfg->replication = (uint32_t)v;
+		break;
+	case 's':
+		cfg->secret_file = arg;
+		break;
+	}
+	return 0;
+}
+
+/* Defaults for everything the command line left unset. */
+static void fill_defaults(struct master_config *cfg)
+{
+	if (cfg->listen == NULL)
+		cfg->listen = "127.0.0.1:9000";
+	if (cfg->replication == 0)
+		cfg->replication = 3;
+	if (cfg->heartbeat_timeout_ms == 0)
+		cfg->heartbeat_timeout_ms = 30000;
+}
+
+/* "host:port" with a non-empty host and a port 0..65535. */
+static bool listen_is_valid(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	uint64_t port;
+
+	return colon != NULL && colon != addr && strlen(addr) < DFS_ADDR_MAX &&
+	       parse_u64(colon + 1, false, &port) == 0 && port <= 65535;
+}
+
+static const struct opt_def *opt_by_key(int key)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (opt_table[i].key == key)
+			return &opt_table[i];
+	return NULL;
+}
+
+/* Parse argv into cfg. Exits on --help (0) and bad arguments (2). */
+static void parse_args(int argc, char **argv, struct master_config *cfg)
+{
+	struct option longopts[NOPTS + 1];
+	char shortopts[2 * NOPTS + 1];
+	const struct opt_def *o;
+	size_t i, n = 0;
+	int c;
+
+	memset(longopts, 0, sizeof(longopts));
+	for (i = 0; i < NOPTS; i++) {
+		o = &opt_table[i];
+		longopts[i] = (struct option){ o->name,
+					       o->type == OPT_FLAG ? no_argument
+								   : required_argument,
+					       NULL, o->key };
+		shortopts[n++] = (char)o->key;
+		if (o->type != OPT_FLAG)
+			shortopts[n++] = ':';
+	}
+	shortopts[n] = '\0';
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			exit(0);
+		}
+		if ((o = opt_by_key(c)) == NULL || apply_option(cfg, o, optarg))
+			goto bad;
+	}
+	if (optind != argc || cfg->data_dir == NULL) {
+		fprintf(stderr, "masterd: %s\n",
+			optind != argc ? "unexpected arguments"
+				       : "--data DIR is required");
+		goto bad;
+	}
+	fill_defaults(cfg);
+	if (!listen_is_valid(cfg->listen)) {
+		fprintf(stderr, "masterd: bad --listen address '%s'\n",
+			cfg->listen);
+		goto bad;
+	}
+	return;
+bad:
+	synopsis(stderr);
+	exit(2);
+}
+
+static int start_ns(struct master *m)
+{
+	char *path;
+	int r;
+
+	if (mkdir(m->cfg.data_dir, 0755) != 0 && errno != EEXIST) {
+		log_error("cannot create data directory '%s'", m->cfg.data_dir);
+		return -errno;
+	}
+	path = xasprintf("%s/meta.db", m->cfg.data_dir);
+	r = ns_open(path, m->cfg.chunk_size, m->cfg.replication, &m->ns);
+	free(path);
+	return r;
+}
+
+static void stop_ns(struct master *m)
+{
+	ns_free(m->ns);
+	m->ns = NULL;
+}
+
+static int start_oplog(struct master *m)
+{
+	m->oplog = oplog_new(m->ns);
+	return 0;
+}
+
+static void stop_oplog(struct master *m)
+{
+	oplog_free(m->oplog);
+	m->oplog = NULL;
+}
+
+static int start_leases(struct master *m)
+{
+	m->leases = leases_new(LEASES_DEFAULT_MS);
+	return 0;
+}
+
+static void stop_leases(struct master *m)
+{
+	leases_free(m->leases);
+	m->leases = NULL;
+}
+
+static int start_chunk_srv(struct master *m)
+{
+	m->cs = chunk_srv_new(m);
+	return 0;
+}
+
+static void stop_chunk_srv(struct master *m)
+{
+	chunk_srv_free(m->cs);
+	m->cs = NULL;
+}
+
+/* One route table: the client API, then the chunk server API. */
+#define NROUTES_MAX 64
+static struct http_route routes[NROUTES_MAX];
+
+static int start_http(struct master *m)
+{
+	struct http_server_opts opts = { .listen = m->cfg.listen };
+	size_t n = 0, i;
+	const char *colon;
+
+	if (client_srv_nroutes + chunk_srv_nroutes > NROUTES_MAX)
+		fatalx("route table too small");
+	for (i = 0; i < client_srv_nroutes; i++)
+		routes[n++] = client_srv_routes[i];
+	for (i = 0; i < chunk_srv_nroutes; i++)
+		routes[n++] = chunk_srv_routes[i];
+	m->http = http_server_new(&opts, routes, n, m);
+	if (m->http == NULL)
+		return -EADDRNOTAVAIL;
+	colon = strrchr(m->cfg.listen, ':');
+	snprintf(m->addr, sizeof(m->addr), "%.*s:%u",
+		 (int)(colon ? colon - m->cfg.listen : 0), m->cfg.listen,
+		 http_server_port(m->http));
+	log_info("listening on %s", m->addr);
+	return 0;
+}
+
+static void stop_http(struct master *m)
+{
+	http_server_free(m->http);
+	m->http = NULL;
+}
+
+/*
+ * Modules in start order; they stop in reverse. The database comes
+ * first (everything reads it), then the writer over it, the lease table,
+ * the chunk server table (loads the known servers, starts the monitor),
+ * and the HTTP server last, once everything a handler touches exists.
+ */
+static const struct module {
+	const char *name;
+	int (*start)(struct master *m);
+	void (*stop)(struct master *m);
+} modules[] = {
+	{ "namespace", start_ns, stop_ns },
+	{ "oplog", start_oplog, stop_oplog },
+	{ "leases", start_leases, stop_leases },
+	{ "chunk servers", start_chunk_srv, stop_chunk_srv },
+	{ "http server", start_http, stop_http },
+};
+
+#define NMODULES (sizeof(modules) / sizeof(modules[0]))
+
+/* Stop the first n modules, last first. */
+static void stop_modules(struct master *m, size_t n)
+{
+	while (n-- > 0)
+		modules[n].stop(m);
+}
+
+static int start_modules(struct master *m)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < NMODULES; i++) {
+		if ((r = modules[i].start(m)) != 0) {
+			log_errorx("cannot start the %s: %s", modules[i].name,
+				   strerror(-r));
+			stop_modules(m, i);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct master m = { 0 };
+	sigset_t sigs;
+	int sig = 0;
+
+	log_init("masterd", LOG_LEVEL_INFO);
+	parse_args(argc, argv, &m.cfg);
+	m.start_ms = time_now_ms();
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (start_modules(&m) != 0)
+		return 1;
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	log_info("stopping on signal %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	stop_modules(&m, NMODULES);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * master.h - the master daemon's shared context.
+ *
+ * One struct master exists per process. main.c fills the configuration,
+ * creates the modules in order (namespace, oplog, leases, chunk servers,
+ * HTTP server) and passes the struct as the "arg" of every HTTP route, so
+ * its fields are visible: each handler needs a few of the modules. The
+ * pointers are set before the HTTP server starts and never change while
+ * it runs; every module does its own locking.
+ */
+#ifndef MASTERD_MASTER_H
+#define MASTERD_MASTER_H
+
+#include <stdint.h>
+
+#include "dfs_proto.h"
+
+/* Options of masterd (see the option table in main.c). */
+struct master_config {
+	/* Data directory; the database is DIR/meta.db. */
+	const char *data_dir;
+	/* "host:port" the API listens on. */
+	const char *listen;
+	/* Requested chunk size of a new file system (0: default). */
+	uint64_t chunk_size;
+	/* Replication factor of the root of a new file system. */
+	uint32_t replication;
+	/* A chunk server without a heartbeat for this long is dead. */
+	int64_t heartbeat_timeout_ms;
+	/* Cluster secret key file (accepted, not used yet), or NULL. */
+	const char *secret_file;
+};
+
+struct master {
+	struct master_config cfg;
+	/* Metadata database. */
+	struct ns *ns;
+	/* Group-commit queue: every namespace change goes through it. */
+	struct oplog *oplog;
+	/* Write leases per chunk. */
+	struct leases *leases;
+	/* Chunk server table, liveness monitor, placement. */
+	struct chunk_srv *cs;
+	/* The API server. */
+	struct http_server *http;
+	/* Start time, ms since the epoch. */
+	int64_t start_ms;
+	/* "host:port" actually listened on (port 0 resolved). */
+	char addr[DFS_ADDR_MAX];
+};
+
+#endif

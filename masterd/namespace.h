@@ -1,0 +1,207 @@
+/*
+ * namespace.h - the master's metadata in SQLite: inodes, directory
+ * entries, chunks, replica locations and chunk servers.
+ *
+ * Every change is a deterministic operation: a JSON object such as
+ *     {"op": "create", "parent": 1, "name": "a", "ino": 17, "mode": 33188,
+ *      "uid": 0, "gid": 0, "rdev": 0, "time": [1700000000, 5]}
+ * applied by ns_apply() inside one SQLite savepoint. Everything that is
+ * not a function of the database state and the op (the clock, fresh inode
+ * numbers and chunk handles, the servers chosen for a new chunk) is
+ * decided by the caller and written into the op, so applying the same
+ * sequence of ops to the same database always gives the same database and
+ * the same results. A replicated log (Raft, later) can therefore ship ops
+ * to other masters and apply them there unchanged.
+ *
+ * Ops (fields; "time" is [s, ns]; "replication" is optional and
+ * inherited from the parent directory when absent):
+ *     create      parent name ino mode uid gid [rdev] time [replication]
+ *     mkdir       parent name ino mode uid gid time [replication]
+ *     symlink     parent name ino target uid gid time
+ *     link        ino parent name time
+ *     unlink      parent name time
+ *     rmdir       parent name time
+ *     rename      parent name newparent newname flags time
+ *     setattr     ino valid [mode uid gid size atime mtime] time
+ *     extend      ino size time
+ *     set_replication  ino replication time
+ *     alloc_chunks     ino chunks: [{index, handle, replicas: [addr]}]
+ *     set_replicas     handle replicas: [addr]
+ *     bump_version     handle version
+ *     replicas_update  addr add: [[handle, version]] remove: [handle]
+ *     server_register  addr rack
+ * An op that fails changes nothing and returns a negative errno (the
+ * POSIX error of the matching system call, e.g. -ENOTEMPTY).
+ *
+ * Threads: the module runs one thread of its own, a checkpointer that
+ * copies the WAL into the database off the commit path. One thread at a
+ * time writes (the oplog's writer thread); it
+ * may group many ns_apply() calls between ns_begin() and ns_commit().
+ * Any number of threads read at the same time through struct ns_reader
+ * connections borrowed from a pool (WAL mode). A reader sees every
+ * transaction committed before its statement started.
+ *
+ * Calling sequence:
+ *     ns_open(path, chunk_size, replication, &ns);
+ *     writer:  ns_begin(ns); ns_apply(ns, op, &res) ...; ns_commit(ns);
+ *     readers: rd = ns_reader_get(ns); ns_lookup(rd, ...); ns_reader_put(rd);
+ *     ns_free(ns);
+ */
+#ifndef MASTERD_NAMESPACE_H
+#define MASTERD_NAMESPACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "proto.h"
+
+struct ns;
+struct ns_reader;
+
+/* Default chunk size of a new file system. */
+#define NS_DEFAULT_CHUNK_SIZE (64ULL * 1024 * 1024)
+
+/* Largest file size (and so highest chunk index) the namespace accepts. */
+#define NS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
+
+/* Largest inode number, handle or version on the wire (2^63 - 1). */
+#define NS_MAX_ID ((uint64_t)INT64_MAX)
+
+/*
+ * Open (creating if needed) the database at "path". A new database gets
+ * the root directory (inode DFS_ROOT_INO, mode 040755, replication
+ * "replication") and stores "chunk_size" (0: NS_DEFAULT_CHUNK_SIZE). An
+ * existing database keeps its stored chunk size and root replication; a
+ * different non-zero request only logs a warning. Returns 0 and sets *out,
+ * or a negative errno (logged).
+ */
+int ns_open(const char *path, uint64_t chunk_size, uint32_t replication,
+	    struct ns **out);
+
+/* Close the database; the caller ensures nothing uses it. NULL: no-op. */
+void ns_free(struct ns *ns);
+
+/* Chunk size of this file system, fixed at creation. */
+uint64_t ns_chunk_size(const struct ns *ns);
+
+/*
+ * Reserve a fresh inode number / chunk handle for an op that is about to
+ * be submitted. Thread-safe. A reserved number that no committed op uses
+ * is simply skipped; committed ones are never handed out again.
+ */
+uint64_t ns_reserve_ino(struct ns *ns);
+uint64_t ns_reserve_handle(struct ns *ns);
+
+/*
+ * Writer side: not thread-safe, one writer thread at a time.
+ * ns_begin() opens a write transaction; ns_commit() makes it durable
+ * (synchronous=FULL: it survives power loss); ns_rollback() drops it.
+ * 0 or a negative errno.
+ */
+int ns_begin(struct ns *ns);
+int ns_commit(struct ns *ns);
+void ns_rollback(struct ns *ns);
+
+/*
+ * Apply one op (borrowed). Inside ns_begin()/ns_commit() it runs in a
+ * savepoint: on failure only this op is undone. Outside, it runs in its
+ * own transaction. On success returns 0 and sets *result to a new JSON
+ * object owned by the caller (the attr of the inode the op created or
+ * changed, or {}); on failure returns a negative errno and sets *result
+ * to NULL.
+ */
+int ns_apply(struct ns *ns, const json_t *op, json_t **result);
+
+/*
+ * Reader side. ns_reader_get() borrows a read-only connection (NULL if
+ * one cannot be opened, logged); ns_reader_put() returns it (NULL:
+ * no-op). A reader is used by one thread at a time.
+ */
+struct ns_reader *ns_reader_get(struct ns *ns);
+void ns_reader_put(struct ns_reader *rd);
+
+/*
+ * Group several reads into one snapshot. Read functions also work
+ * without it (each then sees the latest commit). 0 or -EIO.
+ */
+int ns_read_begin(struct ns_reader *rd);
+void ns_read_end(struct ns_reader *rd);
+
+/* Attributes of an inode. 0, -ENOENT or -EIO. */
+int ns_getattr(struct ns_reader *rd, uint64_t ino, struct dfs_attr *attr);
+
+/* Entry "name" of directory "parent". 0, -ENOENT, -ENOTDIR or -EIO. */
+int ns_lookup(struct ns_reader *rd, uint64_t parent, const char *name,
+	      struct dfs_attr *attr);
+
+/*
+ * Resolve an absolute path ("/a/b"; repeated and trailing slashes are
+ * fine). 0, -ENOENT, -ENOTDIR, -EINVAL (relative, "." or ".."
+ * components, bad names), -ENAMETOOLONG or -EIO.
+ */
+int ns_resolve(struct ns_reader *rd, const char *path, struct dfs_attr *attr);
+
+/* Called per directory entry; "name" is borrowed for the call. Return
+ * non-zero to stop (ns_readdir() then returns that value if negative). */
+typedef int (*ns_readdir_fn)(const char *name, uint64_t cookie,
+			     const struct dfs_attr *attr, void *arg);
+
+/*
+ * List up to "max" entries of directory "ino" with a cookie above
+ * "cookie", in cookie order (cookies grow with creation and stay stable).
+ * *eof tells whether the listing reached the end. 0, -ENOENT, -ENOTDIR,
+ * -EIO or a callback's negative value.
+ */
+int ns_readdir(struct ns_reader *rd, uint64_t ino, uint64_t cookie,
+	       unsigned max, ns_readdir_fn fn, void *arg, bool *eof);
+
+/* Target of symlink "ino" as a new string (caller frees). 0, -ENOENT,
+ * -EINVAL (not a symlink) or -EIO. */
+int ns_readlink(struct ns_reader *rd, uint64_t ino, char **target);
+
+/* Called per chunk, with every replica address the database lists (no
+ * lease fields set). Return non-zero to stop, as ns_readdir_fn. */
+typedef int (*ns_chunk_fn)(const struct dfs_chunk *chunk, void *arg);
+
+/* Chunks of file "ino" with index in [first, first + count), in index
+ * order. 0, -EIO or a callback's negative value (no inode check). */
+int ns_chunks(struct ns_reader *rd, uint64_t ino, uint64_t first,
+	      uint64_t count, ns_chunk_fn fn, void *arg);
+
+/* Version of chunk "handle". 0, -ENOENT or -EIO. */
+int ns_chunk_version(struct ns_reader *rd, uint64_t handle,
+		     uint64_t *version);
+
+/* Handles the database places on server "addr", ascending, as a new array
+ * (caller frees; NULL when *n is 0). 0 or -EIO. */
+int ns_server_handles(struct ns_reader *rd, const char *addr,
+		      uint64_t **handles, size_t *n);
+
+/* Totals over the namespace. */
+struct ns_counts {
+	uint64_t inodes;      /* every inode, directories included */
+	uint64_t files;       /* regular files */
+	uint64_t chunks;      /* chunk rows */
+};
+int ns_count(struct ns_reader *rd, struct ns_counts *counts);
+
+/* Called per chunk with its file's replication factor and replica list
+ * (addresses borrowed for the call). Return non-zero to stop. */
+typedef int (*ns_health_fn)(uint64_t handle, uint32_t replication,
+			    const char *const *addrs, int naddrs, void *arg);
+
+/* Walk every chunk with its replicas, for health figures. 0, -EIO or a
+ * callback's negative value. */
+int ns_foreach_chunk(struct ns_reader *rd, ns_health_fn fn, void *arg);
+
+/* Called per known server (strings borrowed for the call). */
+typedef int (*ns_server_fn)(const char *addr, const char *rack,
+			    uint64_t nreplicas, void *arg);
+
+/* Servers recorded by server_register ops, with how many replica rows
+ * name each. 0, -EIO or a callback's negative value. */
+int ns_servers(struct ns_reader *rd, ns_server_fn fn, void *arg);
+
+#endif

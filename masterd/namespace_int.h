@@ -1,0 +1,145 @@
+/*
+ * namespace_int.h - declarations shared by namespace.c (database, readers)
+ * and ns_apply.c (ops). Private to the namespace module.
+ *
+ * Statements are prepared once per connection (SQLITE_PREPARE_PERSISTENT)
+ * into a per-connection cache indexed by a small enum; ns_stmt() hands one
+ * out reset and with its bindings cleared. Callers reset it again when
+ * done so that no statement keeps a read snapshot open.
+ */
+#ifndef MASTERD_NAMESPACE_INT_H
+#define MASTERD_NAMESPACE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+#include "namespace.h"
+
+/* Database format written to meta "format"; bump on schema changes. */
+#define NS_FORMAT 1
+
+/* Idle readers kept open in the pool. */
+#define NS_POOL_MAX 32
+
+/* WAL pages after which the checkpointer thread copies the WAL into the
+ * database, and after which the writer does it itself (so that the WAL
+ * cannot grow without bound under a steady stream of commits). */
+#define NS_CKPT_PAGES 1000
+#define NS_CKPT_WRITER_PAGES 8000
+
+/* The attribute columns, in the order ns_row_attr() reads them. */
+#define NS_ATTR_COLS                                                           \
+	"ino, mode, uid, gid, size, rdev, nlink, atime_s, atime_ns, "          \
+	"mtime_s, mtime_ns, ctime_s, ctime_ns, replication"
+#define NS_ATTR_NCOLS 14
+
+/* Statements of the write connection (ns_apply.c). */
+enum ns_wstmt {
+	W_SAVEPOINT,
+	W_RELEASE,
+	W_ROLLBACK_TO,
+	W_BEGIN,
+	W_COMMIT,
+	W_ROLLBACK,
+	W_GET_INODE,
+	W_LOOKUP,
+	W_INS_INODE,
+	W_UPD_INODE,
+	W_DEL_INODE,
+	W_INS_DENT,
+	W_DEL_DENT,
+	W_SET_DENT_INO,
+	W_DIR_NONEMPTY,
+	W_NEXT_DENT,
+	W_BUMP_INO,
+	W_BUMP_HANDLE,
+	W_DEL_XATTRS,
+	W_DEL_REPL_FROM,
+	W_DEL_CHUNKS_FROM,
+	W_INS_CHUNK,
+	W_CHUNK_VERSION,
+	W_SET_VERSION,
+	W_INS_REPLICA,
+	W_DEL_REPLICA,
+	W_DEL_REPLICAS,
+	W_UPSERT_SERVER,
+	W_ADD_COUNTS,
+	W_COUNT
+};
+
+/* Statements of read connections (namespace.c). */
+enum ns_rstmt {
+	R_BEGIN,
+	R_COMMIT,
+	R_GETATTR,
+	R_LOOKUP,
+	R_READDIR,
+	R_READLINK,
+	R_CHUNKS,
+	R_CHUNK_VERSION,
+	R_SERVER_HANDLES,
+	R_COUNTS,
+	R_ALL_CHUNKS,
+	R_SERVERS,
+	R_COUNT
+};
+
+struct ns {
+	/* Path of the database file (owned). */
+	char *path;
+	/* The write connection; used by the writer thread only. */
+	sqlite3 *db;
+	/* Prepared statements of "db", by enum ns_wstmt. */
+	sqlite3_stmt *wstmt[W_COUNT];
+	/* Chunk size, fixed when the database was created. */
+	uint64_t chunk_size;
+	/* Changes to the meta counters by the op being applied (writer
+	 * only); written with the op, so a failed op undoes them too. */
+	int64_t d_inodes, d_files, d_chunks;
+	/* Next inode number / handle ns_reserve_*() hands out. */
+	_Atomic uint64_t next_ino;
+	_Atomic uint64_t next_handle;
+	/* Guards pool[] and npool. */
+	pthread_mutex_t pool_lock;
+	/* Idle read connections. */
+	struct ns_reader *pool[NS_POOL_MAX];
+	int npool;
+	/* The checkpointer thread and its own connection. */
+	pthread_t ckpt_thread;
+	sqlite3 *ckpt_db;
+	bool ckpt_started;
+	/* Guards ckpt_due and ckpt_stop; ckpt_cond wakes the thread. */
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_due;
+	bool ckpt_stop;
+};
+
+struct ns_reader {
+	/* Owner of the pool this reader returns to (borrowed). */
+	struct ns *ns;
+	/* Read-only connection. */
+	sqlite3 *db;
+	/* Prepared statements of "db", by enum ns_rstmt. */
+	sqlite3_stmt *stmt[R_COUNT];
+};
+
+/*
+ * Statement number "i" of a connection, prepared on first use from
+ * sql[i] into cache[i], handed out reset with no bindings. NULL (logged)
+ * if it cannot be prepared.
+ */
+sqlite3_stmt *ns_stmt(sqlite3 *db, sqlite3_stmt **cache,
+		      const char *const *sql, int i);
+
+/* Fill *attr from NS_ATTR_COLS starting at column "col" of a row. */
+void ns_row_attr(sqlite3_stmt *st, int col, struct dfs_attr *attr);
+
+/* Negative errno for an SQLite result code (logs unexpected ones with
+ * the connection's message). */
+int ns_sqlite_err(sqlite3 *db, int rc, const char *what);
+
+#endif

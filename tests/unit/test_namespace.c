@@ -1,0 +1,862 @@
+/*
+ * test_namespace.c - the master's namespace module on a temporary SQLite
+ * file: every op, readdir paging, rename rules, link counts, chunk
+ * allocation and freeing, group transactions and reopening.
+ *
+ * The module lives in masterd/, which the unit test rule does not link,
+ * so its two source files are compiled into this test directly.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "../../masterd/namespace.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* Per-test state: a fresh database in a temporary directory. */
+struct fixture {
+	char dir[64];
+	char path[96];
+	struct ns *ns;
+	uint64_t next_ino;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_namespace.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
+	if (ns_open(f->path, 1024 * 1024, 3, &f->ns) != 0)
+		return -1;
+	f->next_ino = 100;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char *cmd;
+
+	ns_free(f->ns);
+	cmd = xasprintf("rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove '%s'\n", f->dir);
+	free(cmd);
+	free(f);
+	return 0;
+}
+
+/* Apply an op given as json_pack() format and arguments; returns the
+ * op's result code and drops its result. */
+static int apply(struct fixture *f, const char *fmt, ...)
+{
+	json_t *op, *res = NULL;
+	json_error_t jerr;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	op = json_vpack_ex(&jerr, 0, fmt, ap);
+	va_end(ap);
+	assert_non_null(op);
+	r = ns_apply(f->ns, op, &res);
+	if (r == 0)
+		assert_non_null(res);
+	else
+		assert_null(res);
+	json_decref(res);
+	json_decref(op);
+	return r;
+}
+
+/* Create a regular file; returns its inode number. */
+static uint64_t mkfile(struct fixture *f, uint64_t parent, const char *name)
+{
+	uint64_t ino = f->next_ino++;
+
+	assert_int_equal(apply(f, "{s:s, s:I, s:s, s:I, s:i, s:i, s:i, s:[i,i]}",
+			       "op", "create", "parent", (json_int_t)parent,
+			       "name", name, "ino", (json_int_t)ino, "mode",
+			       S_IFREG | 0644, "uid", 1, "gid", 2, "time", 10,
+			       20),
+			 0);
+	return ino;
+}
+
+static uint64_t mkdir_(struct fixture *f, uint64_t parent, const char *name)
+{
+	uint64_t ino = f->next_ino++;
+
+	assert_int_equal(apply(f, "{s:s, s:I, s:s, s:I, s:i, s:i, s:i, s:[i,i]}",
+			       "op", "mkdir", "parent", (json_int_t)parent,
+			       "name", name, "ino", (json_int_t)ino, "mode",
+			       0755, "uid", 0, "gid", 0, "time", 11, 0),
+			 0);
+	return ino;
+}
+
+static int rename_(struct fixture *f, uint64_t p, const char *n, uint64_t np,
+		   const char *nn, int flags)
+{
+	return apply(f, "{s:s, s:I, s:s, s:I, s:s, s:i, s:[i,i]}", "op",
+		     "rename", "parent", (json_int_t)p, "name", n, "newparent",
+		     (json_int_t)np, "newname", nn, "flags", flags, "time", 12,
+		     0);
+}
+
+static int unlink_(struct fixture *f, const char *op, uint64_t p,
+		   const char *n)
+{
+	return apply(f, "{s:s, s:I, s:s, s:[i,i]}", "op", op, "parent",
+		     (json_int_t)p, "name", n, "time", 13, 0);
+}
+
+/* Lookup through a reader: the inode number, or a negative errno. */
+static int64_t lookup(struct fixture *f, uint64_t parent, const char *name)
+{
+	struct ns_reader *rd = ns_reader_get(f->ns);
+	struct dfs_attr a;
+	int r;
+
+	assert_non_null(rd);
+	r = ns_lookup(rd, parent, name, &a);
+	ns_reader_put(rd);
+	return r == 0 ? (int64_t)a.ino : r;
+}
+
+static int getattr(struct fixture *f, uint64_t ino, struct dfs_attr *a)
+{
+	struct ns_reader *rd = ns_reader_get(f->ns);
+	int r;
+
+	assert_non_null(rd);
+	r = ns_getattr(rd, ino, a);
+	ns_reader_put(rd);
+	return r;
+}
+
+static void test_root(void **state)
+{
+	struct fixture *f = *state;
+	struct dfs_attr a;
+
+	assert_int_equal(getattr(f, DFS_ROOT_INO, &a), 0);
+	assert_int_equal(a.mode, S_IFDIR | 0755);
+	assert_int_equal(a.nlink, 2);
+	assert_int_equal(a.replication, 3);
+	assert_int_equal(ns_chunk_size(f->ns), 1024 * 1024);
+}
+
+static void test_create_lookup(void **state)
+{
+	struct fixture *f = *state;
+	struct dfs_attr a;
+	uint64_t ino;
+
+	ino = mkfile(f, 1, "a");
+	assert_int_equal(lookup(f, 1, "a"), ino);
+	assert_int_equal(getattr(f, ino, &a), 0);
+	assert_int_equal(a.mode, S_IFREG | 0644);
+	assert_int_equal(a.uid, 1);
+	assert_int_equal(a.gid, 2);
+	assert_int_equal(a.nlink, 1);
+	assert_int_equal(a.mtime.tv_sec, 10);
+	assert_int_equal(a.mtime.tv_nsec, 20);
+	assert_int_equal(a.replication, 3);
+	assert_int_equal(lookup(f, 1, "b"), -ENOENT);
+	assert_int_equal(getattr(f, 1, &a), 0);
+	assert_int_equal(a.mtime.tv_sec, 10);
+	/* Same name again; a file as parent; a missing parent. */
+	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:[i,i]}",
+			       "op", "create", "parent", 1, "name", "a", "ino",
+			       999, "mode", 0644, "uid", 0, "gid", 0, "time",
+			       1, 0),
+			 -EEXIST);
+	assert_int_equal(apply(f, "{s:s, s:I, s:s, s:i, s:i, s:i, s:i, s:[i,i]}",
+			       "op", "create", "parent", (json_int_t)ino,
+			       "name", "x", "ino", 999, "mode", 0644, "uid", 0,
+			       "gid", 0, "time", 1, 0),
+			 -ENOTDIR);
+	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:[i,i]}",
+			       "op", "create", "parent", 5000, "name", "x",
+			       "ino", 999, "mode", 0644, "uid", 0, "gid", 0,
+			       "time", 1, 0),
+			 -ENOENT);
+	assert_int_equal(lookup(f, ino, "x"), -ENOTDIR);
+	/* A reserved number is above every committed one. */
+	assert_true(ns_reserve_ino(f->ns) > ino);
+}
+
+static void test_bad_ops(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(apply(f, "{s:s}", "op", "nonsense"), -EINVAL);
+	assert_int_equal(apply(f, "{s:i}", "op", 3), -EINVAL);
+	assert_int_equal(apply(f, "{s:s, s:i, s:s}", "op", "create", "parent",
+			       1, "name", "a"),
+			 -EINVAL);
+	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:[i,i]}",
+			       "op", "create", "parent", 1, "name", "a/b",
+			       "ino", 50, "mode", 0644, "uid", 0, "gid", 0,
+			       "time", 1, 0),
+			 -EINVAL);
+	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:[i,i]}",
+			       "op", "create", "parent", 1, "name", "..",
+			       "ino", 50, "mode", 0644, "uid", 0, "gid", 0,
+			       "time", 1, 0),
+			 -EINVAL);
+	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:[i,i]}",
+			       "op", "create", "parent", 1, "name", "d", "ino",
+			       50, "mode", S_IFDIR | 0755, "uid", 0, "gid", 0,
+			       "time", 1, 0),
+			 -EINVAL);
+	assert_int_equal(lookup(f, 1, "a"), -ENOENT);
+}
+
+/* Names seen by readdir pages, in order. */
+struct seen {
+	char names[64][16];
+	uint64_t cookies[64];
+	int n;
+};
+
+static int collect(const char *name, uint64_t cookie,
+		   const struct dfs_attr *attr, void *arg)
+{
+	struct seen *s = arg;
+
+	(void)attr;
+	assert_true(s->n < 64);
+	snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+	s->cookies[s->n++] = cookie;
+	return 0;
+}
+
+static void test_readdir_paging(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_reader *rd;
+	struct seen s = { .n = 0 };
+	uint64_t dir, cookie = 0;
+	char name[16];
+	bool eof = false;
+	int i, pages = 0;
+
+	dir = mkdir_(f, 1, "d");
+	for (i = 0; i < 25; i++) {
+		snprintf(name, sizeof(name), "f%02d", i);
+		mkfile(f, dir, name);
+	}
+	rd = ns_reader_get(f->ns);
+	while (!eof) {
+		int before = s.n;
+
+		assert_int_equal(ns_readdir(rd, dir, cookie, 10, collect, &s,
+					    &eof),
+				 0);
+		assert_true(s.n - before <= 10);
+		if (s.n > before)
+			cookie = s.cookies[s.n - 1];
+		pages++;
+		/* A rename during the listing keeps cookies stable for the
+		 * entries not renamed. */
+		if (pages == 1)
+			assert_int_equal(rename_(f, dir, "f00", dir, "zz", 0),
+					 0);
+	}
+	/* The renamed entry got a new cookie: it shows up again at the end,
+	 * as POSIX allows for an entry renamed during a listing. */
+	assert_int_equal(pages, 3);
+	assert_int_equal(s.n, 26);
+	for (i = 0; i < 25; i++)
+		assert_true(s.cookies[i] < s.cookies[i + 1]);
+	assert_string_equal(s.names[0], "f00");
+	assert_string_equal(s.names[1], "f01");
+	assert_string_equal(s.names[24], "f24");
+	assert_string_equal(s.names[25], "zz");
+	assert_int_equal(ns_readdir(rd, 4242, 0, 10, collect, &s, &eof),
+			 -ENOENT);
+	assert_int_equal(ns_readdir(rd, lookup(f, dir, "f01"), 0, 10, collect,
+				    &s, &eof),
+			 -ENOTDIR);
+	ns_reader_put(rd);
+}
+
+static void test_rename_over_file(void **state)
+{
+	struct fixture *f = *state;
+	struct dfs_attr a;
+	uint64_t a_ino, b_ino;
+
+	a_ino = mkfile(f, 1, "a");
+	b_ino = mkfile(f, 1, "b");
+	assert_int_equal(rename_(f, 1, "a", 1, "b", PROTO_RENAME_NOREPLACE),
+			 -EEXIST);
+	assert_int_equal(rename_(f, 1, "a", 1, "b", 0), 0);
+	assert_int_equal(lookup(f, 1, "a"), -ENOENT);
+	assert_int_equal(lookup(f, 1, "b"), a_ino);
+	assert_int_equal(getattr(f, b_ino, &a), -ENOENT);
+	assert_int_equal(rename_(f, 1, "a", 1, "c", 0), -ENOENT);
+	/* Same inode under both names: nothing happens. */
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:s, s:[i,i]}", "op",
+			       "link", "ino", (json_int_t)a_ino, "parent", 1,
+			       "name", "c", "time", 1, 0),
+			 0);
+	assert_int_equal(rename_(f, 1, "b", 1, "c", 0), 0);
+	assert_int_equal(lookup(f, 1, "b"), a_ino);
+	assert_int_equal(lookup(f, 1, "c"), a_ino);
+}
+
+static void test_rename_dirs(void **state)
+{
+	struct fixture *f = *state;
+	struct dfs_attr a;
+	uint64_t d, e, g, x;
+
+	d = mkdir_(f, 1, "d");
+	e = mkdir_(f, d, "e");
+	g = mkdir_(f, 1, "g");
+	x = mkfile(f, 1, "x");
+	/* Into itself or its own subtree. */
+	assert_int_equal(rename_(f, 1, "d", d, "d2", 0), -EINVAL);
+	assert_int_equal(rename_(f, 1, "d", e, "d2", 0), -EINVAL);
+	/* Directory over a file and the reverse. */
+	assert_int_equal(rename_(f, 1, "d", 1, "x", 0), -ENOTDIR);
+	assert_int_equal(rename_(f, 1, "x", 1, "d", 0), -EISDIR);
+	/* Over a non-empty, then an empty directory. */
+	assert_int_equal(rename_(f, 1, "g", 1, "d", 0), -ENOTEMPTY);
+	assert_int_equal(getattr(f, 1, &a), 0);
+	assert_int_equal(a.nlink, 4);
+	assert_int_equal(rename_(f, d, "e", 1, "g", 0), 0);
+	assert_int_equal(lookup(f, 1, "g"), e);
+	assert_int_equal(getattr(f, g, &a), -ENOENT);
+	assert_int_equal(getattr(f, 1, &a), 0);
+	assert_int_equal(a.nlink, 4);
+	assert_int_equal(getattr(f, d, &a), 0);
+	assert_int_equal(a.nlink, 2);
+	/* The moved directory's parent pointer follows: moving d under it
+	 * is now fine, moving it back under d is a loop. */
+	assert_int_equal(rename_(f, 1, "d", e, "d", 0), 0);
+	assert_int_equal(rename_(f, 1, "g", d, "g", 0), -EINVAL);
+	assert_int_equal(getattr(f, e, &a), 0);
+	assert_int_equal(a.nlink, 3);
+	/* Exchange a file and a directory across directories. */
+	assert_int_equal(rename_(f, 1, "x", e, "d", PROTO_RENAME_EXCHANGE), 0);
+	assert_int_equal(lookup(f, 1, "x"), d);
+	assert_int_equal(lookup(f, e, "d"), x);
+	assert_int_equal(getattr(f, e, &a), 0);
+	assert_int_equal(a.nlink, 2);
+	assert_int_equal(getattr(f, 1, &a), 0);
+	assert_int_equal(a.nlink, 4);
+	assert_int_equal(rename_(f, 1, "x", 1, "none", PROTO_RENAME_EXCHANGE),
+			 -ENOENT);
+	assert_int_equal(rename_(f, 1, "x", 1, "y", 3), -EINVAL);
+	assert_int_equal(rename_(f, 1, "x", 1, "y", 8), -EINVAL);
+	/* Exchange a directory with an entry inside it. */
+	assert_int_equal(mkdir_(f, d, "in") > 0, 1);
+	assert_int_equal(rename_(f, 1, "x", d, "in", PROTO_RENAME_EXCHANGE),
+			 -EINVAL);
+}
+
+static void test_rmdir(void **state)
+{
+	struct fixture *f = *state;
+	struct dfs_attr a;
+	uint64_t d;
+
+	d = mkdir_(f, 1, "d");
+	mkfile(f, d, "f");
+	assert_int_equal(getattr(f, 1, &a), 0);
+	assert_int_equal(a.nlink, 3);
+	assert_int_equal(unlink_(f, "rmdir", 1, "d"), -ENOTEMPTY);
+	assert_int_equal(unlink_(f, "unlink", 1, "d"), -EISDIR);
+	assert_int_equal(unlink_(f, "rmdir", d, "f"), -ENOTDIR);
+	assert_int_equal(unlink_(f, "unlink", d, "f"), 0);
+	assert_int_equal(unlink_(f, "rmdir", 1, "d"), 0);
+	assert_int_equal(unlink_(f, "rmdir", 1, "d"), -ENOENT);
+	assert_int_equal(getattr(f, d, &a), -ENOENT);
+	assert_int_equal(getattr(f, 1, &a), 0);
+	assert_int_equal(a.nlink, 2);
+	assert_int_equal(a.mtime.tv_sec, 13);
+}
+
+static void test_links(void **state)
+{
+	struct fixture *f = *state;
+	struct dfs_attr a;
+	uint64_t ino, d;
+
+	ino = mkfile(f, 1, "f");
+	d = mkdir_(f, 1, "d");
+	assert_int_equal(apply(f, "{s:s, s:I, s:I, s:s, s:[i,i]}", "op",
+			       "link", "ino", (json_int_t)ino, "parent",
+			       (json_int_t)d, "name", "g", "time", 30, 0),
+			 0);
+	assert_int_equal(getattr(f, ino, &a), 0);
+	assert_int_equal(a.nlink, 2);
+	assert_int_equal(a.ctime.tv_sec, 30);
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:s, s:[i,i]}", "op",
+			       "link", "ino", (json_int_t)d, "parent", 1,
+			       "name", "h", "time", 30, 0),
+			 -EPERM);
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:s, s:[i,i]}", "op",
+			       "link", "ino", (json_int_t)ino, "parent", 1,
+			       "name", "f", "time", 30, 0),
+			 -EEXIST);
+	assert_int_equal(unlink_(f, "unlink", 1, "f"), 0);
+	assert_int_equal(getattr(f, ino, &a), 0);
+	assert_int_equal(a.nlink, 1);
+	assert_int_equal(lookup(f, d, "g"), ino);
+	assert_int_equal(unlink_(f, "unlink", d, "g"), 0);
+	assert_int_equal(getattr(f, ino, &a), -ENOENT);
+}
+
+static void test_symlink(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_reader *rd;
+	char *target = NULL;
+	struct dfs_attr a;
+
+	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:i, s:s, s:i, s:i, s:[i,i]}",
+			       "op", "symlink", "parent", 1, "name", "l",
+			       "ino", 77, "target", "../some/where", "uid", 0,
+			       "gid", 0, "time", 1, 0),
+			 0);
+	assert_int_equal(getattr(f, 77, &a), 0);
+	assert_true(S_ISLNK(a.mode));
+	assert_int_equal(a.size, strlen("../some/where"));
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_readlink(rd, 77, &target), 0);
+	assert_string_equal(target, "../some/where");
+	free(target);
+	assert_int_equal(ns_readlink(rd, 1, &target), -EINVAL);
+	assert_int_equal(ns_readlink(rd, 78, &target), -ENOENT);
+	ns_reader_put(rd);
+}
+
+/* Allocate chunks [first, first + n) of a file with handles from h. */
+static int alloc(struct fixture *f, uint64_t ino, uint64_t first, int n,
+		 uint64_t h)
+{
+	json_t *chunks = json_array();
+	int i, r;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+			chunks, json_pack("{s:I, s:I, s:[s,s]}", "index",
+					  (json_int_t)(first + i), "handle",
+					  (json_int_t)(h + i), "replicas",
+					  "127.0.0.1:1", "127.0.0.1:2"));
+	r = apply(f, "{s:s, s:I, s:o}", "op", "alloc_chunks", "ino",
+		  (json_int_t)ino, "chunks", chunks);
+	return r;
+}
+
+struct chunk_list {
+	uint64_t index[16];
+	uint64_t handle[16];
+	int nreplicas[16];
+	int n;
+};
+
+static int collect_chunk(const struct dfs_chunk *c, void *arg)
+{
+	struct chunk_list *l = arg;
+
+	assert_true(l->n < 16);
+	l->index[l->n] = c->index;
+	l->handle[l->n] = c->handle;
+	l->nreplicas[l->n++] = c->nreplicas;
+	return 0;
+}
+
+static int list_chunks(struct fixture *f, uint64_t ino, struct chunk_list *l)
+{
+	struct ns_reader *rd = ns_reader_get(f->ns);
+	int r;
+
+	memset(l, 0, sizeof(*l));
+	r = ns_chunks(rd, ino, 0, NS_MAX_ID, collect_chunk, l);
+	ns_reader_put(rd);
+	return r;
+}
+
+static void test_chunks(void **state)
+{
+	struct fixture *f = *state;
+	struct chunk_list l;
+	struct ns_reader *rd;
+	struct dfs_attr a;
+	uint64_t ino, v, *hs;
+	size_t n;
+
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(alloc(f, ino, 0, 4, 1000), 0);
+	/* Another writer racing for index 2 and 4: only 4 is new. */
+	assert_int_equal(alloc(f, ino, 2, 3, 2000), 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.n, 5);
+	assert_int_equal(l.handle[2], 1002);
+	assert_int_equal(l.handle[4], 2002);
+	assert_int_equal(l.nreplicas[0], 2);
+	assert_true(ns_reserve_handle(f->ns) > 2002);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_chunk_version(rd, 1000, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(ns_server_handles(rd, "127.0.0.1:1", &hs, &n), 0);
+	assert_int_equal(n, 5);
+	free(hs);
+	ns_reader_put(rd);
+	/* Versions only go up. */
+	assert_int_equal(apply(f, "{s:s, s:i, s:i}", "op", "bump_version",
+			       "handle", 1000, "version", 2),
+			 0);
+	assert_int_equal(apply(f, "{s:s, s:i, s:i}", "op", "bump_version",
+			       "handle", 1000, "version", 2),
+			 -EINVAL);
+	/* Grow, then truncate to 1.5 chunks: chunks 2.. go. */
+	assert_int_equal(apply(f, "{s:s, s:I, s:I, s:[i,i]}", "op", "extend",
+			       "ino", (json_int_t)ino, "size",
+			       (json_int_t)(5 << 20), "time", 40, 0),
+			 0);
+	assert_int_equal(getattr(f, ino, &a), 0);
+	assert_int_equal(a.size, 5 << 20);
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:I, s:[i,i]}", "op",
+			       "setattr", "ino", (json_int_t)ino, "valid",
+			       PROTO_SET_SIZE, "size",
+			       (json_int_t)(3 << 19), "time", 41, 0),
+			 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.n, 2);
+	/* Extend never shrinks. */
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:[i,i]}", "op", "extend",
+			       "ino", (json_int_t)ino, "size", 10, "time", 42,
+			       0),
+			 0);
+	assert_int_equal(getattr(f, ino, &a), 0);
+	assert_int_equal(a.size, 3 << 19);
+	assert_int_equal(a.mtime.tv_sec, 42);
+	/* Unlink frees every chunk and replica row. */
+	assert_int_equal(unlink_(f, "unlink", 1, "f"), 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.n, 0);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_chunk_version(rd, 1000, &v), -ENOENT);
+	assert_int_equal(ns_server_handles(rd, "127.0.0.1:2", &hs, &n), 0);
+	assert_int_equal(n, 0);
+	free(hs);
+	ns_reader_put(rd);
+	/* Chunks only on regular files. */
+	assert_int_equal(alloc(f, 1, 0, 1, 3000), -EINVAL);
+}
+
+static void test_setattr(void **state)
+{
+	struct fixture *f = *state;
+	struct dfs_attr a;
+	uint64_t ino;
+
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:i, s:i, s:[i,i], s:[i,i]}",
+			       "op", "setattr", "ino", (json_int_t)ino,
+			       "valid",
+			       PROTO_SET_MODE | PROTO_SET_UID |
+				       PROTO_SET_ATIME | PROTO_SET_MTIME_NOW,
+			       "mode", S_IFDIR | 0600, "uid", 7, "atime", 5,
+			       6, "time", 50, 51),
+			 0);
+	assert_int_equal(getattr(f, ino, &a), 0);
+	assert_int_equal(a.mode, S_IFREG | 0600);
+	assert_int_equal(a.uid, 7);
+	assert_int_equal(a.gid, 2);
+	assert_int_equal(a.atime.tv_sec, 5);
+	assert_int_equal(a.atime.tv_nsec, 6);
+	assert_int_equal(a.mtime.tv_sec, 50);
+	assert_int_equal(a.ctime.tv_nsec, 51);
+	/* A missing field named in valid fails and changes nothing. */
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:i, s:[i,i]}", "op",
+			       "setattr", "ino", (json_int_t)ino, "valid",
+			       PROTO_SET_UID | PROTO_SET_GID, "uid", 9,
+			       "time", 60, 0),
+			 -EINVAL);
+	assert_int_equal(getattr(f, ino, &a), 0);
+	assert_int_equal(a.uid, 7);
+	assert_int_equal(apply(f, "{s:s, s:i, s:i, s:i, s:[i,i]}", "op",
+			       "setattr", "ino", 1, "valid", PROTO_SET_SIZE,
+			       "size", 0, "time", 60, 0),
+			 -EISDIR);
+}
+
+static void test_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	json_t *ok1, *bad, *ok2, *res;
+
+	ok1 = json_pack("{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:[i,i]}", "op",
+			"create", "parent", 1, "name", "g1", "ino", 500,
+			"mode", 0644, "uid", 0, "gid", 0, "time", 1, 0);
+	bad = json_pack("{s:s, s:i, s:s, s:[i,i]}", "op", "rmdir", "parent",
+			1, "name", "g1", "time", 1, 0);
+	ok2 = json_pack("{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:[i,i]}", "op",
+			"mkdir", "parent", 1, "name", "g2", "ino", 501,
+			"mode", 0755, "uid", 0, "gid", 0, "time", 1, 0);
+	assert_int_equal(ns_begin(f->ns), 0);
+	assert_int_equal(ns_apply(f->ns, ok1, &res), 0);
+	json_decref(res);
+	assert_int_equal(ns_apply(f->ns, bad, &res), -ENOTDIR);
+	assert_int_equal(ns_apply(f->ns, ok2, &res), 0);
+	json_decref(res);
+	/* Not committed yet: a reader does not see it. */
+	assert_int_equal(lookup(f, 1, "g1"), -ENOENT);
+	assert_int_equal(ns_commit(f->ns), 0);
+	assert_int_equal(lookup(f, 1, "g1"), 500);
+	assert_int_equal(lookup(f, 1, "g2"), 501);
+	/* A rolled-back transaction leaves nothing. */
+	assert_int_equal(ns_begin(f->ns), 0);
+	assert_int_equal(unlink_(f, "unlink", 1, "g1"), 0);
+	ns_rollback(f->ns);
+	assert_int_equal(lookup(f, 1, "g1"), 500);
+	json_decref(ok1);
+	json_decref(bad);
+	json_decref(ok2);
+}
+
+static int count_servers(const char *addr, const char *rack,
+			 uint64_t nreplicas, void *arg)
+{
+	int *n = arg;
+
+	if (strcmp(addr, "127.0.0.1:1") == 0) {
+		assert_string_equal(rack, "r1");
+		/* 11 was reported lost, 10 moved to another server. */
+		assert_int_equal(nreplicas, 0);
+	}
+	(*n)++;
+	return 0;
+}
+
+static void test_servers_and_reports(void **state)
+{
+	struct fixture *f = *state;
+	struct chunk_list l;
+	struct ns_reader *rd;
+	uint64_t ino;
+	int n = 0;
+
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(alloc(f, ino, 0, 2, 10), 0);
+	assert_int_equal(apply(f, "{s:s, s:s, s:s}", "op", "server_register",
+			       "addr", "127.0.0.1:1", "rack", "r1"),
+			 0);
+	assert_int_equal(apply(f, "{s:s, s:s, s:s}", "op", "server_register",
+			       "addr", "bad address", "rack", ""),
+			 -EINVAL);
+	/* Server 3 holds chunk 10 at the current version and 11 stale;
+	 * server 1 lost chunk 11. */
+	assert_int_equal(apply(f, "{s:s, s:s, s:[[i,i]], s:[]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:3",
+			       "add", 10, 1, "remove"),
+			 0);
+	assert_int_equal(apply(f, "{s:s, s:s, s:[], s:[i]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:1",
+			       "add", "remove", 11),
+			 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.nreplicas[0], 3);
+	assert_int_equal(l.nreplicas[1], 1);
+	assert_int_equal(apply(f, "{s:s, s:i, s:[s]}", "op", "set_replicas",
+			       "handle", 10, "replicas", "127.0.0.1:9"),
+			 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.nreplicas[0], 1);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_servers(rd, count_servers, &n), 0);
+	assert_int_equal(n, 1);
+	ns_reader_put(rd);
+}
+
+static void test_resolve(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_reader *rd;
+	struct dfs_attr a;
+	uint64_t d, x;
+
+	d = mkdir_(f, 1, "d");
+	x = mkfile(f, d, "x");
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_resolve(rd, "/", &a), 0);
+	assert_int_equal(a.ino, 1);
+	assert_int_equal(ns_resolve(rd, "/d//x", &a), 0);
+	assert_int_equal(a.ino, x);
+	assert_int_equal(ns_resolve(rd, "/d/", &a), 0);
+	assert_int_equal(a.ino, d);
+	assert_int_equal(ns_resolve(rd, "/d/x/y", &a), -ENOTDIR);
+	assert_int_equal(ns_resolve(rd, "/d/../d", &a), -EINVAL);
+	assert_int_equal(ns_resolve(rd, "d", &a), -EINVAL);
+	assert_int_equal(ns_resolve(rd, "/nope", &a), -ENOENT);
+	ns_reader_put(rd);
+}
+
+static void test_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct chunk_list l;
+	struct dfs_attr a;
+	uint64_t d, x;
+
+	d = mkdir_(f, 1, "d");
+	x = mkfile(f, d, "x");
+	assert_int_equal(alloc(f, x, 0, 3, 70), 0);
+	ns_free(f->ns);
+	f->ns = NULL;
+	/* A different chunk size is ignored with a warning. */
+	assert_int_equal(ns_open(f->path, 2 * 1024 * 1024, 1, &f->ns), 0);
+	assert_int_equal(ns_chunk_size(f->ns), 1024 * 1024);
+	assert_int_equal(lookup(f, 1, "d"), d);
+	assert_int_equal(lookup(f, d, "x"), x);
+	assert_int_equal(getattr(f, 1, &a), 0);
+	assert_int_equal(a.nlink, 3);
+	assert_int_equal(a.replication, 3);
+	assert_int_equal(list_chunks(f, x, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_true(ns_reserve_ino(f->ns) > x);
+	assert_true(ns_reserve_handle(f->ns) > 72);
+	/* New entries list after the old ones. */
+	mkfile(f, 1, "after");
+	assert_int_equal(lookup(f, 1, "after") > 0, 1);
+}
+
+static void check_counts(struct fixture *f, uint64_t inodes, uint64_t files,
+			 uint64_t chunks)
+{
+	struct ns_reader *rd = ns_reader_get(f->ns);
+	struct ns_counts c;
+
+	assert_int_equal(ns_count(rd, &c), 0);
+	ns_reader_put(rd);
+	assert_int_equal(c.inodes, inodes);
+	assert_int_equal(c.files, files);
+	assert_int_equal(c.chunks, chunks);
+}
+
+static void test_counts(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t d, x;
+
+	check_counts(f, 1, 0, 0);
+	d = mkdir_(f, 1, "d");
+	x = mkfile(f, d, "x");
+	mkfile(f, d, "y");
+	assert_int_equal(alloc(f, x, 0, 3, 70), 0);
+	check_counts(f, 4, 2, 3);
+	/* A failed op changes no counter. */
+	assert_int_equal(unlink_(f, "rmdir", 1, "d"), -ENOTEMPTY);
+	assert_int_equal(rename_(f, d, "y", d, "x", 0), 0);
+	check_counts(f, 3, 1, 0);
+	ns_free(f->ns);
+	f->ns = NULL;
+	assert_int_equal(ns_open(f->path, 0, 3, &f->ns), 0);
+	check_counts(f, 3, 1, 0);
+	assert_int_equal(unlink_(f, "unlink", d, "x"), 0);
+	assert_int_equal(unlink_(f, "rmdir", 1, "d"), 0);
+	check_counts(f, 1, 0, 0);
+}
+
+/* Two readers and the writer at once: every committed create is seen. */
+struct race {
+	struct fixture *f;
+	int done;
+};
+
+static void *race_reader(void *arg)
+{
+	struct race *rc = arg;
+	struct ns_reader *rd = ns_reader_get(rc->f->ns);
+	struct dfs_attr a;
+	int seen = 0;
+
+	while (!__atomic_load_n(&rc->done, __ATOMIC_ACQUIRE))
+		if (ns_getattr(rd, DFS_ROOT_INO, &a) == 0)
+			seen++;
+	ns_reader_put(rd);
+	return (void *)(intptr_t)(seen > 0);
+}
+
+static void test_concurrent_readers(void **state)
+{
+	struct fixture *f = *state;
+	struct race rc = { f, 0 };
+	pthread_t t[2];
+	char name[16];
+	void *ok;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, race_reader, &rc),
+				 0);
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		mkfile(f, 1, name);
+		assert_true(lookup(f, 1, name) > 0);
+	}
+	__atomic_store_n(&rc.done, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 2; i++) {
+		pthread_join(t[i], &ok);
+		assert_non_null(ok);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_lookup, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readdir_paging, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rename_over_file, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rename_dirs, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rmdir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_servers_and_reports, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup,
+						teardown),
+	};
+
+	log_init("test_namespace", LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,680 @@
+/*
+ * test_store.c - unit tests of chunkd/store.c, the replica store, on a
+ * temporary folder: round trips at unaligned offsets, holes, truncation,
+ * checksum corruption, versions, reopening, and I/O faults injected
+ * through the store_io_ops seam.
+ *
+ * The store's object is linked into this test (see UNIT_EXTRA_* in the
+ * Makefile); it is not part of libdfs.a.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+
+#include "../../chunkd/store.h"
+#include "log.h"
+
+/* Chunk size used by the tests: 16 checksum blocks. */
+#define TEST_CHUNK (1024 * 1024)
+
+/* Faults to inject, per file kind; counters of calls seen. */
+struct faults {
+	int pwrite_err[3];        /* next pwrite on that file fails so */
+	int pwrite_short[3];      /* next pwrite writes only half, then fails */
+	int fsync_calls[3];
+	int pwrite_calls[3];
+};
+
+struct fixture {
+	char dir[64];
+	struct store *st;
+	struct faults faults;
+	uint8_t *shadow;          /* expected content of the main test chunk */
+	uint64_t shadow_len;
+};
+
+static ssize_t fault_pwrite(void *arg, enum store_file file, int fd,
+			    const void *buf, size_t len, off_t off)
+{
+	struct faults *f = arg;
+	int err = f->pwrite_err[file];
+
+	f->pwrite_calls[file]++;
+	if (f->pwrite_short[file] && len > 1) {
+		f->pwrite_short[file] = 0;
+		if (f->pwrite_err[file] == 0)
+			f->pwrite_err[file] = -EIO;
+		return store_posix_ops.pwrite(arg, file, fd, buf, len / 2,
+					      off);
+	}
+	if (err != 0) {
+		f->pwrite_err[file] = 0;
+		return err;
+	}
+	return store_posix_ops.pwrite(arg, file, fd, buf, len, off);
+}
+
+static int fault_fsync(void *arg, enum store_file file, int fd)
+{
+	struct faults *f = arg;
+
+	f->fsync_calls[file]++;
+	return store_posix_ops.fsync(arg, file, fd);
+}
+
+static struct store_io_ops fault_ops;
+
+static struct store *open_store(struct fixture *fx)
+{
+	struct store *st = store_new(fx->dir, &fault_ops, &fx->faults);
+
+	assert_non_null(st);
+	assert_int_equal(store_set_chunk_size(st, TEST_CHUNK), 0);
+	return st;
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	fault_ops = store_posix_ops;
+	fault_ops.pwrite = fault_pwrite;
+	fault_ops.fsync = fault_fsync;
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_store.XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	fx->st = open_store(fx);
+	fx->shadow = calloc(1, TEST_CHUNK);
+	*state = fx;
+	return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+		    struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	store_free(fx->st);
+	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(fx->shadow);
+	free(fx);
+	return 0;
+}
+
+/* Deterministic bytes depending on position and seed. */
+static void fill(uint8_t *buf, size_t len, uint64_t off, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (uint8_t)((off + i) * 2654435761u >> 13) ^ (uint8_t)seed;
+}
+
+/* Write through the store and into the shadow copy. */
+static void shadow_write(struct fixture *fx, uint64_t h, uint64_t off,
+			 size_t len, unsigned seed)
+{
+	uint8_t *buf = calloc(1, len + 1);
+
+	fill(buf, len, off, seed);
+	assert_int_equal(store_write(fx->st, h, 1, off, buf, len), 0);
+	memcpy(fx->shadow + off, buf, len);
+	if (len > 0 && off + len > fx->shadow_len)
+		fx->shadow_len = off + len;
+	free(buf);
+}
+
+static void shadow_truncate(struct fixture *fx, uint64_t h, uint64_t size)
+{
+	assert_int_equal(store_truncate(fx->st, h, 1, size), 0);
+	if (size < fx->shadow_len)
+		memset(fx->shadow + size, 0, fx->shadow_len - size);
+	fx->shadow_len = size;
+}
+
+/* Read [off, off + len) and compare with the shadow copy. */
+static void shadow_check(struct fixture *fx, uint64_t h, uint64_t off,
+			 size_t len)
+{
+	uint8_t *buf = malloc(len + 1);
+
+	memset(buf, 0xee, len);
+	assert_int_equal(store_read(fx->st, h, 1, off, buf, len), 0);
+	assert_memory_equal(buf, fx->shadow + off, len);
+	free(buf);
+}
+
+/* Length of replica h in the chunk report (-1 if absent), version too. */
+static int64_t report_length(struct store *st, uint64_t h, uint64_t *version)
+{
+	struct store_replica *reps;
+	size_t n, i;
+	int64_t len = -1;
+
+	n = store_list(st, &reps);
+	for (i = 0; i < n; i++)
+		if (reps[i].handle == h) {
+			len = (int64_t)reps[i].length;
+			if (version != NULL)
+				*version = reps[i].version;
+		}
+	free(reps);
+	return len;
+}
+
+static void file_path(struct fixture *fx, uint64_t h, const char *suffix,
+		      char *path)
+{
+	snprintf(path, PATH_MAX, "%s/chunks/%02x/%016llx%s", fx->dir,
+		 (unsigned)(h & 0xff), (unsigned long long)h, suffix);
+}
+
+/* Whole content of a file into a new buffer; *len its size. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat sb;
+	uint8_t *buf;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	buf = malloc((size_t)sb.st_size + 1);
+	assert_int_equal(pread(fd, buf, (size_t)sb.st_size, 0), sb.st_size);
+	close(fd);
+	*len = (size_t)sb.st_size;
+	return buf;
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	uint8_t b;
+	int fd = open(path, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0x5a;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+static void test_roundtrip_unaligned(void **state)
+{
+	struct fixture *fx = *state;
+	char path[PATH_MAX];
+	struct stat sb;
+
+	shadow_write(fx, 0x1234ab, 12345, 200000, 1);
+	shadow_check(fx, 0x1234ab, 12345, 200000);
+	shadow_check(fx, 0x1234ab, 0, 300000);
+	shadow_check(fx, 0x1234ab, 65536, 65536);
+	shadow_check(fx, 0x1234ab, 65535, 2);
+	shadow_write(fx, 0x1234ab, 70000, 1000, 2);
+	shadow_write(fx, 0x1234ab, 130000, 70000, 3);
+	shadow_write(fx, 0x1234ab, 0, 1, 4);
+	shadow_check(fx, 0x1234ab, 0, 400000);
+	shadow_check(fx, 0x1234ab, 69999, 1002);
+	assert_int_equal(report_length(fx->st, 0x1234ab, NULL), 212345);
+	file_path(fx, 0x1234ab, "", path);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 212345);
+	assert_int_equal(store_verify(fx->st, 0x1234ab), 0);
+}
+
+static void test_zeros_past_end(void **state)
+{
+	struct fixture *fx = *state;
+
+	shadow_write(fx, 7, 0, 10, 1);
+	shadow_check(fx, 7, 0, 200000);
+	shadow_check(fx, 7, 500000, 1000);
+	shadow_check(fx, 7, 5, 10);
+	shadow_check(fx, 7, TEST_CHUNK - 1, 1);
+	shadow_check(fx, 7, 0, 0);
+}
+
+static void test_sparse(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t *buf;
+	size_t len;
+	char path[PATH_MAX];
+
+	shadow_write(fx, 9, 700000, 5000, 1);
+	assert_int_equal(report_length(fx->st, 9, NULL), 705000);
+	shadow_check(fx, 9, 0, 705000);
+	shadow_write(fx, 9, 10, 5, 2);
+	shadow_write(fx, 9, 65530, 12, 3);
+	shadow_check(fx, 9, 0, TEST_CHUNK);
+	/* a gap extension from a partial block keeps old bytes covered */
+	shadow_write(fx, 10, 0, 100, 4);
+	memset(fx->shadow + 100, 0, 705000);
+	fx->shadow_len = 100;
+	shadow_write(fx, 10, 400000, 100, 5);
+	shadow_check(fx, 10, 0, 500000);
+	file_path(fx, 9, ".meta", path);
+	buf = slurp(path, &len);
+	assert_int_equal(len, STORE_META_HEADER + 11 * 4);
+	free(buf);
+}
+
+static void test_truncate(void **state)
+{
+	struct fixture *fx = *state;
+
+	shadow_write(fx, 11, 0, 300000, 1);
+	shadow_truncate(fx, 11, 100000);
+	assert_int_equal(report_length(fx->st, 11, NULL), 100000);
+	shadow_check(fx, 11, 0, 300000);
+	shadow_truncate(fx, 11, 500000);
+	shadow_check(fx, 11, 0, 600000);
+	shadow_write(fx, 11, 400000, 1000, 2);
+	shadow_check(fx, 11, 0, 600000);
+	shadow_truncate(fx, 11, 131072);
+	shadow_check(fx, 11, 0, 600000);
+	shadow_truncate(fx, 11, 131073);
+	shadow_check(fx, 11, 131000, 1000);
+	shadow_truncate(fx, 11, 0);
+	assert_int_equal(report_length(fx->st, 11, NULL), 0);
+	shadow_check(fx, 11, 0, 200000);
+	shadow_truncate(fx, 11, TEST_CHUNK);
+	shadow_check(fx, 11, 0, TEST_CHUNK);
+	assert_int_equal(store_truncate(fx->st, 11, 1, TEST_CHUNK + 1),
+			 -EINVAL);
+	/* truncate creates an absent replica */
+	assert_int_equal(store_truncate(fx->st, 12, 3, 70000), 0);
+	assert_int_equal(report_length(fx->st, 12, NULL), 70000);
+	assert_int_equal(store_verify(fx->st, 11), 0);
+	assert_int_equal(store_verify(fx->st, 12), 0);
+}
+
+static void test_corruption(void **state)
+{
+	struct fixture *fx = *state;
+	char path[PATH_MAX], qpath[PATH_MAX];
+	uint8_t buf[100];
+
+	shadow_write(fx, 13, 0, 200000, 1);
+	file_path(fx, 13, "", path);
+	flip_byte(path, 70000);
+	/* block 0 is intact */
+	shadow_check(fx, 13, 0, 1000);
+	assert_int_equal(store_read(fx->st, 13, 1, 69990, buf, sizeof(buf)),
+			 -EBADMSG);
+	/* the replica was taken out of service */
+	assert_false(store_has(fx->st, 13));
+	assert_int_equal(report_length(fx->st, 13, NULL), -1);
+	assert_int_equal(store_read(fx->st, 13, 1, 0, buf, sizeof(buf)),
+			 -ENOENT);
+	snprintf(qpath, sizeof(qpath), "%s/corrupt/%016llx", fx->dir, 13ULL);
+	assert_int_equal(access(qpath, F_OK), 0);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* a partial overwrite of a corrupt block fails, never launders it */
+	shadow_write(fx, 14, 0, 200000, 2);
+	file_path(fx, 14, "", path);
+	flip_byte(path, 140000);
+	assert_int_equal(store_write(fx->st, 14, 1, 140001, buf, 10),
+			 -EBADMSG);
+	assert_false(store_has(fx->st, 14));
+
+	/* the scrubber's check finds corruption too */
+	shadow_write(fx, 15, 0, 200000, 3);
+	file_path(fx, 15, "", path);
+	flip_byte(path, 199999);
+	assert_int_equal(store_verify(fx->st, 15), -EBADMSG);
+	assert_false(store_has(fx->st, 15));
+
+	/* corrupt metadata (a checksum) is caught the same way */
+	shadow_write(fx, 16, 0, 1000, 4);
+	file_path(fx, 16, ".meta", path);
+	flip_byte(path, STORE_META_HEADER + 1);
+	assert_int_equal(store_read(fx->st, 16, 1, 0, buf, sizeof(buf)),
+			 -EBADMSG);
+}
+
+static void test_versions(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[16] = "0123456789abcdef";
+	uint64_t v = 0;
+
+	assert_int_equal(store_write(fx->st, 20, 5, 0, buf, 16), 0);
+	assert_int_equal(store_check_version(fx->st, 20, 5), 0);
+	assert_int_equal(store_check_version(fx->st, 20, 4), -ESTALE);
+	assert_int_equal(store_check_version(fx->st, 21, 4), 0);
+	assert_int_equal(store_read(fx->st, 20, 4, 0, buf, 16), -ESTALE);
+	assert_int_equal(store_read(fx->st, 20, 6, 0, buf, 16), -ESTALE);
+	assert_int_equal(store_write(fx->st, 20, 6, 0, buf, 16), -ESTALE);
+	assert_int_equal(store_truncate(fx->st, 20, 4, 0), -ESTALE);
+	assert_int_equal(store_sync(fx->st, 20, 4), -ESTALE);
+	assert_int_equal(store_read(fx->st, 21, 5, 0, buf, 16), -ENOENT);
+	assert_int_equal(store_sync(fx->st, 21, 5), -ENOENT);
+	assert_int_equal(store_set_version(fx->st, 20, 4, 6), -ESTALE);
+	assert_int_equal(store_set_version(fx->st, 20, 5, 6), 0);
+	assert_int_equal(store_read(fx->st, 20, 5, 0, buf, 16), -ESTALE);
+	assert_int_equal(store_read(fx->st, 20, 6, 0, buf, 16), 0);
+	assert_memory_equal(buf, "0123456789abcdef", 16);
+	assert_int_equal(report_length(fx->st, 20, &v), 16);
+	assert_int_equal(v, 6);
+	assert_int_equal(store_delete(fx->st, 20, 5), -ESTALE);
+	assert_int_equal(store_delete(fx->st, 20, 6), 0);
+	assert_int_equal(store_delete(fx->st, 20, 6), -ENOENT);
+	assert_int_equal(report_length(fx->st, 20, NULL), -1);
+}
+
+static void test_bounds(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[16] = {0};
+	char path[PATH_MAX];
+
+	assert_int_equal(store_write(fx->st, 30, 1, TEST_CHUNK - 8, buf, 16),
+			 -EINVAL);
+	assert_int_equal(store_write(fx->st, 30, 1, UINT64_MAX - 4, buf, 16),
+			 -EINVAL);
+	assert_int_equal(store_read(fx->st, 30, 1, TEST_CHUNK, buf, 1),
+			 -EINVAL);
+	assert_int_equal(store_write(fx->st, 1ULL << 63, 1, 0, buf, 16),
+			 -EINVAL);
+	assert_int_equal(store_write(fx->st, 30, 1ULL << 63, 0, buf, 16),
+			 -EINVAL);
+	assert_int_equal(store_write(fx->st, 30, 1, TEST_CHUNK - 16, buf, 16),
+			 0);
+	assert_int_equal(store_write(fx->st, 0xab, 1, 0, buf, 0), 0);
+	file_path(fx, 0xab, "", path);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(report_length(fx->st, 0xab, NULL), 0);
+	assert_int_equal(store_set_chunk_size(fx->st, 0), -EINVAL);
+}
+
+static void test_reopen(void **state)
+{
+	struct fixture *fx = *state;
+	char path[PATH_MAX];
+	uint64_t v = 0;
+	int fd;
+
+	assert_int_equal(store_write(fx->st, 40, 3, 1000, "abc", 3), 0);
+	shadow_write(fx, 41, 5000, 100000, 1);
+	assert_int_equal(store_write(fx->st, 42, 9, 0, "xyz", 3), 0);
+	assert_int_equal(store_set_chunk_size(fx->st, 2 * TEST_CHUNK), 0);
+	store_free(fx->st);
+
+	/* garbage metadata, data without metadata, a leftover temp file */
+	file_path(fx, 42, ".meta", path);
+	flip_byte(path, 17);
+	file_path(fx, 43, "", path);
+	assert_true((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0);
+	close(fd);
+	file_path(fx, 44, ".meta.tmp", path);
+	assert_true((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0);
+	close(fd);
+
+	fx->st = store_new(fx->dir, &fault_ops, &fx->faults);
+	assert_non_null(fx->st);
+	assert_int_equal(store_chunk_size(fx->st), 2 * TEST_CHUNK);
+	assert_int_equal(report_length(fx->st, 40, &v), 1003);
+	assert_int_equal(v, 3);
+	assert_int_equal(report_length(fx->st, 41, &v), 105000);
+	assert_int_equal(v, 1);
+	assert_int_equal(report_length(fx->st, 42, NULL), -1);
+	assert_int_equal(report_length(fx->st, 43, NULL), -1);
+	file_path(fx, 43, "", path);
+	assert_int_equal(access(path, F_OK), -1);
+	file_path(fx, 44, ".meta.tmp", path);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/corrupt/%016llx.meta", fx->dir, 42ULL);
+	assert_int_equal(access(path, F_OK), 0);
+	shadow_check(fx, 41, 0, 200000);
+}
+
+static void test_reopen_trims_data(void **state)
+{
+	struct fixture *fx = *state;
+	char path[PATH_MAX];
+	struct stat sb;
+	int fd;
+
+	shadow_write(fx, 45, 0, 1000, 1);
+	store_free(fx->st);
+	/* as if a crash hit between the data and the metadata write */
+	file_path(fx, 45, "", path);
+	assert_true((fd = open(path, O_WRONLY)) >= 0);
+	assert_int_equal(pwrite(fd, "junk", 4, 5000), 4);
+	close(fd);
+	fx->st = open_store(fx);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 1000);
+	shadow_write(fx, 45, 8000, 10, 2);
+	shadow_check(fx, 45, 0, 10000);
+}
+
+static void test_fault_data_write(void **state)
+{
+	struct fixture *fx = *state;
+	char mpath[PATH_MAX], dpath[PATH_MAX];
+	uint8_t *before, *after, buf[70000];
+	size_t blen, alen;
+	struct stat sb;
+
+	shadow_write(fx, 50, 0, 100000, 1);
+	file_path(fx, 50, ".meta", mpath);
+	file_path(fx, 50, "", dpath);
+	before = slurp(mpath, &blen);
+
+	/* overwrite and extend, failing at once */
+	fill(buf, sizeof(buf), 0, 9);
+	fx->faults.pwrite_err[STORE_FILE_DATA] = -EIO;
+	assert_int_equal(store_write(fx->st, 50, 1, 50000, buf, sizeof(buf)),
+			 -EIO);
+	after = slurp(mpath, &alen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(after, before, blen);
+	free(after);
+	assert_int_equal(report_length(fx->st, 50, NULL), 100000);
+	assert_int_equal(stat(dpath, &sb), 0);
+	assert_int_equal(sb.st_size, 100000);
+	shadow_check(fx, 50, 0, 200000);
+
+	/* ENOSPC half way through an extension: length unchanged */
+	fx->faults.pwrite_short[STORE_FILE_DATA] = 1;
+	fx->faults.pwrite_err[STORE_FILE_DATA] = -ENOSPC;
+	assert_int_equal(store_write(fx->st, 50, 1, 150000, buf, sizeof(buf)),
+			 -ENOSPC);
+	after = slurp(mpath, &alen);
+	assert_memory_equal(after, before, blen);
+	free(after);
+	assert_int_equal(stat(dpath, &sb), 0);
+	assert_int_equal(sb.st_size, 100000);
+	shadow_check(fx, 50, 0, 300000);
+	free(before);
+
+	/* a failed creation leaves nothing behind but an empty replica */
+	fx->faults.pwrite_err[STORE_FILE_DATA] = -EIO;
+	assert_int_equal(store_write(fx->st, 51, 1, 0, buf, 100), -EIO);
+	assert_int_equal(report_length(fx->st, 51, NULL), 0);
+	assert_int_equal(store_verify(fx->st, 51), 0);
+}
+
+static void test_fault_meta_write(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[100] = {1};
+
+	shadow_write(fx, 52, 0, 1000, 1);
+	fx->faults.pwrite_err[STORE_FILE_META] = -EIO;
+	assert_int_equal(store_write(fx->st, 52, 1, 2000, buf, sizeof(buf)),
+			 -EIO);
+	assert_int_equal(report_length(fx->st, 52, NULL), 1000);
+	/* the failed creation of a new replica's metadata */
+	fx->faults.pwrite_err[STORE_FILE_META] = -EIO;
+	assert_int_equal(store_write(fx->st, 53, 1, 0, buf, sizeof(buf)),
+			 -EIO);
+	assert_false(store_has(fx->st, 53));
+}
+
+static void test_sync(void **state)
+{
+	struct fixture *fx = *state;
+
+	shadow_write(fx, 60, 0, 1000, 1);
+	assert_int_equal(store_sync(fx->st, 60, 1), 0);
+	assert_int_equal(fx->faults.fsync_calls[STORE_FILE_DATA], 1);
+	assert_int_equal(fx->faults.fsync_calls[STORE_FILE_META], 1);
+	assert_int_equal(fx->faults.fsync_calls[STORE_FILE_DIR], 1);
+	assert_int_equal(store_sync(fx->st, 60, 1), 0);
+	assert_int_equal(fx->faults.fsync_calls[STORE_FILE_DATA], 2);
+	assert_int_equal(fx->faults.fsync_calls[STORE_FILE_DIR], 1);
+}
+
+static void test_usage_and_lock(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_lock *lk = NULL, *lk2 = NULL;
+	struct store_usage u;
+
+	shadow_write(fx, 70, 0, 1000, 1);
+	assert_int_equal(store_write(fx->st, 71, 1, 0, "x", 1), 0);
+	store_get_usage(fx->st, &u);
+	assert_int_equal(u.chunks, 2);
+	assert_int_equal(u.used, 1001);
+	assert_true(u.capacity > u.used);
+	assert_int_equal(store_lock(fx->st, 70, 100, &lk), 0);
+	assert_int_equal(store_lock(fx->st, 71, 100, &lk2), 0);
+	store_unlock(lk2);
+	/* the holder may mutate; a second locker times out */
+	shadow_write(fx, 70, 10, 10, 2);
+	assert_int_equal(store_lock(fx->st, 70, 50, &lk2), -EAGAIN);
+	store_unlock(lk);
+	assert_int_equal(store_lock(fx->st, 999, 50, &lk), 0);
+	store_unlock(lk);
+	assert_false(store_has(fx->st, 999));
+}
+
+/* Random writes, truncates and reads against the shadow copy. */
+static void test_random_ops(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned seed = 12345, i;
+	uint64_t off, len;
+
+	assert_int_equal(store_write(fx->st, 80, 1, 0, "", 0), 0);
+	for (i = 0; i < 2000; i++) {
+		off = (uint64_t)rand_r(&seed) % TEST_CHUNK;
+		len = (uint64_t)rand_r(&seed) % (rand_r(&seed) % 4 ? 3000 : 300000);
+		if (len > TEST_CHUNK - off)
+			len = TEST_CHUNK - off;
+		switch (rand_r(&seed) % 8) {
+		case 0:
+			shadow_truncate(fx, 80, off);
+			break;
+		case 1:
+		case 2:
+		case 3:
+			shadow_check(fx, 80, off, len);
+			break;
+		default:
+			shadow_write(fx, 80, off, len, i);
+		}
+	}
+	shadow_check(fx, 80, 0, TEST_CHUNK);
+	assert_int_equal(store_verify(fx->st, 80), 0);
+}
+
+/* Concurrent readers and lock-holding writers on one replica. */
+struct worker {
+	struct store *st;
+	int id;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t buf[20000], got[20000];
+	struct store_lock *lk;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		fill(buf, sizeof(buf), (uint64_t)w->id, (unsigned)i);
+		if (store_lock(w->st, 90, 10000, &lk) != 0)
+			return (void *)(intptr_t)1;
+		if (store_write(w->st, 90, 1, (uint64_t)w->id * 100000 + 7,
+				buf, sizeof(buf)) != 0)
+			return (void *)(intptr_t)2;
+		store_unlock(lk);
+		if (store_read(w->st, 90, 1, (uint64_t)w->id * 100000 + 7, got,
+			       sizeof(got)) != 0)
+			return (void *)(intptr_t)3;
+		if (memcmp(buf, got, sizeof(buf)) != 0)
+			return (void *)(intptr_t)4;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct fixture *fx = *state;
+	struct worker w[4];
+	pthread_t t[4];
+	void *res;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		w[i].st = fx->st;
+		w[i].id = i;
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]),
+				 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], &res), 0);
+		assert_null(res);
+	}
+	assert_int_equal(store_verify(fx->st, 90), 0);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_roundtrip_unaligned),
+		T(test_zeros_past_end),
+		T(test_sparse),
+		T(test_truncate),
+		T(test_corruption),
+		T(test_versions),
+		T(test_bounds),
+		T(test_reopen),
+		T(test_reopen_trims_data),
+		T(test_fault_data_write),
+		T(test_fault_meta_write),
+		T(test_sync),
+		T(test_usage_and_lock),
+		T(test_random_ops),
+		T(test_threads),
+	};
+
+	log_init("test_store", LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
