@@ -20,6 +20,10 @@ die() { echo "moosefs.sh: $*" >&2; exit 1; }
 
 in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
 
+# Background form: `in_ns_bg CMD... &` makes $! the pid of CMD itself
+# (nsenter execs it), so stop can signal it.
+in_ns_bg() { exec nsenter --net="/run/netns/$NETNS" "$@"; }
+
 start() {
 	local dir=$1 mnt=$2 i
 	command -v mfsmaster >/dev/null || die "MooseFS is not installed"
@@ -43,7 +47,7 @@ MATOCS_LISTEN_HOST = $ADDR
 MATOCL_LISTEN_HOST = $ADDR
 NICE_LEVEL = 0
 CFG
-	in_ns mfsmaster -f -c "$dir/master/mfsmaster.cfg" start \
+	in_ns_bg mfsmaster -f -c "$dir/master/mfsmaster.cfg" start \
 		> "$dir/master.log" 2>&1 &
 	echo $! >> "$dir/pids"
 	wait_port 9420 || die "mfsmaster did not start: $(tail -5 "$dir/master.log")"
@@ -64,13 +68,13 @@ CSSERV_LISTEN_PORT = $((9422 + 10 * i))
 HDD_LEAVE_SPACE_DEFAULT = 1GiB
 NICE_LEVEL = 0
 CFG
-		in_ns mfschunkserver -f -c "$cs/mfschunkserver.cfg" start \
+		in_ns_bg mfschunkserver -f -c "$cs/mfschunkserver.cfg" start \
 			> "$dir/cs$i.log" 2>&1 &
 		echo $! >> "$dir/pids"
 		wait_port $((9422 + 10 * i)) || die "mfschunkserver $i did not start"
 	done
 
-	in_ns mfsmount -f -H "$ADDR" -o mfscachemode=AUTO "$mnt" \
+	in_ns_bg mfsmount -f -H "$ADDR" -o mfscachemode=AUTO "$mnt" \
 		> "$dir/mount.log" 2>&1 &
 	echo $! >> "$dir/pids"
 	echo "$mnt" > "$dir/mountpoint"

@@ -115,7 +115,8 @@ int cli_resolve_parent(struct cli *cli, const char *path, uint64_t *parent,
 
 /*
  * Print "dfs: CMD 'WHAT': strerror(err)" to stderr (err positive or
- * negative). Failures to reach the master say so and name its address.
+ * negative; WHAT may be NULL: "dfs: CMD: strerror(err)"). Failures to
+ * reach the master say so and name its address.
  * Returns CLI_FAIL for convenience.
  */
 int cli_err(struct cli *cli, const char *cmd, const char *what, int err);

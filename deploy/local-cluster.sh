@@ -1,0 +1,576 @@
+#!/usr/bin/env bash
+# local-cluster.sh - a whole DFS cluster on this machine, on loopback.
+#
+#   local-cluster.sh start [--dir DIR] [--mount MNT] [--chunkservers N]
+#                          [--chunk-size N] [--replication N]
+#                          [--heartbeat-timeout S] [--clean]
+#   local-cluster.sh stop [--dir DIR]
+#   local-cluster.sh status [--dir DIR]
+#   local-cluster.sh restart-master [--dir DIR]
+#   local-cluster.sh remount [--dir DIR]
+#
+# start runs masterd (data in DIR/master), N chunkd (DIR/cs<i>) and fusefs
+# mounted at MNT, each in its own session with stderr in DIR/logs/*.log,
+# on free loopback ports; waits until the master sees N live chunk servers
+# and the mount answers; and writes DIR/cluster.env, a sourceable file:
+#
+#   DFS_DIR DFS_MOUNT DFS_MASTER DFS_MASTER_PID DFS_FUSEFS_PID
+#   DFS_CHUNKSERVERS DFS_CHUNKD_<i> DFS_CHUNKD_<i>_PID DFS_CHUNKD_<i>_DATA
+#   DFS_CHUNK_SIZE DFS_REPLICATION DFS_HEARTBEAT_TIMEOUT DFS_BIN DFS_LOGS
+#
+# A DIR that held a stopped cluster is started again with its data and
+# ports (when they are still free); --clean wipes it first. stop unmounts
+# and stops every process by the pid it recorded (never by name).
+# restart-master starts a stopped or killed master with the same data and
+# address; remount remounts the client (for cold-cache reads).
+#
+# Binaries come from $DFS_BIN, else the repository's build/bin.
+# Defaults: --dir ./var/cluster, --mount /mnt/dfs, 3 chunk servers;
+# chunk size, replication and heartbeat timeout default to masterd's.
+# DFS_START_TIMEOUT (s, default 60) bounds every wait of start.
+set -euo pipefail
+
+PROG=local-cluster.sh
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+BIN=${DFS_BIN:-$REPO/build/bin}
+START_TIMEOUT=${DFS_START_TIMEOUT:-60}
+STOP_TIMEOUT=${DFS_STOP_TIMEOUT:-15}
+if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; else PY=python3; fi
+
+# Settings of the cluster being handled; cluster.env holds the same names.
+DIR=./var/cluster
+MNT=/mnt/dfs
+NCS=3
+CHUNK_SIZE=
+REPLICATION=
+HB_TIMEOUT=
+CLEAN=0
+# What a failed wait does: 1 in start (tear the half-started cluster
+# down), 0 in restart-master and remount (leave the rest running).
+STOP_ON_FAIL=0
+# Whether check_running watches the chunk servers too (0 once some may
+# have been killed on purpose, as in restart-master).
+WATCH_CHUNKD=0
+
+die() {
+	echo "$PROG: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "$PROG: $*" >&2
+}
+
+usage() {
+	awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' \
+		"${BASH_SOURCE[0]}"
+}
+
+# ---------------------------------------------------------------------
+# Processes and mounts
+# ---------------------------------------------------------------------
+
+# pid_alive PID NAME: PID runs (not a zombie) and its command is NAME.
+pid_alive() {
+	local pid=$1 name=$2 stat comm
+	[[ -n "$pid" && "$pid" =~ ^[0-9]+$ ]] || return 1
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	comm=${stat#*(}
+	comm=${comm%%)*}
+	[[ "$comm" == "${name:0:15}" ]] || return 1
+	stat=${stat##*) }
+	[[ "${stat:0:1}" != Z ]]
+}
+
+# stop_pids TIMEOUT NAME PID...: SIGTERM each live PID of command NAME,
+# wait up to TIMEOUT seconds, then SIGKILL what is left.
+stop_pids() {
+	local timeout=$1 name=$2 pid deadline left
+	shift 2
+	for pid in "$@"; do
+		if pid_alive "$pid" "$name"; then
+			kill -TERM "$pid" 2>/dev/null || true
+		fi
+	done
+	deadline=$((SECONDS + timeout))
+	while :; do
+		left=()
+		for pid in "$@"; do
+			pid_alive "$pid" "$name" && left+=("$pid")
+		done
+		((${#left[@]} == 0)) && return 0
+		((SECONDS >= deadline)) && break
+		sleep 0.1
+	done
+	note "$name ${left[*]} did not stop in ${timeout}s; killing"
+	for pid in "${left[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	sleep 0.2
+}
+
+# is_mounted MNT: MNT is listed in the mount table (even if its FUSE
+# server died and the mount point no longer answers).
+is_mounted() {
+	local m
+	m=$(printf '%s' "$1" | sed 's/ /\\040/g')
+	awk -v m="$m" '$2 == m { found = 1 } END { exit !found }' \
+		/proc/self/mounts
+}
+
+# unmount MNT: unmount, lazily if it is busy.
+unmount() {
+	local mnt=$1
+	is_mounted "$mnt" || return 0
+	fusermount3 -u "$mnt" 2>/dev/null && return 0
+	note "$mnt is busy; unmounting lazily"
+	fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"
+}
+
+# launch NAME LOG ARGS...: start BIN/NAME in its own session with stdout
+# and stderr appended to LOG; sets LAUNCHED_PID.
+launch() {
+	local name=$1 log=$2
+	shift 2
+	[[ -x "$BIN/$name" ]] || die "$BIN/$name not found (run make, or set DFS_BIN)"
+	echo "=== $(date -u +%FT%TZ) $PROG: starting $name $*" >>"$log"
+	setsid "$BIN/$name" "$@" </dev/null >>"$log" 2>&1 &
+	LAUNCHED_PID=$!
+}
+
+# ---------------------------------------------------------------------
+# Ports and the environment file
+# ---------------------------------------------------------------------
+
+# free_ports N [PREFERRED...]: N distinct free loopback ports, one a line,
+# taking the preferred ones first when they are free. Ports come from
+# below the ephemeral range so outgoing connections cannot take them.
+free_ports() {
+	"$PY" - "$@" <<'EOF'
+import random, socket, sys
+n, preferred = int(sys.argv[1]), [int(p) for p in sys.argv[2:] if p]
+lo, hi = map(int, open('/proc/sys/net/ipv4/ip_local_port_range').read().split())
+pool = range(20000, lo) if lo > 21000 else range(hi + 1, 65536)
+
+def free(port):
+    s = socket.socket()
+    try:
+        s.bind(('127.0.0.1', port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+got = []
+for p in preferred:
+    if len(got) < n and p not in got and free(p):
+        got.append(p)
+for p in random.sample(pool, len(pool)):
+    if len(got) == n:
+        break
+    if p not in got and free(p):
+        got.append(p)
+if len(got) < n:
+    sys.exit('no free ports')
+print('\n'.join(map(str, got)))
+EOF
+}
+
+env_file() {
+	echo "$DIR/cluster.env"
+}
+
+# write_env: (re)write DIR/cluster.env atomically from the globals.
+write_env() {
+	local tmp i v
+	tmp="$(env_file).tmp.$$"
+	{
+		echo "# Written by deploy/local-cluster.sh; source it."
+		printf 'export DFS_DIR=%q\n' "$DIR"
+		printf 'export DFS_LOGS=%q\n' "$DIR/logs"
+		printf 'export DFS_BIN=%q\n' "$BIN"
+		printf 'export DFS_MOUNT=%q\n' "$MNT"
+		printf 'export DFS_MASTER=%q\n' "$DFS_MASTER"
+		printf 'export DFS_MASTER_PID=%q\n' "${DFS_MASTER_PID:-}"
+		printf 'export DFS_FUSEFS_PID=%q\n' "${DFS_FUSEFS_PID:-}"
+		printf 'export DFS_CHUNKSERVERS=%q\n' "$NCS"
+		printf 'export DFS_CHUNK_SIZE=%q\n' "$CHUNK_SIZE"
+		printf 'export DFS_REPLICATION=%q\n' "$REPLICATION"
+		printf 'export DFS_HEARTBEAT_TIMEOUT=%q\n' "$HB_TIMEOUT"
+		for ((i = 1; i <= NCS; i++)); do
+			v="DFS_CHUNKD_$i"
+			printf 'export DFS_CHUNKD_%d=%q\n' "$i" "${!v:-}"
+			v="DFS_CHUNKD_${i}_PID"
+			printf 'export DFS_CHUNKD_%d_PID=%q\n' "$i" "${!v:-}"
+			printf 'export DFS_CHUNKD_%d_DATA=%q\n' "$i" "$DIR/cs$i"
+		done
+		# MapReduce (issue 3): DFS_COORDINATOR, DFS_COORDINATOR_PID
+		# and DFS_WORKER_<i>_PID go here.
+		# Security (SPEC 7): DFS_SECRET, the cluster key file, goes here.
+	} >"$tmp"
+	mv -f "$tmp" "$(env_file)"
+}
+
+# load_env: read DIR/cluster.env into the globals; fails if absent.
+load_env() {
+	local f
+	f=$(env_file)
+	[[ -f "$f" ]] || return 1
+	# shellcheck disable=SC1090
+	source "$f"
+	MNT=$DFS_MOUNT
+	NCS=$DFS_CHUNKSERVERS
+	CHUNK_SIZE=$DFS_CHUNK_SIZE
+	REPLICATION=$DFS_REPLICATION
+	HB_TIMEOUT=$DFS_HEARTBEAT_TIMEOUT
+}
+
+# abs_dir DIR: DIR made absolute (it need not exist).
+abs_dir() {
+	case $1 in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s\n' "$PWD/${1#./}" ;;
+	esac
+}
+
+# ---------------------------------------------------------------------
+# Health
+# ---------------------------------------------------------------------
+
+# live_servers: number of chunk servers the master reports alive, or
+# nothing if the master does not answer.
+live_servers() {
+	curl -sf --max-time 2 "http://$DFS_MASTER/api/status" 2>/dev/null |
+		"$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+print(sum(1 for s in d.get("chunkservers", []) if s.get("alive")))' \
+			2>/dev/null || true
+}
+
+# log_tails: the end of every log, for failure messages.
+log_tails() {
+	local f
+	for f in "$DIR"/logs/*.log; do
+		[[ -f "$f" ]] || continue
+		echo "----- tail of $f" >&2
+		tail -n 15 "$f" >&2
+	done
+}
+
+# start_failed MSG: report, show the logs, stop what start started (see
+# STOP_ON_FAIL), exit 1.
+start_failed() {
+	note "failed: $*"
+	log_tails
+	if ((STOP_ON_FAIL)); then
+		note "stopping the half-started cluster"
+		do_stop >/dev/null 2>&1 || true
+	fi
+	note "logs are in $DIR/logs"
+	exit 1
+}
+
+# exit_status PID: how our child PID ended ("status N", "signal N").
+exit_status() {
+	local st=0
+	wait "$1" 2>/dev/null || st=$?
+	if ((st > 128)); then
+		echo "signal $((st - 128))"
+	else
+		echo "status $st"
+	fi
+}
+
+# check_running: every process start launched is still alive.
+check_running() {
+	local i v
+	pid_alive "$DFS_MASTER_PID" masterd ||
+		start_failed "masterd exited with $(exit_status "$DFS_MASTER_PID") (see $DIR/logs/masterd.log)"
+	for ((i = 1; WATCH_CHUNKD && i <= NCS; i++)); do
+		v="DFS_CHUNKD_${i}_PID"
+		[[ -z "${!v:-}" ]] || pid_alive "${!v}" chunkd ||
+			start_failed "chunkd $i exited with $(exit_status "${!v}") (see $DIR/logs/chunkd-$i.log)"
+	done
+}
+
+# wait_master: until the master answers its status endpoint (so that the
+# chunk servers find it listening when they start).
+wait_master() {
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		check_running
+		[[ -n "$(live_servers)" ]] && return 0
+		sleep 0.05
+	done
+	start_failed "master $DFS_MASTER does not answer after ${START_TIMEOUT}s"
+}
+
+# wait_servers N: until the master reports N live chunk servers.
+wait_servers() {
+	local want=$1 deadline=$((SECONDS + START_TIMEOUT)) live=
+	while ((SECONDS < deadline)); do
+		check_running
+		live=$(live_servers)
+		[[ -n "$live" ]] && ((live >= want)) && return 0
+		sleep 0.1
+	done
+	start_failed "master $DFS_MASTER reports ${live:-no answer} of $want chunk servers alive after ${START_TIMEOUT}s"
+}
+
+# wait_mount: until MNT is mounted and answers.
+wait_mount() {
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		pid_alive "$DFS_FUSEFS_PID" fusefs ||
+			start_failed "fusefs exited with $(exit_status "$DFS_FUSEFS_PID") (see $DIR/logs/fusefs.log)"
+		if is_mounted "$MNT" && timeout 5 stat -f "$MNT" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	start_failed "$MNT not mounted after ${START_TIMEOUT}s"
+}
+
+# ---------------------------------------------------------------------
+# Components
+# ---------------------------------------------------------------------
+
+start_master() {
+	local args=(--data "$DIR/master" --listen "$DFS_MASTER")
+	[[ -n "$CHUNK_SIZE" ]] && args+=(--chunk-size "$CHUNK_SIZE")
+	[[ -n "$REPLICATION" ]] && args+=(--replication "$REPLICATION")
+	[[ -n "$HB_TIMEOUT" ]] && args+=(--heartbeat-timeout "$HB_TIMEOUT")
+	mkdir -p "$DIR/master"
+	launch masterd "$DIR/logs/masterd.log" "${args[@]}"
+	DFS_MASTER_PID=$LAUNCHED_PID
+	write_env
+}
+
+# start_chunkd I ADDR
+start_chunkd() {
+	local i=$1 addr=$2
+	mkdir -p "$DIR/cs$i"
+	launch chunkd "$DIR/logs/chunkd-$i.log" --data "$DIR/cs$i" \
+		--master "$DFS_MASTER" --listen "$addr"
+	printf -v "DFS_CHUNKD_$i" '%s' "$addr"
+	printf -v "DFS_CHUNKD_${i}_PID" '%s' "$LAUNCHED_PID"
+	write_env
+}
+
+start_fusefs() {
+	mkdir -p "$MNT"
+	launch fusefs "$DIR/logs/fusefs.log" --master "$DFS_MASTER" "$MNT" -f
+	DFS_FUSEFS_PID=$LAUNCHED_PID
+	write_env
+}
+
+# prepare_mount: MNT must not be in use; a dead FUSE mount is cleared.
+prepare_mount() {
+	if is_mounted "$MNT"; then
+		if timeout 5 stat -f "$MNT" >/dev/null 2>&1; then
+			die "$MNT is already mounted (stop that first)"
+		fi
+		note "clearing dead mount at $MNT"
+		fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
+	fi
+	mkdir -p "$MNT"
+}
+
+# pick_addresses: the master's and chunk servers' addresses, reusing
+# those of a previous run in DIR where still free.
+pick_addresses() {
+	local old=() ports i
+	if [[ -f "$(env_file)" ]]; then
+		old+=("$(sed -n "s/^export DFS_MASTER=127.0.0.1://p" "$(env_file)")")
+		for ((i = 1; i <= NCS; i++)); do
+			old+=("$(sed -n "s/^export DFS_CHUNKD_$i=127.0.0.1://p" "$(env_file)")")
+		done
+	fi
+	mapfile -t ports < <(free_ports $((NCS + 1)) "${old[@]}") ||
+		die "cannot find free ports"
+	((${#ports[@]} == NCS + 1)) || die "cannot find free ports"
+	DFS_MASTER=127.0.0.1:${ports[0]}
+	for ((i = 1; i <= NCS; i++)); do
+		printf -v "DFS_CHUNKD_$i" '%s' "127.0.0.1:${ports[$i]}"
+	done
+}
+
+# ---------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------
+
+parse_start() {
+	while (($#)); do
+		case $1 in
+		--dir) DIR=${2:?--dir needs a value}; shift ;;
+		--mount) MNT=${2:?--mount needs a value}; shift ;;
+		--chunkservers) NCS=${2:?--chunkservers needs a value}; shift ;;
+		--chunk-size) CHUNK_SIZE=${2:?--chunk-size needs a value}; shift ;;
+		--replication) REPLICATION=${2:?--replication needs a value}; shift ;;
+		--heartbeat-timeout) HB_TIMEOUT=${2:?--heartbeat-timeout needs a value}; shift ;;
+		--clean) CLEAN=1 ;;
+		-h | --help) usage; exit 0 ;;
+		*) die "start: unknown argument '$1' (see --help)" ;;
+		esac
+		shift
+	done
+	[[ "$NCS" =~ ^[1-9][0-9]*$ ]] || die "--chunkservers wants a positive number, not '$NCS'"
+	for v in "$CHUNK_SIZE" "$REPLICATION" "$HB_TIMEOUT"; do
+		[[ -z "$v" || "$v" =~ ^[0-9]+$ ]] || die "'$v' is not a number"
+	done
+	DIR=$(abs_dir "$DIR")
+	MNT=$(abs_dir "$MNT")
+}
+
+do_start() {
+	local i v mnt=$MNT ncs=$NCS cs=$CHUNK_SIZE rep=$REPLICATION hb=$HB_TIMEOUT
+	mkdir -p "$DIR"
+	if load_env && pid_alive "$DFS_MASTER_PID" masterd; then
+		die "a cluster is already running in $DIR (stop it with: $0 stop --dir $DIR)"
+	fi
+	MNT=$mnt NCS=$ncs CHUNK_SIZE=$cs REPLICATION=$rep HB_TIMEOUT=$hb
+	if ((CLEAN)); then
+		rm -rf "$DIR/master" "$DIR"/cs[0-9]* "$DIR/logs" "$(env_file)"
+	fi
+	mkdir -p "$DIR/logs"
+	for i in masterd chunkd fusefs; do
+		[[ -x "$BIN/$i" ]] || die "$BIN/$i not found (run make, or set DFS_BIN)"
+	done
+	prepare_mount
+	pick_addresses
+	DFS_MASTER_PID=''
+	DFS_FUSEFS_PID=''
+	for ((i = 1; i <= NCS; i++)); do
+		printf -v "DFS_CHUNKD_${i}_PID" '%s' ""
+	done
+	STOP_ON_FAIL=1
+	WATCH_CHUNKD=1
+	trap 'start_failed interrupted' INT TERM
+	start_master
+	wait_master
+	for ((i = 1; i <= NCS; i++)); do
+		v="DFS_CHUNKD_$i"
+		start_chunkd "$i" "${!v}"
+	done
+	wait_servers "$NCS"
+	start_fusefs
+	wait_mount
+	# MapReduce (issue 3): start the coordinator and one worker per
+	# chunk server here, then wait for them.
+	trap - INT TERM
+	echo "DFS cluster up: master $DFS_MASTER, $NCS chunk servers, mounted at $MNT"
+	echo "environment: source $(env_file)"
+}
+
+do_stop() {
+	local i v pids=()
+	load_env || {
+		echo "no cluster in $DIR"
+		return 0
+	}
+	unmount "$MNT" || note "could not unmount $MNT"
+	stop_pids "$STOP_TIMEOUT" fusefs "${DFS_FUSEFS_PID:-}"
+	# MapReduce (issue 3): stop workers and the coordinator here.
+	for ((i = 1; i <= NCS; i++)); do
+		v="DFS_CHUNKD_${i}_PID"
+		pids+=("${!v:-}")
+	done
+	stop_pids "$STOP_TIMEOUT" chunkd "${pids[@]}"
+	stop_pids "$STOP_TIMEOUT" masterd "${DFS_MASTER_PID:-}"
+	echo "DFS cluster in $DIR stopped"
+}
+
+# show NAME PID WHAT: one status line; returns 1 when not running.
+show() {
+	if pid_alive "$2" "$1"; then
+		printf '%-10s %-8s running  %s\n' "$1" "$2" "$3"
+	else
+		printf '%-10s %-8s STOPPED  %s\n' "$1" "${2:--}" "$3"
+		return 1
+	fi
+}
+
+do_status() {
+	local i v p ok=0
+	load_env || {
+		echo "no cluster in $DIR"
+		return 3
+	}
+	show masterd "$DFS_MASTER_PID" "$DFS_MASTER" || ok=1
+	for ((i = 1; i <= NCS; i++)); do
+		v="DFS_CHUNKD_$i"
+		p="DFS_CHUNKD_${i}_PID"
+		show chunkd "${!p:-}" "${!v} $DIR/cs$i" || ok=1
+	done
+	show fusefs "${DFS_FUSEFS_PID:-}" "$MNT" || ok=1
+	if is_mounted "$MNT"; then
+		echo "mount      $MNT mounted"
+	else
+		echo "mount      $MNT NOT MOUNTED"
+		ok=1
+	fi
+	if pid_alive "$DFS_MASTER_PID" masterd && [[ -x "$BIN/dfs" ]]; then
+		echo
+		"$BIN/dfs" --master "$DFS_MASTER" status || ok=1
+	fi
+	return $ok
+}
+
+# Chunk servers whose processes are alive (what a restarted master should
+# see register again).
+alive_chunkd_count() {
+	local i p n=0
+	for ((i = 1; i <= NCS; i++)); do
+		p="DFS_CHUNKD_${i}_PID"
+		pid_alive "${!p:-}" chunkd && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+do_restart_master() {
+	load_env || die "no cluster in $DIR"
+	stop_pids "$STOP_TIMEOUT" masterd "${DFS_MASTER_PID:-}"
+	start_master
+	wait_servers "$(alive_chunkd_count)"
+	echo "masterd restarted: $DFS_MASTER pid $DFS_MASTER_PID"
+}
+
+do_remount() {
+	load_env || die "no cluster in $DIR"
+	unmount "$MNT" || die "cannot unmount $MNT"
+	stop_pids "$STOP_TIMEOUT" fusefs "${DFS_FUSEFS_PID:-}"
+	prepare_mount
+	start_fusefs
+	wait_mount
+	echo "remounted $MNT (fusefs pid $DFS_FUSEFS_PID)"
+}
+
+parse_dir_only() {
+	while (($#)); do
+		case $1 in
+		--dir) DIR=${2:?--dir needs a value}; shift ;;
+		-h | --help) usage; exit 0 ;;
+		*) die "unknown argument '$1' (see --help)" ;;
+		esac
+		shift
+	done
+	DIR=$(abs_dir "$DIR")
+}
+
+main() {
+	local cmd=${1:-}
+	(($#)) && shift
+	case $cmd in
+	start) parse_start "$@"; do_start ;;
+	stop) parse_dir_only "$@"; do_stop ;;
+	status) parse_dir_only "$@"; do_status ;;
+	restart-master) parse_dir_only "$@"; do_restart_master ;;
+	remount) parse_dir_only "$@"; do_remount ;;
+	-h | --help | help) usage ;;
+	*) usage >&2; exit 2 ;;
+	esac
+}
+
+main "$@"
