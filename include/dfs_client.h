@@ -70,6 +70,11 @@ int dfs_setattr(struct dfs_client *c, uint64_t ino,
 int dfs_create(struct dfs_client *c, uint64_t parent, const char *name,
 	       uint32_t mode, uint32_t uid, uint32_t gid,
 	       struct dfs_attr *attr);
+/* Create a node of any type (S_IFMT bits of "mode": regular file, FIFO,
+ * socket, device with "rdev"). */
+int dfs_mknod(struct dfs_client *c, uint64_t parent, const char *name,
+	      uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
+	      struct dfs_attr *attr);
 int dfs_mkdir(struct dfs_client *c, uint64_t parent, const char *name,
 	      uint32_t mode, uint32_t uid, uint32_t gid,
 	      struct dfs_attr *attr);
@@ -120,7 +125,9 @@ struct dfs_file *dfs_file_open(struct dfs_client *c, uint64_t ino, int flags,
 ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
 
 /* Write len bytes at off (buffered); returns len or -errno. With O_APPEND
- * the offset is ignored and data goes to the end of the file. */
+ * data goes to the end of the file as this handle knows it, or to off if
+ * that is further (a mount passes the kernel's idea of the end, which
+ * includes other handles' appends). */
 ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
 		       off_t off);
 
@@ -129,6 +136,18 @@ uint64_t dfs_file_size(struct dfs_file *f);
 
 /* Note a size change made by setattr, so reads and appends agree. */
 void dfs_file_set_size(struct dfs_file *f, uint64_t size);
+
+/* Forget cached file data and chunk locations (another handle of the same
+ * file wrote), so later reads go to the chunk servers. */
+void dfs_file_drop_cache(struct dfs_file *f);
+
+/* Copy into *attr the attributes the master returned for the last size
+ * and mtime update this handle sent (EP_EXTEND at a flush). Returns false
+ * if it sent none yet. */
+bool dfs_file_attr(struct dfs_file *f, struct dfs_attr *attr);
+
+/* True if the handle holds writes not yet sent to the chunk servers. */
+bool dfs_file_is_dirty(struct dfs_file *f);
 
 /* Send buffered writes to every replica and the new size to the master. */
 int dfs_file_flush(struct dfs_file *f);

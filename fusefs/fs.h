@@ -1,0 +1,130 @@
+/*
+ * fs.h - state and operations of the FUSE client (libfuse3 low-level API).
+ *
+ * Kernel inode numbers are DFS inode numbers (the root is 1 in both), so
+ * no translation table is needed and numbers are stable across mounts.
+ * The kernel caches entries and attributes for a bounded time
+ * (entry_timeout, attr_timeout); file data stays in the kernel page cache
+ * between opens when the file did not change (close-to-open: open() asks
+ * the master for fresh attributes and keeps the cache only if mtime and
+ * size are what this mount last saw).
+ *
+ * Modules:
+ *   main.c         options, mount, the multi-threaded loop
+ *   ops.c          the fuse_lowlevel_ops table, init and destroy
+ *   ops_ns.c       lookup, getattr, setattr, mkdir, unlink, rename, ...
+ *   ops_file.c     create, open, read, write, flush, fsync, release
+ *   ops_dir.c      opendir, readdir, readdirplus, releasedir
+ *   inode_table.c  per-inode lookup counts, open handles, cache state
+ */
+#ifndef FUSEFS_FS_H
+#define FUSEFS_FS_H
+
+#define FUSE_USE_VERSION 314
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "dfs_client.h"
+
+struct inode_table;
+
+/* Settings from the command line. */
+struct fs_config {
+	char *master;           /* --master, else $DFS_MASTER */
+	char *secret;           /* --secret key file, else $DFS_SECRET */
+	double attr_timeout;    /* seconds the kernel trusts attributes */
+	double entry_timeout;   /* seconds the kernel trusts names */
+	unsigned read_ahead_kb; /* kernel read-ahead of the mount, 0: leave */
+};
+
+/* The mounted file system; the fuse session's userdata. */
+struct fs {
+	struct dfs_client *client;
+	struct inode_table *inodes;
+	struct fs_config cfg;
+};
+
+/* The file system of a request. */
+static inline struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Fill a struct stat from DFS attributes. */
+void fs_attr_to_stat(const struct dfs_attr *a, struct stat *st);
+
+/* Fill an entry reply for attrs "a" (after inode_table_fix_attr). */
+void fs_fill_entry(struct fs *fs, const struct dfs_attr *a,
+		   struct fuse_entry_param *e);
+
+/* Reply with the entry of a new or found inode, taking one lookup
+ * reference for the kernel. */
+void fs_reply_entry(fuse_req_t req, struct dfs_attr *a);
+
+/*
+ * The errno for a call on an inode that failed with r: an inode the
+ * master no longer knows (unlinked, or renamed over, since the kernel
+ * looked its name up) is -ESTALE, so that the kernel looks the name up
+ * again and retries (open, stat and chmod of a path do); other errors
+ * pass unchanged.
+ */
+int fs_inode_errno(int r);
+
+/* The operations table (ops.c). */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Namespace operations (ops_ns.c). */
+void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fs_forget_multi(fuse_req_t req, size_t count,
+		     struct fuse_forget_data *forgets);
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int to_set, struct fuse_file_info *fi);
+void fs_readlink(fuse_req_t req, fuse_ino_t ino);
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode, dev_t rdev);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode);
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name);
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname);
+void fs_statfs(fuse_req_t req, fuse_ino_t ino);
+
+/* File operations (ops_file.c). */
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, struct fuse_file_info *fi);
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi);
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi);
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* Flush every open handle of "ino" (before a truncate or an explicit
+ * mtime, so that buffered data cannot land after it). 0 or -errno. */
+int fs_flush_inode(struct fs *fs, uint64_t ino);
+
+/* Directory operations (ops_dir.c). */
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+		   struct fuse_file_info *fi);
+void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
+
+#endif

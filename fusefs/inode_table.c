@@ -1,0 +1,357 @@
+/*
+ * inode_table.c - per-inode state of the mount (see inode_table.h), kept
+ * in a binary tree (tsearch(3)) keyed by inode number.
+ */
+#include <pthread.h>
+#include <search.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "inode_table.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+#include "banned.h"
+
+/* What the mount knows of one inode. */
+struct inode_ent {
+	uint64_t ino;
+	uint64_t nlookup;               /* kernel lookup references */
+	LIST_HEAD(, fs_handle) handles; /* open handles */
+	unsigned nhandles;
+	bool seen;                      /* seen_* are set */
+	struct timespec seen_mtime;     /* mtime last seen by this mount */
+	uint64_t seen_size;             /* size last seen by this mount */
+	struct timespec write_time;     /* last write through this mount */
+	char **orphans;                 /* hidden names keeping it alive */
+	size_t norphans;
+};
+
+struct inode_table {
+	pthread_mutex_t lock;           /* guards everything */
+	void *root;                     /* tsearch tree of struct inode_ent */
+	size_t nopen;                   /* open handles, all inodes */
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct inode_ent *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+struct inode_table *inode_table_new(void)
+{
+	struct inode_table *t = xcalloc(1, sizeof(*t));
+
+	pthread_mutex_init(&t->lock, NULL);
+	return t;
+}
+
+/* Entry of "ino", created if "create"; NULL if absent. Lock held. */
+static struct inode_ent *ent_get(struct inode_table *t, uint64_t ino,
+				 bool create)
+{
+	struct inode_ent key = { .ino = ino }, *e, **slot;
+
+	slot = tfind(&key, &t->root, ent_cmp);
+	if (slot != NULL)
+		return *slot;
+	if (!create)
+		return NULL;
+	e = xcalloc(1, sizeof(*e));
+	e->ino = ino;
+	LIST_INIT(&e->handles);
+	if (tsearch(e, &t->root, ent_cmp) == NULL)
+		fatalx("out of memory in the inode table");
+	return e;
+}
+
+/* Free e if nothing refers to it any more. Lock held. */
+static void ent_maybe_free(struct inode_table *t, struct inode_ent *e)
+{
+	if (e->nlookup > 0 || e->nhandles > 0)
+		return;
+	tdelete(e, &t->root, ent_cmp);
+	free(e);
+}
+
+void inode_table_ref(struct inode_table *t, uint64_t ino)
+{
+	pthread_mutex_lock(&t->lock);
+	ent_get(t, ino, true)->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n)
+{
+	struct inode_ent *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e != NULL) {
+		e->nlookup = n < e->nlookup ? e->nlookup - n : 0;
+		ent_maybe_free(t, e);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
+				   struct dfs_file *f)
+{
+	struct fs_handle *h = xcalloc(1, sizeof(*h));
+	struct inode_ent *e;
+
+	h->file = f;
+	h->ino = ino;
+	h->refs = 1;
+	h->registered = true;
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, true);
+	LIST_INSERT_HEAD(&e->handles, h, link);
+	e->nhandles++;
+	t->nopen++;
+	pthread_mutex_unlock(&t->lock);
+	return h;
+}
+
+/* Drop one reference; lock held. Returns the file to close, if any. */
+static struct dfs_file *handle_unref(struct fs_handle *h)
+{
+	struct dfs_file *f;
+
+	if (--h->refs > 0)
+		return NULL;
+	f = h->file;
+	free(h);
+	return f;
+}
+
+int inode_table_release(struct inode_table *t, struct fs_handle *h,
+			char ***orphans, size_t *norphans)
+{
+	struct inode_ent *e;
+	struct dfs_file *f;
+
+	*orphans = NULL;
+	*norphans = 0;
+	pthread_mutex_lock(&t->lock);
+	if (h->registered) {
+		h->registered = false;
+		LIST_REMOVE(h, link);
+		t->nopen--;
+		e = ent_get(t, h->ino, false);
+		if (e != NULL && --e->nhandles == 0) {
+			*orphans = e->orphans;
+			*norphans = e->norphans;
+			e->orphans = NULL;
+			e->norphans = 0;
+		}
+		if (e != NULL)
+			ent_maybe_free(t, e);
+	}
+	f = handle_unref(h);
+	pthread_mutex_unlock(&t->lock);
+	return f != NULL ? dfs_file_close(f) : 0;
+}
+
+bool inode_table_any_open(struct inode_table *t)
+{
+	bool any;
+
+	pthread_mutex_lock(&t->lock);
+	any = t->nopen > 0;
+	pthread_mutex_unlock(&t->lock);
+	return any;
+}
+
+bool inode_table_is_open(struct inode_table *t, uint64_t ino)
+{
+	struct inode_ent *e;
+	bool open;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	open = e != NULL && e->nhandles > 0;
+	pthread_mutex_unlock(&t->lock);
+	return open;
+}
+
+bool inode_table_add_orphan(struct inode_table *t, uint64_t ino,
+			    const char *name)
+{
+	struct inode_ent *e;
+	bool open;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	open = e != NULL && e->nhandles > 0;
+	if (open) {
+		e->orphans = xrealloc(e->orphans,
+				      (e->norphans + 1) * sizeof(char *));
+		e->orphans[e->norphans++] = xstrdup(name);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return open;
+}
+
+size_t inode_table_handles(struct inode_table *t, uint64_t ino,
+			   struct fs_handle **out, size_t max)
+{
+	struct inode_ent *e;
+	struct fs_handle *h;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e != NULL) {
+		LIST_FOREACH(h, &e->handles, link) {
+			if (n == max)
+				break;
+			h->refs++;
+			out[n++] = h;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+int inode_table_put(struct inode_table *t, struct fs_handle *h)
+{
+	struct dfs_file *f;
+
+	pthread_mutex_lock(&t->lock);
+	f = handle_unref(h);
+	pthread_mutex_unlock(&t->lock);
+	return f != NULL ? dfs_file_close(f) : 0;
+}
+
+static bool ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
+{
+	struct inode_ent *e;
+	struct fs_handle *h;
+	bool dirty = false;
+	uint64_t size;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, a->ino, false);
+	if (e == NULL || e->nhandles == 0)
+		goto out;
+	a->nlink = a->nlink > e->norphans ? a->nlink - e->norphans : 0;
+	LIST_FOREACH(h, &e->handles, link) {
+		if (!dfs_file_is_dirty(h->file))
+			continue;
+		dirty = true;
+		size = dfs_file_size(h->file);
+		if (size > a->size)
+			a->size = size;
+	}
+	if (dirty && ts_after(&e->write_time, &a->mtime)) {
+		a->mtime = e->write_time;
+		if (ts_after(&e->write_time, &a->ctime))
+			a->ctime = e->write_time;
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool inode_table_check_seen(struct inode_table *t, const struct dfs_attr *a)
+{
+	struct inode_ent *e;
+	bool same;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, a->ino, true);
+	same = e->seen && e->seen_size == a->size &&
+	       e->seen_mtime.tv_sec == a->mtime.tv_sec &&
+	       e->seen_mtime.tv_nsec == a->mtime.tv_nsec;
+	e->seen = true;
+	e->seen_size = a->size;
+	e->seen_mtime = a->mtime;
+	ent_maybe_free(t, e);
+	pthread_mutex_unlock(&t->lock);
+	return same;
+}
+
+void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a)
+{
+	struct inode_ent *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, a->ino, false);
+	if (e != NULL) {
+		e->seen = true;
+		e->seen_size = a->size;
+		e->seen_mtime = a->mtime;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool inode_table_note_write(struct inode_table *t, struct fs_handle *h)
+{
+	struct inode_ent *e;
+	bool others = false;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, h->ino, false);
+	if (e != NULL) {
+		e->write_time = time_now_ts();
+		others = e->nhandles > 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return others;
+}
+
+/* Where ent_destroy() sends hidden names (tdestroy() passes no
+ * argument; only used while the last thread frees the table). */
+static void (*destroy_drop)(const char *name, void *arg);
+static void *destroy_arg;
+
+/* tdestroy() callback: close what is still open, drop hidden names, free
+ * the entry. */
+static void ent_destroy(void *p)
+{
+	struct inode_ent *e = p;
+	struct fs_handle *h;
+	int r;
+
+	while ((h = LIST_FIRST(&e->handles)) != NULL) {
+		LIST_REMOVE(h, link);
+		h->registered = false;
+		if (--h->refs > 0)
+			continue;
+		if ((r = dfs_file_close(h->file)) != 0)
+			log_warnx("closing inode %llu at unmount: %s",
+				  (unsigned long long)e->ino, strerror(-r));
+		free(h);
+	}
+	for (size_t i = 0; i < e->norphans; i++) {
+		if (destroy_drop != NULL)
+			destroy_drop(e->orphans[i], destroy_arg);
+		free(e->orphans[i]);
+	}
+	free(e->orphans);
+	free(e);
+}
+
+void inode_table_free(struct inode_table *t,
+		      void (*drop)(const char *name, void *arg), void *arg)
+{
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->lock);
+	destroy_drop = drop;
+	destroy_arg = arg;
+	tdestroy(t->root, ent_destroy);
+	t->root = NULL;
+	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}

@@ -1,0 +1,111 @@
+/*
+ * inode_table.h - what the mount remembers per inode.
+ *
+ * An entry exists while the kernel holds lookup references to the inode
+ * (lookup, create, mkdir, link, symlink, readdirplus; dropped by forget)
+ * or while a handle on it is open. It holds:
+ *   - the open handles, so that getattr can report the size of data a
+ *     writer on this mount has not flushed yet, and a truncate can flush
+ *     them first;
+ *   - the mtime and size this mount last saw at open or after its own
+ *     flush or setattr, to decide whether the kernel page cache is still
+ *     valid at the next open (keep_cache);
+ *   - the time of the last write through this mount (mtime before the
+ *     flush reaches the master);
+ *   - the hidden names that keep an unlinked but still open file alive
+ *     (see orphans.h); they are not counted in the nlink reported.
+ *
+ * Thread-safety: one mutex guards the table, the handle lists and the
+ * reference counts. Handles are refcounted: the kernel's file handle is
+ * one reference, inode_table_handles() lends more; the dfs_file is closed
+ * when the last goes. Never call into the network with the table lock
+ * held (dfs_file_size() and dfs_file_is_dirty() are lock-free).
+ */
+#ifndef FUSEFS_INODE_TABLE_H
+#define FUSEFS_INODE_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "dfs_client.h"
+
+/* An open file: fuse_file_info.fh points to one. */
+struct fs_handle {
+	struct dfs_file *file;          /* owned, closed with the last ref */
+	uint64_t ino;
+	unsigned refs;                  /* table lock */
+	bool registered;                /* in its inode's list; table lock */
+	LIST_ENTRY(fs_handle) link;     /* table lock */
+};
+
+struct inode_table;
+
+/* New, empty table. Never NULL. */
+struct inode_table *inode_table_new(void);
+
+/* Close every handle still open (flushing it), call drop(name, arg) for
+ * every hidden name still recorded, and free the table. */
+void inode_table_free(struct inode_table *t,
+		      void (*drop)(const char *name, void *arg), void *arg);
+
+/* One more kernel lookup reference to "ino". */
+void inode_table_ref(struct inode_table *t, uint64_t ino);
+
+/* The kernel dropped n lookup references to "ino". */
+void inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n);
+
+/* Register an open dfs_file "f" (owned from now on) of inode "ino";
+ * returns the handle with one reference (the kernel's). Never NULL. */
+struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
+				   struct dfs_file *f);
+
+/*
+ * The kernel released handle h: unregister it and drop its reference.
+ * Returns the result of closing the file if that was the last one. When
+ * it was the inode's last open handle, the names that kept the inode
+ * alive (inode_table_add_orphan()) are handed to the caller in *orphans
+ * (*norphans of them; free each and the array), else *orphans is NULL.
+ */
+int inode_table_release(struct inode_table *t, struct fs_handle *h,
+			char ***orphans, size_t *norphans);
+
+/* True if any file is open through this mount. */
+bool inode_table_any_open(struct inode_table *t);
+
+/* True if "ino" is open through this mount. */
+bool inode_table_is_open(struct inode_table *t, uint64_t ino);
+
+/* Record that the hidden name "name" (copied) keeps open inode "ino"
+ * alive after its last visible name went. False if "ino" is not open
+ * (the caller removes the name itself). */
+bool inode_table_add_orphan(struct inode_table *t, uint64_t ino,
+			    const char *name);
+
+/* Lend up to "max" referenced handles of "ino" into out; returns how
+ * many. Give each back with inode_table_put(). */
+size_t inode_table_handles(struct inode_table *t, uint64_t ino,
+			   struct fs_handle **out, size_t max);
+
+/* Drop a reference lent by inode_table_handles(). Returns the close
+ * result if it was the last one, else 0. */
+int inode_table_put(struct inode_table *t, struct fs_handle *h);
+
+/* Correct attrs from the master for what this mount knows and the master
+ * does not yet: the size and mtime of unflushed writes. */
+void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a);
+
+/* True if a's mtime and size are what this mount last saw of the inode
+ * (its page cache is valid). Records a as last seen either way. */
+bool inode_table_check_seen(struct inode_table *t, const struct dfs_attr *a);
+
+/* Record a as what this mount last saw of the inode (after its own
+ * change, which its page cache already reflects). */
+void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a);
+
+/* A write went through handle h now. Returns true if other handles of
+ * the same inode are open (their read caches need dropping). */
+bool inode_table_note_write(struct inode_table *t, struct fs_handle *h);
+
+#endif

@@ -1,0 +1,279 @@
+/*
+ * ops_dir.c - directory listing.
+ *
+ * The kernel asks for a directory a few KiB at a time; an open directory
+ * (struct fs_dir in fi->fh) keeps one page of up to DIR_PAGE entries from
+ * the master and serves the kernel's requests from it, so a listing costs
+ * one master call per DIR_PAGE entries. Offsets: 1 and 2 follow "." and
+ * "..", an entry's offset is its master cookie + DOT_OFFSETS. Offset 0
+ * (opendir or rewinddir) starts a fresh listing.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "inode_table.h"
+#include "orphans.h"
+#include "xmalloc.h"
+#include "banned.h"
+
+/* Entries fetched from the master at once (its page limit). */
+#define DIR_PAGE 1000
+
+/* Offsets below this belong to "." and "..". */
+#define DOT_OFFSETS 3
+
+/* One cached directory entry. */
+struct fs_dirent {
+	char *name;
+	uint64_t cookie;
+	struct dfs_attr attr;
+};
+
+/* An open directory. */
+struct fs_dir {
+	pthread_mutex_t lock;   /* guards the rest */
+	uint64_t ino;
+	bool filled;            /* the page below is valid */
+	uint64_t start;         /* cookie the page was listed after */
+	bool eof;               /* the page ends the directory */
+	struct fs_dirent *ents;
+	size_t n;
+	size_t cap;
+	size_t hint;            /* index after the last entry handed out */
+};
+
+static struct fs_dir *dir_of(const struct fuse_file_info *fi)
+{
+	return (struct fs_dir *)(uintptr_t)fi->fh;
+}
+
+static void dir_clear(struct fs_dir *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ents[i].name);
+	d->n = 0;
+	d->hint = 0;
+	d->filled = false;
+}
+
+/* dfs_readdir() callback: keep the entry; stop after a page. */
+static int dir_collect(const struct dfs_dirent *ent, void *arg)
+{
+	struct fs_dir *d = arg;
+	struct fs_dirent *de;
+
+	if (orphans_is_hidden(d->ino, ent->name))
+		return 0;
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 64;
+		d->ents = xrealloc(d->ents, d->cap * sizeof(*d->ents));
+	}
+	de = &d->ents[d->n++];
+	de->name = xstrdup(ent->name);
+	de->cookie = ent->cookie;
+	de->attr = ent->attr;
+	return d->n >= DIR_PAGE ? 1 : 0;
+}
+
+/* Fetch the page of entries after "cookie". */
+static int dir_fill(struct fs *fs, struct fs_dir *d, uint64_t cookie)
+{
+	int r;
+
+	dir_clear(d);
+	if ((r = dfs_readdir(fs->client, d->ino, cookie, dir_collect, d))) {
+		dir_clear(d);
+		return r;
+	}
+	d->filled = true;
+	d->start = cookie;
+	d->eof = d->n < DIR_PAGE;
+	return 0;
+}
+
+/* Index in the page of the first entry after "cookie"; false if the page
+ * does not tell. */
+static bool dir_find(const struct fs_dir *d, uint64_t cookie, size_t *idx)
+{
+	if (!d->filled)
+		return false;
+	if (cookie == d->start) {
+		*idx = 0;
+		return true;
+	}
+	if (d->hint > 0 && d->hint <= d->n &&
+	    d->ents[d->hint - 1].cookie == cookie) {
+		*idx = d->hint;
+		return true;
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->ents[i].cookie == cookie) {
+			*idx = i + 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Add one entry to a reply buffer; returns the size it needs (it was
+ * added only if that is at most "rem"). A readdirplus entry other than
+ * "." and ".." gives the kernel a lookup reference. */
+static size_t dir_add(fuse_req_t req, char *buf, size_t rem,
+		      const char *name, const struct dfs_attr *attr, off_t next,
+		      bool plus)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct dfs_attr a = *attr;
+	bool dot = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+	size_t need;
+
+	if (!plus || dot) {
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = a.ino;
+		e.attr.st_mode = a.mode;
+		if (!plus)
+			return fuse_add_direntry(req, buf, rem, name, &e.attr,
+						 next);
+		return fuse_add_direntry_plus(req, buf, rem, name, &e, next);
+	}
+	inode_table_fix_attr(fs->inodes, &a);
+	fs_fill_entry(fs, &a, &e);
+	need = fuse_add_direntry_plus(req, buf, rem, name, &e, next);
+	if (need <= rem)
+		inode_table_ref(fs->inodes, a.ino);
+	return need;
+}
+
+/* Add "." and ".." as far as "off" asks; returns bytes used. */
+static size_t dir_add_dots(fuse_req_t req, fuse_ino_t ino, char *buf,
+			   size_t size, off_t off, bool plus)
+{
+	struct dfs_attr a = { .ino = ino, .mode = S_IFDIR };
+	size_t used = 0, need;
+
+	if (off < 1) {
+		need = dir_add(req, buf, size, ".", &a, 1, plus);
+		if (need > size)
+			return 0;
+		used += need;
+	}
+	if (off < 2) {
+		/* The parent is not known here (hard links aside, the
+		 * master keeps no parent pointer); the kernel does not use
+		 * this number, and it must not be 0. */
+		a.ino = ino;
+		need = dir_add(req, buf + used, size - used, "..", &a, 2,
+			       plus);
+		if (need > size - used)
+			return used;
+		used += need;
+	}
+	return used;
+}
+
+/* Fill buf with entries after cookie; returns bytes used or -errno if
+ * nothing could be listed. Directory lock held. */
+static ssize_t dir_list(fuse_req_t req, struct fs_dir *d, char *buf,
+			size_t size, uint64_t cookie, bool plus)
+{
+	struct fs_dirent *de;
+	size_t used = 0, need, i = 0;
+	int r;
+
+	for (;;) {
+		if (!dir_find(d, cookie, &i) || (i >= d->n && !d->eof)) {
+			if ((r = dir_fill(fs_of(req), d, cookie)) != 0)
+				return used > 0 ? (ssize_t)used : r;
+			i = 0;
+		}
+		for (; i < d->n; i++) {
+			de = &d->ents[i];
+			need = dir_add(req, buf + used, size - used, de->name,
+				       &de->attr,
+				       (off_t)(de->cookie + DOT_OFFSETS), plus);
+			if (need > size - used)
+				return (ssize_t)used;
+			used += need;
+			cookie = de->cookie;
+			d->hint = i + 1;
+		}
+		if (d->eof)
+			return (ssize_t)used;
+	}
+}
+
+/* readdir and readdirplus. */
+static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi, bool plus)
+{
+	struct fs_dir *d = dir_of(fi);
+	char *buf = xmalloc(size);
+	size_t used;
+	ssize_t r;
+
+	pthread_mutex_lock(&d->lock);
+	if (off == 0)
+		dir_clear(d);
+	used = dir_add_dots(req, ino, buf, size, off, plus);
+	r = dir_list(req, d, buf + used, size - used,
+		     off >= DOT_OFFSETS ? (uint64_t)off - DOT_OFFSETS : 0,
+		     plus);
+	pthread_mutex_unlock(&d->lock);
+	if (r < 0 && used == 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_buf(req, buf, used + (r > 0 ? (size_t)r : 0));
+	free(buf);
+}
+
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_dir *d = xcalloc(1, sizeof(*d));
+
+	pthread_mutex_init(&d->lock, NULL);
+	d->ino = ino;
+	fi->fh = (uintptr_t)d;
+	if (fuse_reply_open(req, fi) != 0)
+		fs_releasedir(NULL, ino, fi);
+}
+
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	dir_read(req, ino, size, off, fi, false);
+}
+
+void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	dir_read(req, ino, size, off, fi, true);
+}
+
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+		   struct fuse_file_info *fi)
+{
+	struct fs_dir *d = dir_of(fi);
+
+	(void)ino;
+	dir_clear(d);
+	free(d->ents);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	if (req != NULL)
+		fuse_reply_err(req, 0);
+}
+
+void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi)
+{
+	/* The master commits every change before answering. */
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}

@@ -1,0 +1,338 @@
+/*
+ * ops_ns.c - namespace operations of the mount: each is one master call
+ * through the client library, its attrs corrected for this mount's
+ * unflushed writes (inode_table_fix_attr) before they reach the kernel.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "fs.h"
+#include "inode_table.h"
+#include "log.h"
+#include "orphans.h"
+#include "banned.h"
+
+/* st_blksize: tools size their I/O after it (cp uses it as buffer). */
+#define FS_BLKSIZE (1024 * 1024)
+
+/* statfs block unit. */
+#define FS_FRSIZE 4096
+
+void fs_attr_to_stat(const struct dfs_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_size = (off_t)a->size;
+	st->st_rdev = a->rdev;
+	st->st_atim = a->atime;
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime;
+	st->st_blksize = FS_BLKSIZE;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+}
+
+void fs_fill_entry(struct fs *fs, const struct dfs_attr *a,
+		   struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = a->ino;
+	fs_attr_to_stat(a, &e->attr);
+	e->attr_timeout = fs->cfg.attr_timeout;
+	e->entry_timeout = fs->cfg.entry_timeout;
+}
+
+void fs_reply_entry(fuse_req_t req, struct dfs_attr *a)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+
+	inode_table_fix_attr(fs->inodes, a);
+	fs_fill_entry(fs, a, &e);
+	inode_table_ref(fs->inodes, a->ino);
+	if (fuse_reply_entry(req, &e) != 0)
+		inode_table_forget(fs->inodes, a->ino, 1);
+}
+
+int fs_inode_errno(int r)
+{
+	return r == -ENOENT ? -ESTALE : r;
+}
+
+/* Reply with an entry, or the error of a failed call. */
+static void reply_entry_or_err(fuse_req_t req, int r, struct dfs_attr *a)
+{
+	if (r != 0)
+		fuse_reply_err(req, -r);
+	else
+		fs_reply_entry(req, a);
+}
+
+/* Reply with attrs (corrected for this mount) and the attr timeout. */
+static void reply_attr(fuse_req_t req, struct dfs_attr *a)
+{
+	struct fs *fs = fs_of(req);
+	struct stat st;
+
+	inode_table_fix_attr(fs->inodes, a);
+	fs_attr_to_stat(a, &st);
+	fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
+}
+
+void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct dfs_attr a;
+	int r;
+
+	r = orphans_is_hidden(parent, name)
+		    ? -ENOENT
+		    : dfs_lookup(fs->client, parent, name, &a);
+	if (r == -ENOENT) {
+		/* Negative entry: the kernel remembers the miss as long as
+		 * it would remember a hit. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->cfg.entry_timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry_or_err(req, r, &a);
+}
+
+void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_table_forget(fs_of(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+void fs_forget_multi(fuse_req_t req, size_t count,
+		     struct fuse_forget_data *forgets)
+{
+	struct fs *fs = fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		inode_table_forget(fs->inodes, forgets[i].ino,
+				   forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dfs_attr a;
+	int r;
+
+	(void)fi;
+	if ((r = dfs_getattr(fs_of(req)->client, ino, &a)) != 0) {
+		fuse_reply_err(req, -fs_inode_errno(r));
+		return;
+	}
+	reply_attr(req, &a);
+}
+
+/* Translate FUSE setattr bits into a dfs_setattr. */
+static void setattr_from_fuse(const struct stat *attr, int to_set,
+			      struct dfs_setattr *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa->valid |= PROTO_SET_MODE;
+		sa->mode = attr->st_mode & 07777;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa->valid |= PROTO_SET_UID;
+		sa->uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa->valid |= PROTO_SET_GID;
+		sa->gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		sa->valid |= PROTO_SET_SIZE;
+		sa->size = (uint64_t)attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+		sa->valid |= PROTO_SET_ATIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_ATIME) {
+		sa->valid |= PROTO_SET_ATIME;
+		sa->atime = attr->st_atim;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		sa->valid |= PROTO_SET_MTIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_MTIME) {
+		sa->valid |= PROTO_SET_MTIME;
+		sa->mtime = attr->st_mtim;
+	}
+}
+
+/* Tell every open handle of "ino" its new size after a truncate. */
+static void set_handles_size(struct fs *fs, uint64_t ino, uint64_t size)
+{
+	struct fs_handle *hs[64];
+	size_t n = inode_table_handles(fs->inodes, ino, hs, 64);
+
+	for (size_t i = 0; i < n; i++) {
+		dfs_file_set_size(hs[i]->file, size);
+		inode_table_put(fs->inodes, hs[i]);
+	}
+}
+
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int to_set, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct dfs_setattr sa;
+	struct dfs_attr a;
+	int r;
+
+	(void)fi;
+	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	setattr_from_fuse(attr, to_set, &sa);
+	/* Buffered data must not land after a truncate or an explicit
+	 * mtime (cp -a sets it on the open file before closing). */
+	if ((sa.valid & (PROTO_SET_SIZE | PROTO_SET_MTIME |
+			 PROTO_SET_MTIME_NOW)) &&
+	    (r = fs_flush_inode(fs, ino)) != 0)
+		goto out;
+	if ((r = dfs_setattr(fs->client, ino, &sa, &a)) != 0) {
+		r = fs_inode_errno(r);
+		goto out;
+	}
+	if (sa.valid & PROTO_SET_SIZE)
+		set_handles_size(fs, ino, a.size);
+	inode_table_set_seen(fs->inodes, &a);
+	reply_attr(req, &a);
+	return;
+out:
+	fuse_reply_err(req, -r);
+}
+
+void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char target[DFS_PATH_MAX + 1];
+	int r;
+
+	r = dfs_readlink(fs_of(req)->client, ino, target, sizeof(target));
+	if (r != 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_readlink(req, target);
+}
+
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode, dev_t rdev)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct dfs_attr a;
+	int r;
+
+	mode = (mode & S_IFMT) | (mode & 07777 & ~ctx->umask);
+	r = dfs_mknod(fs_of(req)->client, parent, name, mode, rdev, ctx->uid,
+		      ctx->gid, &a);
+	reply_entry_or_err(req, r, &a);
+}
+
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct dfs_attr a;
+	int r;
+
+	r = dfs_mkdir(fs_of(req)->client, parent, name,
+		      mode & 07777 & ~ctx->umask, ctx->uid, ctx->gid, &a);
+	reply_entry_or_err(req, r, &a);
+}
+
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -orphans_unlink(fs_of(req), parent, name));
+}
+
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -dfs_rmdir(fs_of(req)->client, parent, name));
+}
+
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct dfs_attr a;
+	int r;
+
+	r = dfs_symlink(fs_of(req)->client, parent, name, link, ctx->uid,
+			ctx->gid, &a);
+	reply_entry_or_err(req, r, &a);
+}
+
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct fs *fs = fs_of(req);
+	unsigned pflags = 0;
+	int r;
+
+	if (flags & RENAME_NOREPLACE)
+		pflags |= PROTO_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		pflags |= PROTO_RENAME_EXCHANGE;
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (orphans_is_hidden(parent, name) ||
+	    orphans_is_hidden(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	/* A file open here that the rename would delete stays readable. */
+	if (!(pflags & (PROTO_RENAME_NOREPLACE | PROTO_RENAME_EXCHANGE)) &&
+	    (r = orphans_keep_target(fs, newparent, newname)) != 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fuse_reply_err(req, -dfs_rename(fs->client, parent, name, newparent,
+					newname, pflags));
+}
+
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname)
+{
+	struct dfs_attr a;
+	int r;
+
+	r = dfs_link(fs_of(req)->client, ino, newparent, newname, &a);
+	reply_entry_or_err(req, r, &a);
+}
+
+void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct dfs_statfs st;
+	struct statvfs sv;
+	int r;
+
+	(void)ino;
+	if ((r = dfs_statfs(fs_of(req)->client, &st)) != 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = FS_BLKSIZE;
+	sv.f_frsize = FS_FRSIZE;
+	sv.f_blocks = st.capacity / FS_FRSIZE;
+	sv.f_bfree = st.free / FS_FRSIZE;
+	sv.f_bavail = st.free / FS_FRSIZE;
+	sv.f_files = st.files + (1ULL << 32);
+	sv.f_ffree = 1ULL << 32;
+	sv.f_favail = 1ULL << 32;
+	sv.f_namemax = DFS_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}

@@ -1,0 +1,734 @@
+/*
+ * client_file.c - struct dfs_file: file data with write-back and
+ * read-ahead.
+ *
+ * Writes: a contiguous dirty range of up to DFS_MAX_WRITE bytes ("wb")
+ * collects write() calls. When a write does not continue it, or the range
+ * is full, the range moves to "wq" and the handle's worker thread sends it
+ * (split at chunk boundaries, one PUT per piece to the chunk's primary)
+ * while the application keeps filling a new "wb": sending and filling
+ * overlap. One range is in flight at a time, so ranges reach the chunk
+ * servers in the order they were written. A flush waits for the worker,
+ * sends "wb" itself and then calls EP_EXTEND once, which grows the
+ * master's size and sets mtime. A background failure is kept in "error"
+ * and reported by the next write or flush.
+ *
+ * Reads: sequential readers are served from a window "rc" fetched in one
+ * go, while the worker fetches the next window into "ra" (double
+ * buffering); the window doubles from RA_MIN to RA_MAX while reads stay
+ * sequential. Random reads go straight into the caller's buffer. A read
+ * that overlaps unflushed writes flushes first, unless the write buffer
+ * holds the whole range. "gen" changes whenever cached data may be stale;
+ * a read-ahead started under an older "gen" is thrown away.
+ *
+ * Locking: "lock" guards every field but "size" and "unflushed", which
+ * are atomics so that dfs_file_size() never waits for a transfer. The
+ * worker holds "lock" except while it moves data. The worker owns "wq"
+ * while wq_busy and "ra"'s buffer while ra_state is RA_RUNNING.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "dfs_client.h"
+#include "log.h"
+#include "xmalloc.h"
+#include "banned.h"
+
+/* Read-ahead window: first and largest size. */
+#define RA_MIN (1024 * 1024)
+#define RA_MAX (8 * 1024 * 1024)
+
+/* Reads at least this large bypass the read cache: the kernel's own
+ * read-ahead sends them several at a time, and they run in parallel. */
+#define DIRECT_MIN (512 * 1024)
+
+/* Smallest allocation of a data buffer (grows by doubling). */
+#define BUF_MIN (256 * 1024)
+
+/* Chunks to fsync remembered before the list is deduplicated. */
+#define DIRTY_COMPACT 1024
+
+/* Largest file offset accepted (sizes are 63-bit on the wire). */
+#define FILE_MAX_OFF (1ULL << 62)
+
+enum ra_state {
+	RA_IDLE = 0,            /* no read-ahead */
+	RA_QUEUED,              /* waiting for the worker */
+	RA_RUNNING,             /* the worker is fetching into "ra" */
+	RA_DONE,                /* "ra" holds data (or ra_err) */
+};
+
+/* A range of file data in memory. */
+struct file_buf {
+	char *data;             /* malloc()ed, cap bytes */
+	size_t cap;
+	uint64_t off;           /* file offset of data[0] */
+	size_t len;             /* valid bytes */
+};
+
+struct dfs_file {
+	struct dfs_client *c;   /* borrowed */
+	uint64_t ino;
+	int flags;              /* O_ACCMODE bits and O_APPEND */
+	struct client_locs *locs; /* chunk locations (own lock) */
+	uint64_t size;          /* atomic: size including unflushed writes */
+	bool unflushed;         /* atomic: writes not yet flushed */
+
+	pthread_mutex_t lock;   /* guards everything below */
+	pthread_cond_t cond;    /* worker state changed */
+	uint64_t master_size;   /* size the master knows */
+	uint64_t sent_end;      /* end of the data sent to chunk servers */
+	bool extend_due;        /* data sent since the last EP_EXTEND */
+	int error;              /* background write error, reported once */
+	bool have_attr;         /* "attr" is set */
+	struct dfs_attr attr;   /* reply to the last EP_EXTEND */
+
+	struct file_buf wb;     /* dirty range being filled */
+	struct file_buf wq;     /* dirty range the worker is sending */
+	bool wq_busy;           /* wq is the worker's */
+
+	struct file_buf rc;     /* read cache window */
+	struct file_buf ra;     /* read-ahead window */
+	enum ra_state ra_state;
+	int ra_err;             /* result of the read-ahead */
+	uint64_t ra_gen;        /* "gen" when the read-ahead was queued */
+	uint64_t gen;           /* bumped when cached data turns stale */
+	size_t window;          /* read-ahead size; 0 after random reads */
+	uint64_t next_off;      /* where a sequential reader goes next */
+
+	uint64_t *dirty_chunks; /* chunk indexes written since fsync */
+	size_t ndirty;
+	size_t dirty_cap;
+
+	pthread_t worker;
+	bool worker_started;
+	bool stop;              /* the worker exits when idle */
+};
+
+static void *file_worker(void *arg);
+
+struct dfs_file *dfs_file_open(struct dfs_client *c, uint64_t ino, int flags,
+			       uint64_t size)
+{
+	struct dfs_file *f = xcalloc(1, sizeof(*f));
+
+	f->c = c;
+	f->ino = ino;
+	f->flags = flags;
+	f->locs = client_locs_new(c, ino);
+	f->size = size;
+	f->master_size = size;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	return f;
+}
+
+uint64_t dfs_file_size(struct dfs_file *f)
+{
+	return __atomic_load_n(&f->size, __ATOMIC_ACQUIRE);
+}
+
+bool dfs_file_is_dirty(struct dfs_file *f)
+{
+	return __atomic_load_n(&f->unflushed, __ATOMIC_ACQUIRE);
+}
+
+/* Raise the known size to "end" if larger; f->lock held. */
+static void file_grow(struct dfs_file *f, uint64_t end)
+{
+	if (end > dfs_file_size(f))
+		__atomic_store_n(&f->size, end, __ATOMIC_RELEASE);
+}
+
+/* Make room for "need" bytes in b, keeping its contents. */
+static void buf_reserve(struct file_buf *b, size_t need)
+{
+	size_t cap = b->cap > 0 ? b->cap : BUF_MIN;
+
+	if (need <= b->cap)
+		return;
+	while (cap < need)
+		cap *= 2;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+static void buf_release(struct file_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* True if b holds file offset "off". */
+static bool buf_holds(const struct file_buf *b, uint64_t off)
+{
+	return b->len > 0 && off >= b->off && off - b->off < b->len;
+}
+
+/* Start the worker if it is not running. False if it cannot start. */
+static bool file_start_worker(struct dfs_file *f)
+{
+	if (f->worker_started)
+		return true;
+	if (pthread_create(&f->worker, NULL, file_worker, f) != 0) {
+		log_warnx("cannot start a worker for inode %llu",
+			  (unsigned long long)f->ino);
+		return false;
+	}
+	f->worker_started = true;
+	return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort the chunks to fsync and drop repeats; lock held. */
+static void dirty_compact(struct dfs_file *f)
+{
+	size_t i, n = 0;
+
+	qsort(f->dirty_chunks, f->ndirty, sizeof(uint64_t), cmp_u64);
+	for (i = 0; i < f->ndirty; i++)
+		if (n == 0 || f->dirty_chunks[n - 1] != f->dirty_chunks[i])
+			f->dirty_chunks[n++] = f->dirty_chunks[i];
+	f->ndirty = n;
+}
+
+/* Remember which chunks [off, off+len) touched, for fsync; lock held. */
+static void file_note_sent(struct dfs_file *f, uint64_t cs, uint64_t off,
+			   size_t len)
+{
+	uint64_t i;
+
+	if (off + len > f->sent_end)
+		f->sent_end = off + len;
+	f->extend_due = true;
+	for (i = off / cs; i <= (off + len - 1) / cs; i++) {
+		if (f->ndirty > 0 && f->dirty_chunks[f->ndirty - 1] == i)
+			continue;
+		if (f->ndirty == f->dirty_cap && f->ndirty >= DIRTY_COMPACT)
+			dirty_compact(f);
+		if (f->ndirty == f->dirty_cap) {
+			f->dirty_cap = f->dirty_cap ? f->dirty_cap * 2 : 16;
+			f->dirty_chunks = xrealloc(f->dirty_chunks,
+						   f->dirty_cap * sizeof(i));
+		}
+		f->dirty_chunks[f->ndirty++] = i;
+	}
+}
+
+/* Send [off, off+len) to the chunk servers, one PUT per chunk piece.
+ * Needs no lock: it only uses the location cache. */
+static int file_send(struct dfs_file *f, const char *data, uint64_t off,
+		     size_t len, uint64_t cs)
+{
+	uint64_t last = (off + len - 1) / cs, idx, at;
+	size_t done = 0, n;
+	int r;
+
+	while (done < len) {
+		idx = (off + done) / cs;
+		at = (off + done) % cs;
+		n = len - done;
+		if (n > cs - at)
+			n = cs - at;
+		r = client_chunk_write(f->locs, idx, at, data + done, n,
+				       last - idx + 1);
+		if (r != 0)
+			return r;
+		done += n;
+	}
+	return 0;
+}
+
+/* Keep the attrs of an EP_EXTEND reply; lock held. */
+static void file_note_attr(struct dfs_file *f, const struct dfs_attr *attr)
+{
+	f->attr = *attr;
+	f->have_attr = true;
+	f->master_size = attr->size;
+	if (attr->size >= f->sent_end)
+		f->extend_due = false;
+}
+
+/* Send the range the worker owns, then tell the master of a new end;
+ * lock held on entry and exit, dropped while data moves. */
+static void worker_write(struct dfs_file *f)
+{
+	struct file_buf *b = &f->wq;
+	uint64_t end = b->off + b->len, cs = 1;
+	struct dfs_attr attr;
+	bool grow;
+	int r;
+
+	pthread_mutex_unlock(&f->lock);
+	if ((r = client_chunk_size(f->c, &cs)) == 0)
+		r = file_send(f, b->data, b->off, b->len, cs);
+	pthread_mutex_lock(&f->lock);
+	if (r == 0)
+		file_note_sent(f, cs, b->off, b->len);
+	grow = r == 0 && end > f->master_size;
+	if (grow) {
+		pthread_mutex_unlock(&f->lock);
+		r = client_extend(f->c, f->ino, end, &attr);
+		pthread_mutex_lock(&f->lock);
+		if (r == 0)
+			file_note_attr(f, &attr);
+	}
+	if (r != 0) {
+		log_warnx("writing inode %llu at %llu: %s",
+			  (unsigned long long)f->ino,
+			  (unsigned long long)b->off, strerror(-r));
+		if (f->error == 0)
+			f->error = r;
+	}
+	b->len = 0;
+	f->wq_busy = false;
+	pthread_cond_broadcast(&f->cond);
+}
+
+/* Fetch [off, off+len) (inside the file) from the chunk servers into
+ * buf. Needs no lock. */
+static int file_fetch(struct dfs_file *f, char *buf, uint64_t off,
+		      size_t len)
+{
+	uint64_t cs, idx, at, last;
+	size_t done = 0, n;
+	int r;
+
+	if ((r = client_chunk_size(f->c, &cs)) != 0)
+		return r;
+	last = (dfs_file_size(f) + cs - 1) / cs;
+	while (done < len) {
+		idx = (off + done) / cs;
+		at = (off + done) % cs;
+		n = len - done;
+		if (n > cs - at)
+			n = cs - at;
+		if (n > DFS_MAX_WRITE)
+			n = DFS_MAX_WRITE;
+		r = client_chunk_read(f->locs, idx, at, buf + done, n,
+				      last > idx ? last - idx : 1);
+		if (r != 0)
+			return r;
+		done += n;
+	}
+	return 0;
+}
+
+/* Fetch the queued read-ahead window; lock held on entry and exit. */
+static void worker_readahead(struct dfs_file *f)
+{
+	uint64_t off = f->ra.off;
+	size_t len = f->ra.len;
+	int r;
+
+	f->ra_state = RA_RUNNING;
+	pthread_mutex_unlock(&f->lock);
+	r = file_fetch(f, f->ra.data, off, len);
+	pthread_mutex_lock(&f->lock);
+	f->ra_err = r;
+	f->ra_state = RA_DONE;
+	pthread_cond_broadcast(&f->cond);
+}
+
+/* The worker: sends queued write ranges and fetches read-ahead windows
+ * until the handle closes. */
+static void *file_worker(void *arg)
+{
+	struct dfs_file *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		if (f->wq_busy)
+			worker_write(f);
+		else if (f->ra_state == RA_QUEUED)
+			worker_readahead(f);
+		else if (f->stop)
+			break;
+		else
+			pthread_cond_wait(&f->cond, &f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* Hand "wb" to the worker (waiting for the previous range to go out);
+ * lock held. "wb" is empty afterwards. */
+static void file_queue(struct dfs_file *f)
+{
+	struct file_buf tmp;
+
+	while (f->wq_busy)
+		pthread_cond_wait(&f->cond, &f->lock);
+	tmp = f->wq;
+	f->wq = f->wb;
+	f->wb = tmp;
+	f->wb.len = 0;
+	f->wq_busy = true;
+	if (!file_start_worker(f))
+		worker_write(f);
+	pthread_cond_broadcast(&f->cond);
+}
+
+/* Write everything buffered and tell the master (EP_EXTEND: size and
+ * mtime); lock held. Reports, then forgets, a background error. */
+static int file_flush_locked(struct dfs_file *f)
+{
+	struct file_buf *b = &f->wb;
+	struct dfs_attr attr;
+	uint64_t cs;
+	int r = 0;
+
+	while (f->wq_busy)
+		pthread_cond_wait(&f->cond, &f->lock);
+	if (b->len > 0) {
+		if ((r = client_chunk_size(f->c, &cs)) == 0 &&
+		    (r = file_send(f, b->data, b->off, b->len, cs)) == 0)
+			file_note_sent(f, cs, b->off, b->len);
+		if (r != 0)
+			log_warnx("writing inode %llu at %llu: %s",
+				  (unsigned long long)f->ino,
+				  (unsigned long long)b->off, strerror(-r));
+		b->len = 0;
+	}
+	if (r == 0 && f->extend_due) {
+		r = client_extend(f->c, f->ino, f->sent_end, &attr);
+		if (r == 0)
+			file_note_attr(f, &attr);
+	}
+	if (f->error != 0) {
+		if (r == 0)
+			r = f->error;
+		f->error = 0;
+	}
+	__atomic_store_n(&f->unflushed, false, __ATOMIC_RELEASE);
+	return r;
+}
+
+/* Cached data may no longer match the servers; lock held. */
+static void file_invalidate(struct dfs_file *f)
+{
+	f->rc.len = 0;
+	f->gen++;
+	if (f->ra_state == RA_QUEUED || f->ra_state == RA_DONE)
+		f->ra_state = RA_IDLE;
+}
+
+/* Put [p, p+len) at "off" into the write buffer, queueing the buffer
+ * first if the write does not continue it. Returns bytes taken. */
+static size_t file_buffer(struct dfs_file *f, const char *p, size_t len,
+			  uint64_t off)
+{
+	struct file_buf *b = &f->wb;
+	size_t at, n;
+
+	if (b->len > 0 && (off < b->off || off > b->off + b->len ||
+			   off - b->off >= DFS_MAX_WRITE))
+		file_queue(f);
+	if (b->len == 0)
+		b->off = off;
+	at = off - b->off;
+	n = len;
+	if (n > DFS_MAX_WRITE - at)
+		n = DFS_MAX_WRITE - at;
+	buf_reserve(b, at + n);
+	memcpy(b->data + at, p, n);
+	if (at + n > b->len)
+		b->len = at + n;
+	return n;
+}
+
+ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
+		       off_t off)
+{
+	const char *p = buf;
+	uint64_t pos;
+	size_t done = 0;
+	ssize_t r;
+
+	if (off < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	if (f->error != 0) {
+		r = f->error;
+		f->error = 0;
+		goto out;
+	}
+	pos = (uint64_t)off;
+	if ((f->flags & O_APPEND) && pos < dfs_file_size(f))
+		pos = dfs_file_size(f);
+	if (pos > FILE_MAX_OFF || len > FILE_MAX_OFF - pos) {
+		r = -EFBIG;
+		goto out;
+	}
+	if (len > 0) {
+		file_invalidate(f);
+		__atomic_store_n(&f->unflushed, true, __ATOMIC_RELEASE);
+	}
+	while (done < len)
+		done += file_buffer(f, p + done, len - done, pos + done);
+	file_grow(f, pos + len);
+	r = (ssize_t)len;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+/* Queue a fetch of the window after "rc" if the reader is sequential and
+ * none is under way; lock held. */
+static void file_readahead(struct dfs_file *f)
+{
+	uint64_t start = f->rc.off + f->rc.len, size = dfs_file_size(f);
+	size_t n;
+
+	if (f->ra_state == RA_DONE && f->ra.off != start)
+		f->ra_state = RA_IDLE;
+	if (f->ra_state != RA_IDLE || f->rc.len == 0 || f->window == 0 ||
+	    start >= size)
+		return;
+	if (f->window < RA_MAX)
+		f->window *= 2;
+	n = f->window;
+	if (n > size - start)
+		n = size - start;
+	buf_reserve(&f->ra, n);
+	f->ra.off = start;
+	f->ra.len = n;
+	f->ra_gen = f->gen;
+	f->ra_state = RA_QUEUED;
+	if (!file_start_worker(f)) {
+		f->ra_state = RA_IDLE;
+		return;
+	}
+	pthread_cond_broadcast(&f->cond);
+}
+
+/* Copy from the read cache what it holds at "off" (adopting a finished
+ * read-ahead that covers it). Returns bytes copied, 0 on a miss. */
+static size_t file_copy_cached(struct dfs_file *f, char *buf, size_t len,
+			       uint64_t off)
+{
+	struct file_buf tmp;
+	size_t n;
+
+	if (!buf_holds(&f->rc, off) && f->ra_state != RA_IDLE &&
+	    off >= f->ra.off && off - f->ra.off < f->ra.len) {
+		while (f->ra_state == RA_QUEUED || f->ra_state == RA_RUNNING)
+			pthread_cond_wait(&f->cond, &f->lock);
+		if (f->ra_state == RA_DONE && f->ra_err == 0 &&
+		    f->ra_gen == f->gen) {
+			tmp = f->rc;
+			f->rc = f->ra;
+			f->ra = tmp;
+		}
+		f->ra_state = RA_IDLE;
+	}
+	if (!buf_holds(&f->rc, off))
+		return 0;
+	n = f->rc.off + f->rc.len - off;
+	if (n > len)
+		n = len;
+	memcpy(buf, f->rc.data + (off - f->rc.off), n);
+	return n;
+}
+
+/* True if a read at "off" continues a sequential stream. */
+static bool file_is_sequential(const struct dfs_file *f, uint64_t off)
+{
+	if (off == f->next_off)
+		return true;
+	return f->window > 0 && off + f->window >= f->next_off &&
+	       off <= f->next_off + f->window;
+}
+
+/* Fill the read cache with a window at "off"; lock held. */
+static int file_fill(struct dfs_file *f, uint64_t off, size_t min_len)
+{
+	uint64_t size = dfs_file_size(f);
+	size_t n;
+	int r;
+
+	if (f->window == 0)
+		f->window = RA_MIN;
+	n = f->window > min_len ? f->window : min_len;
+	if (n > size - off)
+		n = size - off;
+	f->rc.len = 0;
+	buf_reserve(&f->rc, n);
+	if ((r = file_fetch(f, f->rc.data, off, n)) != 0)
+		return r;
+	f->rc.off = off;
+	f->rc.len = n;
+	return 0;
+}
+
+/* Read [off, off+len), all inside the file, through the read cache. */
+static ssize_t file_read_cached(struct dfs_file *f, char *buf, size_t len,
+				uint64_t off)
+{
+	size_t done = 0;
+	bool seq = file_is_sequential(f, off);
+	int r;
+
+	while (done < len) {
+		done += file_copy_cached(f, buf + done, len - done, off + done);
+		if (done == len)
+			break;
+		if (!seq || len - done >= DIRECT_MIN) {
+			/* Random access: straight into the caller's buffer,
+			 * without holding the lock over the transfer. */
+			if (!seq)
+				f->window = 0;
+			pthread_mutex_unlock(&f->lock);
+			r = file_fetch(f, buf + done, off + done, len - done);
+			pthread_mutex_lock(&f->lock);
+			if (r != 0)
+				return r;
+			break;
+		}
+		if ((r = file_fill(f, off + done, len - done)) != 0)
+			return r;
+	}
+	f->next_off = off + len;
+	if (seq)
+		file_readahead(f);
+	return (ssize_t)len;
+}
+
+ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
+{
+	uint64_t size, pos = (uint64_t)off;
+	ssize_t r;
+	int e;
+
+	if (off < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	size = dfs_file_size(f);
+	if (pos >= size || len == 0) {
+		r = 0;
+		goto out;
+	}
+	if (len > size - pos)
+		len = size - pos;
+	if (f->wb.len > 0 || f->wq_busy) {
+		if (buf_holds(&f->wb, pos) &&
+		    pos + len <= f->wb.off + f->wb.len) {
+			memcpy(buf, f->wb.data + (pos - f->wb.off), len);
+			r = (ssize_t)len;
+			goto out;
+		}
+		if ((e = file_flush_locked(f)) != 0) {
+			r = e;
+			goto out;
+		}
+	}
+	r = file_read_cached(f, buf, len, pos);
+out:
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+void dfs_file_set_size(struct dfs_file *f, uint64_t size)
+{
+	struct file_buf *b = &f->wb;
+
+	pthread_mutex_lock(&f->lock);
+	while (f->wq_busy)
+		pthread_cond_wait(&f->cond, &f->lock);
+	__atomic_store_n(&f->size, size, __ATOMIC_RELEASE);
+	f->master_size = size;
+	if (f->sent_end > size)
+		f->sent_end = size;
+	if (b->len > 0 && b->off >= size)
+		b->len = 0;
+	else if (b->len > 0 && b->off + b->len > size)
+		b->len = size - b->off;
+	file_invalidate(f);
+	client_locs_clear(f->locs);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void dfs_file_drop_cache(struct dfs_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	file_invalidate(f);
+	pthread_mutex_unlock(&f->lock);
+	client_locs_clear(f->locs);
+}
+
+bool dfs_file_attr(struct dfs_file *f, struct dfs_attr *attr)
+{
+	bool have;
+
+	pthread_mutex_lock(&f->lock);
+	have = f->have_attr;
+	if (have)
+		*attr = f->attr;
+	pthread_mutex_unlock(&f->lock);
+	return have;
+}
+
+int dfs_file_flush(struct dfs_file *f)
+{
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	r = file_flush_locked(f);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+int dfs_file_fsync(struct dfs_file *f)
+{
+	size_t i;
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	if ((r = file_flush_locked(f)) != 0)
+		goto out;
+	dirty_compact(f);
+	for (i = 0; i < f->ndirty; i++) {
+		if ((r = client_chunk_sync(f->locs, f->dirty_chunks[i])) != 0)
+			goto out;
+	}
+	f->ndirty = 0;
+	r = 0;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+int dfs_file_close(struct dfs_file *f)
+{
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	r = file_flush_locked(f);
+	if (f->ra_state == RA_QUEUED)
+		f->ra_state = RA_IDLE;
+	f->stop = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	if (f->worker_started)
+		pthread_join(f->worker, NULL);
+	client_locs_free(f->locs);
+	buf_release(&f->wb);
+	buf_release(&f->wq);
+	buf_release(&f->rc);
+	buf_release(&f->ra);
+	free(f->dirty_chunks);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+	return r;
+}

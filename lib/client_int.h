@@ -1,0 +1,122 @@
+/*
+ * client_int.h - declarations shared by the modules of the client library;
+ * not part of the public API (include/dfs_client.h).
+ *
+ *   client.c        struct dfs_client, master calls, namespace wrappers
+ *   client_chunk.c  chunk locations (struct client_locs) and the chunk
+ *                   server calls (read, write, truncate, sync) with retries
+ *   client_file.c   struct dfs_file: write-back buffer, read-ahead
+ *
+ * Retry policy: a call that failed in a way another attempt may fix
+ * (transport error, stale version, lease moved, replica gone, server down
+ * the chain) refreshes what it knows from the master and tries again with
+ * a growing pause, for at most CLIENT_RETRY_MS. Long enough to outlive a
+ * master restart and the master noticing a dead chunk server.
+ */
+#ifndef DFS_CLIENT_INT_H
+#define DFS_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "dfs_client.h"
+
+/* Time budget of one operation's retries, in milliseconds. */
+#define CLIENT_RETRY_MS 60000
+
+/* Budget for "no space / too few servers" answers (a cluster starting). */
+#define CLIENT_NOSPC_RETRY_MS 10000
+
+/* Chunk locations asked from the master in one call, at most. */
+#define CLIENT_LOC_BATCH 64
+
+/* Chunk locations kept per file; the cache starts over beyond this. */
+#define CLIENT_LOC_MAX 8192
+
+/* Cached read locations are refreshed after this long (ms). */
+#define CLIENT_LOC_TTL_MS 30000
+
+/* A write lease is renewed when it has less than this left (ms). */
+#define CLIENT_LEASE_MARGIN_MS 2000
+
+/* State of one operation's retries. */
+struct client_retry {
+	int64_t start_ms;       /* monotonic start of the operation */
+	int64_t budget_ms;      /* give up after this long */
+	int attempt;            /* attempts made so far */
+};
+
+void client_retry_init(struct client_retry *rt, int64_t budget_ms);
+
+/* Pause before another attempt. False when the budget is spent. */
+bool client_retry_wait(struct client_retry *rt);
+
+/* True if an error (negative errno "r", wire status "wire", -1 for a
+ * transport failure) may go away on another attempt after a refresh. */
+bool client_error_is_transient(int r, int wire);
+
+/* The HTTP connection pool of the client (borrowed). */
+struct http_client *client_http(struct dfs_client *c);
+
+/*
+ * Call a master endpoint with the master retry policy: a refused
+ * connection is always retried (the request was not sent), other
+ * transport errors only if "idempotent". "req" is borrowed; *reply is
+ * owned by the caller. Returns 0 or a negative errno.
+ */
+int client_master_call(struct dfs_client *c, const char *ep, json_t *req,
+		       json_t **reply, bool idempotent);
+
+/* Chunk size of the cluster, asked once from the master (EP_STATFS). */
+int client_chunk_size(struct dfs_client *c, uint64_t *chunk_size);
+
+/* Remember a chunk size seen in a master reply. */
+void client_note_chunk_size(struct dfs_client *c, uint64_t chunk_size);
+
+/*
+ * EP_EXTEND: grow the master's size of "ino" to at least "size" and set
+ * mtime and ctime to now. "attr" (may be NULL) receives the new attrs.
+ */
+int client_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
+		  struct dfs_attr *attr);
+
+/*
+ * Chunk locations of one file, cached. Thread-safe (own lock). Holes
+ * (chunks the master does not list on a read lookup) are cached too.
+ */
+struct client_locs;
+
+/* New cache for inode "ino" of client "c" (borrowed). Never NULL. */
+struct client_locs *client_locs_new(struct dfs_client *c, uint64_t ino);
+void client_locs_free(struct client_locs *l);
+
+/* Forget every cached location (after a truncate). */
+void client_locs_clear(struct client_locs *l);
+
+/*
+ * Write len bytes at offset "off" inside chunk "index" through the chunk's
+ * primary and its replica chain, allocating the chunk if needed. "ahead"
+ * is how many chunks from "index" on the caller is about to write (their
+ * leases are fetched in the same master call). 0 or a negative errno.
+ */
+int client_chunk_write(struct client_locs *l, uint64_t index, uint64_t off,
+		       const void *buf, size_t len, uint64_t ahead);
+
+/*
+ * Read len bytes at "off" inside chunk "index" into buf, from any replica
+ * that answers; a hole reads as zeros. "ahead" is how many chunks from
+ * "index" on are worth locating in the same master call.
+ */
+int client_chunk_read(struct client_locs *l, uint64_t index, uint64_t off,
+		      void *buf, size_t len, uint64_t ahead);
+
+/* Truncate every replica of chunk "index" to "size" bytes if the chunk
+ * exists. 0 or a negative errno. */
+int client_chunk_truncate(struct client_locs *l, uint64_t index,
+			  uint64_t size);
+
+/* fsync() every replica of chunk "index" (nothing if it does not exist). */
+int client_chunk_sync(struct client_locs *l, uint64_t index);
+
+#endif
