@@ -3,20 +3,24 @@
 #
 #   local-cluster.sh start [--dir DIR] [--mount MNT] [--chunkservers N]
 #                          [--chunk-size N] [--replication N]
-#                          [--heartbeat-timeout S] [--clean]
+#                          [--heartbeat-timeout S] [--racks N]
+#                          [--no-mapreduce] [--clean]
 #   local-cluster.sh stop [--dir DIR]
 #   local-cluster.sh status [--dir DIR]
 #   local-cluster.sh restart-master [--dir DIR]
 #   local-cluster.sh remount [--dir DIR]
 #
-# start runs masterd (data in DIR/master), N chunkd (DIR/cs<i>) and fusefs
-# mounted at MNT, each in its own session with stderr in DIR/logs/*.log,
-# on free loopback ports; waits until the master sees N live chunk servers
-# and the mount answers; and writes DIR/cluster.env, a sourceable file:
+# start runs masterd (data in DIR/master), N chunkd (DIR/cs<i>), the
+# MapReduce coordinator and one mr worker per chunk server (DIR/mr; not
+# with --no-mapreduce) and fusefs mounted at MNT, each in its own session
+# with stderr in DIR/logs/*.log, on free loopback ports; waits until the
+# master sees N live chunk servers, the coordinator N workers and the mount
+# answers; and writes DIR/cluster.env, a sourceable file:
 #
 #   DFS_DIR DFS_MOUNT DFS_MASTER DFS_MASTER_PID DFS_FUSEFS_PID
 #   DFS_CHUNKSERVERS DFS_CHUNKD_<i> DFS_CHUNKD_<i>_PID DFS_CHUNKD_<i>_DATA
 #   DFS_CHUNK_SIZE DFS_REPLICATION DFS_HEARTBEAT_TIMEOUT DFS_BIN DFS_LOGS
+#   DFS_COORDINATOR DFS_COORDINATOR_PID DFS_WORKER_<i>_PID
 #
 # A DIR that held a stopped cluster is started again with its data and
 # ports (when they are still free); --clean wipes it first. stop unmounts
@@ -28,6 +32,9 @@
 # Defaults: --dir ./var/cluster, --mount /mnt/dfs, 3 chunk servers;
 # chunk size, replication and heartbeat timeout default to masterd's.
 # DFS_START_TIMEOUT (s, default 60) bounds every wait of start.
+# --racks N puts chunk server i on rack "rack<((i-1) mod N)+1>" (chunkd
+# --rack), so replicas spread over racks; cluster.env then also has
+# DFS_RACKS and DFS_CHUNKD_<i>_RACK.
 set -euo pipefail
 
 PROG=local-cluster.sh
@@ -45,6 +52,8 @@ NCS=3
 CHUNK_SIZE=
 REPLICATION=
 HB_TIMEOUT=
+RACKS=
+MAPREDUCE=1
 CLEAN=0
 # What a failed wait does: 1 in start (tear the half-started cluster
 # down), 0 in restart-master and remount (leave the rest running).
@@ -199,15 +208,22 @@ write_env() {
 		printf 'export DFS_CHUNK_SIZE=%q\n' "$CHUNK_SIZE"
 		printf 'export DFS_REPLICATION=%q\n' "$REPLICATION"
 		printf 'export DFS_HEARTBEAT_TIMEOUT=%q\n' "$HB_TIMEOUT"
+		printf 'export DFS_RACKS=%q\n' "$RACKS"
 		for ((i = 1; i <= NCS; i++)); do
 			v="DFS_CHUNKD_$i"
 			printf 'export DFS_CHUNKD_%d=%q\n' "$i" "${!v:-}"
 			v="DFS_CHUNKD_${i}_PID"
 			printf 'export DFS_CHUNKD_%d_PID=%q\n' "$i" "${!v:-}"
 			printf 'export DFS_CHUNKD_%d_DATA=%q\n' "$i" "$DIR/cs$i"
+			printf 'export DFS_CHUNKD_%d_RACK=%q\n' "$i" "$(rack_of "$i")"
 		done
-		# MapReduce (issue 3): DFS_COORDINATOR, DFS_COORDINATOR_PID
-		# and DFS_WORKER_<i>_PID go here.
+		printf 'export DFS_MAPREDUCE=%q\n' "$MAPREDUCE"
+		printf 'export DFS_COORDINATOR=%q\n' "${DFS_COORDINATOR:-}"
+		printf 'export DFS_COORDINATOR_PID=%q\n' "${DFS_COORDINATOR_PID:-}"
+		for ((i = 1; i <= NCS; i++)); do
+			v="DFS_WORKER_${i}_PID"
+			printf 'export DFS_WORKER_%d_PID=%q\n' "$i" "${!v:-}"
+		done
 		# Security (SPEC 7): DFS_SECRET, the cluster key file, goes here.
 	} >"$tmp"
 	mv -f "$tmp" "$(env_file)"
@@ -225,6 +241,14 @@ load_env() {
 	CHUNK_SIZE=$DFS_CHUNK_SIZE
 	REPLICATION=$DFS_REPLICATION
 	HB_TIMEOUT=$DFS_HEARTBEAT_TIMEOUT
+	RACKS=${DFS_RACKS:-}
+	MAPREDUCE=${DFS_MAPREDUCE:-0}
+}
+
+# rack_of I: the rack of chunk server I ("" without --racks).
+rack_of() {
+	[[ -n "$RACKS" ]] || return 0
+	echo "rack$((($1 - 1) % RACKS + 1))"
 }
 
 # abs_dir DIR: DIR made absolute (it need not exist).
@@ -342,6 +366,7 @@ start_master() {
 	[[ -n "$CHUNK_SIZE" ]] && args+=(--chunk-size "$CHUNK_SIZE")
 	[[ -n "$REPLICATION" ]] && args+=(--replication "$REPLICATION")
 	[[ -n "$HB_TIMEOUT" ]] && args+=(--heartbeat-timeout "$HB_TIMEOUT")
+	[[ -n "${DFS_COORDINATOR:-}" ]] && args+=(--coordinator "$DFS_COORDINATOR")
 	mkdir -p "$DIR/master"
 	launch masterd "$DIR/logs/masterd.log" "${args[@]}"
 	DFS_MASTER_PID=$LAUNCHED_PID
@@ -350,13 +375,58 @@ start_master() {
 
 # start_chunkd I ADDR
 start_chunkd() {
-	local i=$1 addr=$2
+	local i=$1 addr=$2 rack=()
 	mkdir -p "$DIR/cs$i"
+	[[ -n "$RACKS" ]] && rack=(--rack "$(rack_of "$i")")
 	launch chunkd "$DIR/logs/chunkd-$i.log" --data "$DIR/cs$i" \
-		--master "$DFS_MASTER" --listen "$addr"
+		--master "$DFS_MASTER" --listen "$addr" "${rack[@]}"
 	printf -v "DFS_CHUNKD_$i" '%s' "$addr"
 	printf -v "DFS_CHUNKD_${i}_PID" '%s' "$LAUNCHED_PID"
 	write_env
+}
+
+# start_mapreduce: the coordinator, then one worker per chunk server
+# reading that server's chunks directly.
+start_mapreduce() {
+	local i v
+	mkdir -p "$DIR/mr"
+	launch mr "$DIR/logs/mr-coordinator.log" coordinator \
+		--listen "$DFS_COORDINATOR" --master "$DFS_MASTER" \
+		--data "$DIR/mr/coordinator"
+	DFS_COORDINATOR_PID=$LAUNCHED_PID
+	for ((i = 1; i <= NCS; i++)); do
+		v="DFS_CHUNKD_$i"
+		launch mr "$DIR/logs/mr-worker-$i.log" worker --chunkd "${!v}" \
+			--coordinator "$DFS_COORDINATOR" --master "$DFS_MASTER" \
+			--data "$DIR/mr/worker-$i" --listen 127.0.0.1:0
+		printf -v "DFS_WORKER_${i}_PID" '%s' "$LAUNCHED_PID"
+	done
+	write_env
+}
+
+# wait_workers N: until the coordinator has N live workers.
+wait_workers() {
+	local want=$1 n deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		pid_alive "$DFS_COORDINATOR_PID" mr ||
+			start_failed "mr coordinator exited (see $DIR/logs/mr-coordinator.log)"
+		n=$(curl -sf --max-time 2 "http://$DFS_COORDINATOR/health" 2>/dev/null |
+			"$PY" -c 'import json,sys; print(json.load(sys.stdin).get("workers", 0))' 2>/dev/null || echo 0)
+		((n >= want)) && return 0
+		sleep 0.2
+	done
+	start_failed "the coordinator has ${n:-0} of $want workers after ${START_TIMEOUT}s"
+}
+
+# stop_mapreduce: workers first, then the coordinator.
+stop_mapreduce() {
+	local i v pids=()
+	for ((i = 1; i <= NCS; i++)); do
+		v="DFS_WORKER_${i}_PID"
+		pids+=("${!v:-}")
+	done
+	stop_pids "$STOP_TIMEOUT" mr "${pids[@]}"
+	stop_pids "$STOP_TIMEOUT" mr "${DFS_COORDINATOR_PID:-}"
 }
 
 start_fusefs() {
@@ -387,14 +457,16 @@ pick_addresses() {
 		for ((i = 1; i <= NCS; i++)); do
 			old+=("$(sed -n "s/^export DFS_CHUNKD_$i=127.0.0.1://p" "$(env_file)")")
 		done
+		old+=("$(sed -n "s/^export DFS_COORDINATOR=127.0.0.1://p" "$(env_file)")")
 	fi
-	mapfile -t ports < <(free_ports $((NCS + 1)) "${old[@]}") ||
+	mapfile -t ports < <(free_ports $((NCS + 2)) "${old[@]}") ||
 		die "cannot find free ports"
-	((${#ports[@]} == NCS + 1)) || die "cannot find free ports"
+	((${#ports[@]} == NCS + 2)) || die "cannot find free ports"
 	DFS_MASTER=127.0.0.1:${ports[0]}
 	for ((i = 1; i <= NCS; i++)); do
 		printf -v "DFS_CHUNKD_$i" '%s' "127.0.0.1:${ports[$i]}"
 	done
+	DFS_COORDINATOR=127.0.0.1:${ports[$((NCS + 1))]}
 }
 
 # ---------------------------------------------------------------------
@@ -410,6 +482,8 @@ parse_start() {
 		--chunk-size) CHUNK_SIZE=${2:?--chunk-size needs a value}; shift ;;
 		--replication) REPLICATION=${2:?--replication needs a value}; shift ;;
 		--heartbeat-timeout) HB_TIMEOUT=${2:?--heartbeat-timeout needs a value}; shift ;;
+		--racks) RACKS=${2:?--racks needs a value}; shift ;;
+		--no-mapreduce) MAPREDUCE=0 ;;
 		--clean) CLEAN=1 ;;
 		-h | --help) usage; exit 0 ;;
 		*) die "start: unknown argument '$1' (see --help)" ;;
@@ -417,6 +491,7 @@ parse_start() {
 		shift
 	done
 	[[ "$NCS" =~ ^[1-9][0-9]*$ ]] || die "--chunkservers wants a positive number, not '$NCS'"
+	[[ -z "$RACKS" || "$RACKS" =~ ^[1-9][0-9]*$ ]] || die "--racks wants a positive number, not '$RACKS'"
 	for v in "$CHUNK_SIZE" "$REPLICATION" "$HB_TIMEOUT"; do
 		[[ -z "$v" || "$v" =~ ^[0-9]+$ ]] || die "'$v' is not a number"
 	done
@@ -426,25 +501,31 @@ parse_start() {
 
 do_start() {
 	local i v mnt=$MNT ncs=$NCS cs=$CHUNK_SIZE rep=$REPLICATION hb=$HB_TIMEOUT
+	local racks=$RACKS mapreduce=$MAPREDUCE
 	mkdir -p "$DIR"
 	if load_env && pid_alive "$DFS_MASTER_PID" masterd; then
 		die "a cluster is already running in $DIR (stop it with: $0 stop --dir $DIR)"
 	fi
 	MNT=$mnt NCS=$ncs CHUNK_SIZE=$cs REPLICATION=$rep HB_TIMEOUT=$hb
+	RACKS=$racks MAPREDUCE=$mapreduce
 	if ((CLEAN)); then
-		rm -rf "$DIR/master" "$DIR"/cs[0-9]* "$DIR/logs" "$(env_file)"
+		rm -rf "$DIR/master" "$DIR"/cs[0-9]* "$DIR/mr" "$DIR/logs" \
+			"$(env_file)"
 	fi
 	mkdir -p "$DIR/logs"
-	for i in masterd chunkd fusefs; do
+	for i in masterd chunkd fusefs $( ((MAPREDUCE)) && echo mr); do
 		[[ -x "$BIN/$i" ]] || die "$BIN/$i not found (run make, or set DFS_BIN)"
 	done
 	prepare_mount
 	pick_addresses
 	DFS_MASTER_PID=''
 	DFS_FUSEFS_PID=''
+	DFS_COORDINATOR_PID=''
 	for ((i = 1; i <= NCS; i++)); do
 		printf -v "DFS_CHUNKD_${i}_PID" '%s' ""
+		printf -v "DFS_WORKER_${i}_PID" '%s' ""
 	done
+	((MAPREDUCE)) || DFS_COORDINATOR=''
 	STOP_ON_FAIL=1
 	WATCH_CHUNKD=1
 	trap 'start_failed interrupted' INT TERM
@@ -455,12 +536,17 @@ do_start() {
 		start_chunkd "$i" "${!v}"
 	done
 	wait_servers "$NCS"
+	if ((MAPREDUCE)); then
+		start_mapreduce
+		wait_workers "$NCS"
+	fi
 	start_fusefs
 	wait_mount
-	# MapReduce (issue 3): start the coordinator and one worker per
-	# chunk server here, then wait for them.
 	trap - INT TERM
 	echo "DFS cluster up: master $DFS_MASTER, $NCS chunk servers, mounted at $MNT"
+	if ((MAPREDUCE)); then
+		echo "MapReduce: coordinator $DFS_COORDINATOR, $NCS workers"
+	fi
 	echo "environment: source $(env_file)"
 }
 
@@ -472,7 +558,7 @@ do_stop() {
 	}
 	unmount "$MNT" || note "could not unmount $MNT"
 	stop_pids "$STOP_TIMEOUT" fusefs "${DFS_FUSEFS_PID:-}"
-	# MapReduce (issue 3): stop workers and the coordinator here.
+	stop_mapreduce
 	for ((i = 1; i <= NCS; i++)); do
 		v="DFS_CHUNKD_${i}_PID"
 		pids+=("${!v:-}")
@@ -504,6 +590,13 @@ do_status() {
 		p="DFS_CHUNKD_${i}_PID"
 		show chunkd "${!p:-}" "${!v} $DIR/cs$i" || ok=1
 	done
+	if ((MAPREDUCE)); then
+		show mr "${DFS_COORDINATOR_PID:-}" "coordinator $DFS_COORDINATOR" || ok=1
+		for ((i = 1; i <= NCS; i++)); do
+			p="DFS_WORKER_${i}_PID"
+			show mr "${!p:-}" "worker $i" || ok=1
+		done
+	fi
 	show fusefs "${DFS_FUSEFS_PID:-}" "$MNT" || ok=1
 	if is_mounted "$MNT"; then
 		echo "mount      $MNT mounted"

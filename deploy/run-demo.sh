@@ -5,7 +5,9 @@
 # /mnt/dfs, replacing one a previous run left in ./var/cluster; copies
 # /usr/share/doc in with `cp -a`; checks the copy with `diff -r`
 # (symlinks compared as links); prints
-# `dfs status`; and leaves the cluster running.
+# `dfs status`; runs a MapReduce word count over text copied into the
+# mount and prints its 10 most frequent words; and leaves the cluster
+# running.
 #
 # Environment: DFS_DEMO_DIR (default ./var/cluster), DFS_DEMO_MOUNT
 # (default /mnt/dfs), DFS_BIN (default build/bin).
@@ -16,6 +18,8 @@ DIR=${DFS_DEMO_DIR:-./var/cluster}
 MNT=${DFS_DEMO_MOUNT:-/mnt/dfs}
 SRC=/usr/share/doc
 export DFS_BIN=${DFS_BIN:-$PWD/build/bin}
+APPS=$(dirname "$DFS_BIN")/apps
+BOOKS=${DFS_DEMO_BOOKS:-$PWD/../shared/data/gutenberg}
 CLUSTER=deploy/local-cluster.sh
 
 step() {
@@ -48,8 +52,21 @@ step "diff -r --no-dereference $SRC $MNT/doc"
 diff -r --no-dereference "$SRC" "$MNT/doc"
 echo "identical"
 
-# MapReduce (issue 3): run the word count over $MNT/doc here and print
-# the top of its result.
+# The word count reads the public-domain books shipped beside the
+# repository, else the copyright texts just copied in.
+step "MapReduce word count"
+mkdir -p "$MNT/books"
+if compgen -G "$BOOKS/*.txt" >/dev/null; then
+	cp "$BOOKS"/*.txt "$MNT/books/"
+else
+	find "$MNT/doc" -name copyright -type f -print0 |
+		xargs -0 cat >"$MNT/books/copyrights.txt"
+fi
+rm -rf "$MNT/wc-out"
+"$DFS_BIN/mr" submit --input "$MNT/books" --output "$MNT/wc-out" \
+	--app "$APPS/wc.so" --reduces 3
+step "the 10 most frequent words"
+cat "$MNT"/wc-out/part-* | sort -t$'\t' -k2,2nr -k1,1 | sed -n 1,10p
 
 step "dfs status"
 "$DFS_BIN/dfs" status

@@ -156,11 +156,14 @@ class Cluster:
     """A local DFS cluster started by deploy/local-cluster.sh.
 
     root: a directory of its own; the cluster lives in root/NAME and is
-    mounted at root/NAME-mnt. Keyword arguments are the script's options.
+    mounted at root/NAME-mnt. Keyword arguments are the script's options;
+    the script's own MapReduce daemons start only with mapreduce=True
+    (MapReduce tests start theirs through mrcluster.MrCluster).
     """
 
     def __init__(self, root, name="cluster", chunkservers=3,
-                 chunk_size=MiB, replication=3, heartbeat_timeout=3):
+                 chunk_size=MiB, replication=3, heartbeat_timeout=3,
+                 mapreduce=False):
         self.root = Path(root)
         self.name = name
         self.dir = self.root / name
@@ -169,6 +172,7 @@ class Cluster:
         self.chunk_size = chunk_size
         self.replication = replication
         self.heartbeat_timeout = heartbeat_timeout
+        self.mapreduce = mapreduce
         self.env = {}
         self.extra_mounts = {}    # path -> (Popen, log path)
         self.whitelist = []       # regexes allowed for the cluster's life
@@ -194,6 +198,7 @@ class Cluster:
                     "--chunk-size", self.chunk_size,
                     "--replication", self.replication,
                     "--heartbeat-timeout", self.heartbeat_timeout,
+                    *([] if self.mapreduce else ["--no-mapreduce"]),
                     timeout=180)
         self.load_env()
         problems = self.check_logs()
