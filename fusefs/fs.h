@@ -37,6 +37,7 @@ struct fs_config {
 	char *secret;           /* --secret key file, else $DFS_SECRET */
 	double attr_timeout;    /* seconds the kernel trusts attributes */
 	double entry_timeout;   /* seconds the kernel trusts names */
+	double negative_timeout; /* seconds it trusts a missing name */
 	unsigned read_ahead_kb; /* kernel read-ahead of the mount, 0: leave */
 };
 

@@ -36,6 +36,8 @@ static const struct fuse_opt fs_opt_spec[] = {
 	{ "--secret=%s", offsetof(struct fs_config, secret), 0 },
 	{ "attr_timeout=%lf", offsetof(struct fs_config, attr_timeout), 0 },
 	{ "entry_timeout=%lf", offsetof(struct fs_config, entry_timeout), 0 },
+	{ "negative_timeout=%lf", offsetof(struct fs_config, negative_timeout),
+	  0 },
 	{ "read_ahead_kb=%u", offsetof(struct fs_config, read_ahead_kb), 0 },
 	FUSE_OPT_END
 };
@@ -53,6 +55,9 @@ static void usage(const char *prog)
 	       "    -o attr_timeout=S      attribute cache time "
 	       "(default %.1f)\n"
 	       "    -o entry_timeout=S     name cache time (default %.1f)\n"
+	       "    -o negative_timeout=S  cache time of missing names\n"
+	       "                           (default 0: another client's\n"
+	       "                           create is seen at once)\n"
 	       "    -o read_ahead_kb=N     kernel read-ahead of the mount\n"
 	       "                           (default %u, 0 leaves it alone)\n"
 	       "Default mount options: default_permissions, fsname=dfs,\n"

@@ -94,10 +94,11 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		    ? -ENOENT
 		    : dfs_lookup(fs->client, parent, name, &a);
 	if (r == -ENOENT) {
-		/* Negative entry: the kernel remembers the miss as long as
-		 * it would remember a hit. */
+		/* Negative entry: not cached by default, since a name that
+		 * another client creates (a MapReduce output, a file copied
+		 * in on another host) must show up at once. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->cfg.entry_timeout;
+		e.entry_timeout = fs->cfg.negative_timeout;
 		fuse_reply_entry(req, &e);
 		return;
 	}
