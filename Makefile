@@ -50,7 +50,7 @@ HELPERS = $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 APPS = $(patsubst mr/apps/%.c,$(BUILD)/apps/%.so,$(APP_SRCS))
 
 .PHONY: all deps test unit-test integration-test run asan install clean \
-	bench format check-format
+	bench fuzz format check-format
 
 all: $(PROGRAMS) $(HELPERS) $(APPS)
 
@@ -78,8 +78,10 @@ $(BUILD)/apps/%.so: mr/apps/%.c
 	$(CC) $(ALL_CFLAGS) -MF $(BUILD)/obj/$*.app.d -fPIC -shared -o $@ $<
 
 # Unit tests of a daemon's modules link those modules' objects too.
-UNIT_EXTRA_test_namespace = masterd/namespace.c masterd/ns_apply.c
-UNIT_EXTRA_test_store = chunkd/store.c
+UNIT_EXTRA_test_namespace = masterd/namespace.c masterd/ns_apply.c \
+	masterd/ns_files.c masterd/ns_xattr.c
+UNIT_EXTRA_test_store = chunkd/store.c chunkd/store_corrupt.c \
+	chunkd/store_import.c
 
 .SECONDEXPANSION:
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o \
@@ -116,6 +118,10 @@ asan:
 bench: deps
 	$(MAKE) all
 	bash bench/run.sh
+
+FUZZ_SECONDS ?= 10
+fuzz:
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -19,9 +19,11 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "proto.h"
 #include "wire.h"
 #include "xmalloc.h"
+#include "copier.h"
 #include "data_srv.h"
 #include "store.h"
 
@@ -29,6 +31,9 @@
 
 /* Longest wait for a chunk's mutation lock before answering AGAIN. */
 #define DATA_LOCK_TIMEOUT_MS 20000
+
+/* The same for a new version (the master waits for the answer). */
+#define DATA_SETVERSION_LOCK_MS 3000
 
 /* Largest body accepted on truncate and sync (they carry none). */
 #define DATA_CONTROL_BODY_MAX 4096
@@ -43,6 +48,7 @@ struct data_srv {
 	struct http_server *http;     /* the listener */
 	struct store *st;             /* borrowed replica store */
 	struct http_client *hc;       /* borrowed, for chain forwarding */
+	struct copier *cp;            /* borrowed, copies the master orders */
 	char addr[DFS_ADDR_MAX];      /* our "host:port"; set before serving */
 };
 
@@ -468,6 +474,90 @@ static void handle_sync(struct http_request *req, void *arg)
 	mutation_run(arg, req, &mutation_sync);
 }
 
+static void handle_setversion(struct http_request *req, void *arg)
+{
+	struct data_srv *ds = arg;
+	struct store_lock *lk = NULL;
+	struct chunk_req cr;
+	uint64_t newv;
+	int r;
+
+	memset(&cr, 0, sizeof(cr));
+	if (parse_ids(req, &cr) != 0)
+		return;
+	if (http_request_query_u64(req, "newversion", STORE_MAX_ID, &newv) !=
+		    0 ||
+	    newv <= cr.version) {
+		http_reply_error(req, DFS_ERR_INVAL,
+				 "missing or bad 'newversion'");
+		return;
+	}
+	if (store_lock(ds->st, cr.handle, DATA_SETVERSION_LOCK_MS, &lk) != 0) {
+		http_reply_error(req, DFS_ERR_AGAIN, "chunk %016llx is busy",
+				 (unsigned long long)cr.handle);
+		return;
+	}
+	r = store_set_version(ds->st, cr.handle, cr.version, newv);
+	if (r == -ESTALE && store_check_version(ds->st, cr.handle, newv) == 0)
+		r = 0;
+	store_unlock(lk);
+	if (r != 0) {
+		reply_errno(req, &cr, "new version", r);
+		return;
+	}
+	log_debug("chunk %016llx: v%" PRIu64 " -> v%" PRIu64,
+		  (unsigned long long)cr.handle, cr.version, newv);
+	http_reply_json(req, 200, NULL);
+}
+
+static void handle_info(struct http_request *req, void *arg)
+{
+	struct data_srv *ds = arg;
+	struct store_replica rep;
+	uint64_t handle;
+
+	if (http_request_query_u64(req, "handle", STORE_MAX_ID, &handle) != 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "missing or bad 'handle'");
+		return;
+	}
+	if (store_stat(ds->st, handle, &rep) != 0) {
+		http_reply_error(req, DFS_ERR_NOENT, "no replica of chunk "
+				 "%016llx", (unsigned long long)handle);
+		return;
+	}
+	http_reply_json(req, 200,
+			json_pack("{s:I, s:I, s:I}", "handle",
+				  (json_int_t)handle, "version",
+				  (json_int_t)rep.version, "length",
+				  (json_int_t)rep.length));
+}
+
+static void handle_replicate(struct http_request *req, void *arg)
+{
+	struct data_srv *ds = arg;
+	const char *source = http_request_query(req, "source");
+	struct chunk_req cr;
+	int r;
+
+	memset(&cr, 0, sizeof(cr));
+	if (parse_ids(req, &cr) != 0)
+		return;
+	if (source == NULL || !proto_addr_is_valid(source) ||
+	    strcmp(source, ds->addr) == 0) {
+		http_reply_error(req, DFS_ERR_INVAL, "missing or bad 'source'");
+		return;
+	}
+	if ((r = copier_start(ds->cp, cr.handle, cr.version, source,
+			      ds->addr)) != 0) {
+		http_reply_error(req, wire_status_from_errno(r),
+				 "chunk %016llx: cannot copy from '%s': %s",
+				 (unsigned long long)cr.handle, source,
+				 strerror(-r));
+		return;
+	}
+	http_reply_json(req, 200, NULL);
+}
+
 static void handle_health(struct http_request *req, void *arg)
 {
 	struct data_srv *ds = arg;
@@ -487,6 +577,10 @@ static const struct http_route data_routes[] = {
 	{"POST", EP_CHUNK_TRUNCATE, handle_truncate, DATA_CONTROL_BODY_MAX},
 	{"POST", EP_CHUNK_SYNC, handle_sync, DATA_CONTROL_BODY_MAX},
 	{"GET", EP_HEALTH, handle_health, 0},
+	{"POST", EP_CHUNK_SETVERSION, handle_setversion, DATA_CONTROL_BODY_MAX},
+	{"GET", EP_CHUNK_INFO, handle_info, 0},
+	{"POST", EP_CHUNK_REPLICATE, handle_replicate, DATA_CONTROL_BODY_MAX},
+	{"GET", EP_METRICS, metrics_http_handle, 0},
 };
 
 /*
@@ -513,13 +607,15 @@ static unsigned listen_port(const char *listen)
 }
 
 struct data_srv *data_srv_new(const char *listen, struct store *st,
-			      struct http_client *hc)
+			      struct http_client *hc, struct copier *cp)
 {
-	struct http_server_opts opts = {.listen = listen};
+	struct http_server_opts opts = {.listen = listen,
+					.observe = metrics_http_observe};
 	struct data_srv *ds = xcalloc(1, sizeof(*ds));
 
 	ds->st = st;
 	ds->hc = hc;
+	ds->cp = cp;
 	if (listen_port(listen) != 0)
 		addr_with_port(listen, listen_port(listen), ds->addr);
 	ds->http = http_server_new(&opts, data_routes,

@@ -2,6 +2,11 @@
  * data_srv.h - the chunk data API of chunkd (EP_CHUNK_* and EP_HEALTH of
  * dfs_proto.h), served over the HTTP server.
  *
+ * Besides the client calls it serves the master's: EP_CHUNK_SETVERSION
+ * (a new lease; waits for the chunk's mutation lock so it lands between
+ * two chained mutations), EP_CHUNK_REPLICATE (handed to the copier) and
+ * EP_CHUNK_INFO (a copying server asks the source what to pull).
+ *
  * Reads come straight from the store. Mutations (write, truncate, sync)
  * run along a replica chain: the server takes the chunk's mutation lock,
  * applies the mutation locally while a helper thread forwards it to
@@ -24,18 +29,19 @@
 #ifndef DFS_CHUNKD_DATA_SRV_H
 #define DFS_CHUNKD_DATA_SRV_H
 
+struct copier;
 struct data_srv;
 struct store;
 struct http_client;
 
 /*
  * Serve the data API on "listen" ("host:port", port 0 picks one) from the
- * store "st", forwarding along chains with "hc". Both are borrowed and
- * must outlive the server. Returns NULL (and logs why) if the address is
- * bad or in use.
+ * store "st", forwarding along chains with "hc" and starting the copies
+ * the master orders with "cp". All are borrowed and must outlive the
+ * server. Returns NULL (and logs why) if the address is bad or in use.
  */
 struct data_srv *data_srv_new(const char *listen, struct store *st,
-			      struct http_client *hc);
+			      struct http_client *hc, struct copier *cp);
 
 /* "host:port" with the port actually bound (borrowed). */
 const char *data_srv_addr(const struct data_srv *ds);

@@ -5,11 +5,14 @@
  * Start order (each needs the ones before it):
  *     store        scan DIR/chunks, build the chunk report
  *     http client  for forwarding mutations down replica chains
+ *     copier       runs the copies the master orders (re-replication)
  *     data_srv     serve the data API (fails if the port is in use)
+ *     scrub        re-read idle replicas in the background
  *     master_conn  register with the master (needs our real address)
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,8 +22,11 @@
 #include "http_client.h"
 #include "log.h"
 #include "proto.h"
+#include "copier.h"
 #include "data_srv.h"
 #include "master_conn.h"
+#include "metrics_srv.h"
+#include "scrub.h"
 #include "store.h"
 
 #include "banned.h"
@@ -29,6 +35,16 @@
 #define CHAIN_CONNECT_TIMEOUT_MS 3000
 #define CHAIN_TIMEOUT_MS 30000
 
+/* Copies the master may have running here at once (it asks for fewer). */
+#define MAX_COPIES 4
+
+/* Defaults of the numeric options. */
+#define DEFAULT_REPL_BANDWIDTH_MB 64
+#define DEFAULT_SCRUB_RATE_MB 8
+#define DEFAULT_SCRUB_INTERVAL_S 86400
+
+#define MB (1000ULL * 1000)
+
 /* The options, filled by parse_options(). NULL means unset. */
 struct config {
 	const char *data;         /* replica store folder (required) */
@@ -36,6 +52,9 @@ struct config {
 	const char *master;       /* the master's address */
 	const char *rack;         /* rack name */
 	const char *secret;       /* cluster secret file (not used yet) */
+	double repl_mb;           /* copy bandwidth, MB/s; < 0: unset */
+	double scrub_mb;          /* scrub rate, MB/s; < 0: unset */
+	double scrub_interval_s;  /* seconds between scrub passes; < 0: unset */
 };
 
 /* One command line option; the table drives getopt_long and --help. */
@@ -54,6 +73,13 @@ static const struct option_def option_table[] = {
 	{"master", 'm', "ADDR", "masterd address ($DFS_MASTER)",
 	 "127.0.0.1:9000"},
 	{"rack", 'r', "NAME", "rack of this server", "none"},
+	{"replication-bandwidth", 'b', "MB/S",
+	 "bandwidth of re-replication copies into this server, 0 = no limit",
+	 "64"},
+	{"scrub-interval", 'i', "S",
+	 "start a scrub pass at most every S seconds", "86400"},
+	{"scrub-rate", 'c', "MB/S",
+	 "read rate of the background scrubber, 0 = off", "8"},
 	{"secret", 's', "FILE", "cluster secret file (reserved)", "none"},
 };
 
@@ -65,13 +91,16 @@ static void usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: chunkd --data DIR [--listen ADDR] [--master ADDR] "
-		   "[--rack NAME] [--secret FILE]\n\n");
+		   "[--rack NAME]\n"
+		   "              [--replication-bandwidth MB/S] "
+		   "[--scrub-interval S] [--scrub-rate MB/S]\n"
+		   "              [--secret FILE]\n\n");
 	for (i = 0; i < NOPTIONS; i++) {
 		snprintf(opt, sizeof(opt), "--%s%s%s", option_table[i].name,
 			 option_table[i].arg != NULL ? " " : "",
 			 option_table[i].arg != NULL ? option_table[i].arg
 						     : "");
-		fprintf(f, "  -%c, %-16s %s", option_table[i].key, opt,
+		fprintf(f, "  -%c, %-28s %s", option_table[i].key, opt,
 			option_table[i].help);
 		if (option_table[i].def != NULL)
 			fprintf(f, " (default %s)", option_table[i].def);
@@ -79,10 +108,35 @@ static void usage(FILE *f)
 	}
 }
 
-/* Store one option's value. */
-static void set_option(struct config *cfg, int key, const char *val)
+/* A non-negative number (fractions allowed) at most "max". */
+static int parse_number(const char *val, double max, double *out)
 {
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(val, &end);
+	if (errno != 0 || end == val || *end != '\0' || !(v >= 0) || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Store one option's value. 0 or -EINVAL (after printing why). */
+static int set_option(struct config *cfg, int key, const char *val)
+{
+	double *num = NULL;
+
 	switch (key) {
+	case 'b':
+		num = &cfg->repl_mb;
+		break;
+	case 'c':
+		num = &cfg->scrub_mb;
+		break;
+	case 'i':
+		num = &cfg->scrub_interval_s;
+		break;
 	case 'd':
 		cfg->data = val;
 		break;
@@ -99,6 +153,11 @@ static void set_option(struct config *cfg, int key, const char *val)
 		cfg->secret = val;
 		break;
 	}
+	if (num != NULL && parse_number(val, 1e6, num) != 0) {
+		fprintf(stderr, "chunkd: bad number '%s'\n", val);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Defaults for everything left unset, then validation. 0 or -EINVAL
@@ -113,6 +172,12 @@ static int fill_defaults(struct config *cfg)
 		cfg->master = "127.0.0.1:9000";
 	if (cfg->rack == NULL)
 		cfg->rack = "";
+	if (cfg->repl_mb < 0)
+		cfg->repl_mb = DEFAULT_REPL_BANDWIDTH_MB;
+	if (cfg->scrub_mb < 0)
+		cfg->scrub_mb = DEFAULT_SCRUB_RATE_MB;
+	if (cfg->scrub_interval_s < 0)
+		cfg->scrub_interval_s = DEFAULT_SCRUB_INTERVAL_S;
 	if (cfg->data == NULL || *cfg->data == '\0') {
 		fprintf(stderr, "chunkd: --data DIR is required\n");
 		return -EINVAL;
@@ -147,6 +212,7 @@ static int parse_options(int argc, char **argv, struct config *cfg)
 			shortopts[n++] = ':';
 	}
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->repl_mb = cfg->scrub_mb = cfg->scrub_interval_s = -1;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (c == 'h')
 			return 1;
@@ -155,7 +221,8 @@ static int parse_options(int argc, char **argv, struct config *cfg)
 				argv[optind - 1]);
 			return -EINVAL;
 		}
-		set_option(cfg, c, optarg);
+		if (set_option(cfg, c, optarg) != 0)
+			return -EINVAL;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "chunkd: unexpected argument '%s'\n",
@@ -181,9 +248,12 @@ int main(int argc, char **argv)
 	struct http_client_opts hopts = {CHAIN_CONNECT_TIMEOUT_MS,
 					 CHAIN_TIMEOUT_MS};
 	struct master_conn_opts mopts;
+	struct copier_opts copts;
 	struct master_conn *mc = NULL;
 	struct http_client *hc = NULL;
 	struct data_srv *ds = NULL;
+	struct copier *cp = NULL;
+	struct scrub *sc = NULL;
 	struct store *st = NULL;
 	struct config cfg;
 	sigset_t set;
@@ -198,9 +268,16 @@ int main(int argc, char **argv)
 	r = 1;
 	if ((st = store_new(cfg.data, NULL, NULL)) == NULL)
 		goto out;
+	metrics_srv_start(st);
 	hc = http_client_new(&hopts);
-	if ((ds = data_srv_new(cfg.listen, st, hc)) == NULL)
+	copts.master = cfg.master;
+	copts.bandwidth = (uint64_t)(cfg.repl_mb * MB);
+	copts.max_copies = MAX_COPIES;
+	cp = copier_new(&copts, st);
+	if ((ds = data_srv_new(cfg.listen, st, hc, cp)) == NULL)
 		goto out;
+	sc = scrub_new(st, (uint64_t)(cfg.scrub_mb * MB),
+		       (int64_t)(cfg.scrub_interval_s * 1000));
 	mopts.master = cfg.master;
 	mopts.addr = data_srv_addr(ds);
 	mopts.rack = cfg.rack;
@@ -213,8 +290,12 @@ int main(int argc, char **argv)
 	r = 0;
 out:
 	master_conn_free(mc);
+	scrub_free(sc);
 	data_srv_free(ds);
+	copier_free(cp);
 	http_client_free(hc);
+	if (st != NULL)
+		metrics_srv_stop(st);
 	store_free(st);
 	if (r != 0)
 		log_errorx("cannot start; exiting");

@@ -23,6 +23,7 @@
 #include "wire.h"
 #include "xmalloc.h"
 #include "master_conn.h"
+#include "metrics_srv.h"
 #include "store.h"
 
 #include "banned.h"
@@ -93,6 +94,20 @@ static bool mc_stopping(struct master_conn *mc)
 	return stop;
 }
 
+/* The "corrupt" list of a report: copies the store set aside. */
+static json_t *mc_corrupt_list(struct master_conn *mc)
+{
+	json_t *arr = json_array();
+	uint64_t *v = NULL;
+	size_t i, n;
+
+	n = store_corrupt_list(mc->st, &v);
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, json_integer((json_int_t)v[i]));
+	free(v);
+	return arr;
+}
+
 /* Request body of a register (with "rack") or a heartbeat, filling
  * *rep with the chunk list it carries. */
 static json_t *mc_request(struct master_conn *mc, bool reg, struct report *rep)
@@ -109,12 +124,34 @@ static json_t *mc_request(struct master_conn *mc, bool reg, struct report *rep)
 				      json_pack("[I, I]",
 						(json_int_t)rep->reps[i].handle,
 						(json_int_t)rep->reps[i].version));
-	req = json_pack("{s:s, s:I, s:I, s:o}", "addr", mc->addr, "capacity",
-			(json_int_t)u.capacity, "used", (json_int_t)u.used,
-			"chunks", chunks);
+	req = json_pack("{s:s, s:I, s:I, s:o, s:o}", "addr", mc->addr,
+			"capacity", (json_int_t)u.capacity, "used",
+			(json_int_t)u.used, "chunks", chunks, "corrupt",
+			mc_corrupt_list(mc));
 	if (req != NULL && reg)
 		json_object_set_new(req, "rack", json_string(mc->rack));
 	return req;
+}
+
+/* Remove the set-aside corrupt copies the reply lists in
+ * "drop_corrupt" (the master re-replicated those chunks). */
+static void mc_drop_corrupt(struct master_conn *mc, const json_t *reply)
+{
+	const json_t *list = json_object_get(reply, "drop_corrupt");
+	size_t i;
+	json_int_t v;
+	int r;
+
+	for (i = 0; i < json_array_size(list); i++) {
+		v = json_integer_value(json_array_get(list, i));
+		if (v <= 0)
+			continue;
+		r = store_corrupt_drop(mc->st, (uint64_t)v);
+		if (r != 0 && r != -ENOENT)
+			log_warnx("cannot remove the corrupt copy of chunk "
+				  "%016llx: %s",
+				  (unsigned long long)v, strerror(-r));
+	}
 }
 
 static int replica_cmp(const void *key, const void *elem)
@@ -208,6 +245,7 @@ static int mc_call(struct master_conn *mc, bool reg)
 	r = rpc_call(mc->hc, mc->master, reg ? EP_CS_REGISTER : EP_CS_HEARTBEAT,
 		     req, &reply, &wire);
 	mc_note_reach(mc, r, wire);
+	metrics_srv_master_call(reg, r == 0);
 	if (r != 0) {
 		if (wire >= 0)
 			log_warnx("master '%s' refused our %s: %s", mc->master,
@@ -218,6 +256,7 @@ static int mc_call(struct master_conn *mc, bool reg)
 	if (reg)
 		mc_registered(mc, reply, rep.n);
 	mc_delete(mc, reply, &rep);
+	mc_drop_corrupt(mc, reply);
 	if (!reg && proto_opt_bool(reply, "reregister", &again) == 0 &&
 	    again) {
 		log_info("master '%s' asks us to register again", mc->master);

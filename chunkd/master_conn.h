@@ -8,7 +8,9 @@
  * the master is down. Once registered it heartbeats every heartbeat_ms
  * (from the register reply) with its capacity, usage and chunk list, and
  * removes the replicas the master lists in "delete" (only if they are
- * still at the version that was reported). It registers again when the
+ * still at the version that was reported). Every report also lists the
+ * replicas the store set aside as corrupt ("corrupt"); those the master
+ * names in "drop_corrupt" are removed. It registers again when the
  * master asks ("reregister": true), rejects a heartbeat, or becomes
  * reachable again after a failure. A "chunk_size" in the register reply,
  * when present, becomes the store's chunk size.

@@ -31,10 +31,9 @@
 #include "log.h"
 #include "xmalloc.h"
 #include "store.h"
+#include "store_int.h"
 
 #include "banned.h"
-
-#define BS ((uint64_t)DFS_BLOCK_SIZE)
 
 /* "DFSM" read as a little-endian 32-bit number. */
 #define META_MAGIC 0x4d534644u
@@ -42,32 +41,9 @@
 /* The header checksum covers the bytes before it. */
 #define META_SUM_OFF 36
 
-/* One replica's bookkeeping; lives while referenced or present. */
-struct store_entry {
-	uint64_t handle;          /* key, never changes */
-	unsigned refs;            /* users holding a pointer; st->mu */
-	bool present;             /* the replica exists on disk */
-	uint64_t version;         /* its version, when present */
-	uint64_t length;          /* bytes it holds, when present */
-	atomic_bool dir_synced;   /* its folder entry reached the disk */
-	pthread_rwlock_t rw;      /* readers share, mutations exclusive */
-	pthread_mutex_t mut;      /* chained mutation order (store_lock) */
-};
-
 struct store_lock {
 	struct store *st;
 	struct store_entry *ent;  /* referenced, its mut held */
-};
-
-struct store {
-	char *dir;                       /* the store folder */
-	const struct store_io_ops *ops;  /* I/O backend */
-	void *ops_arg;                   /* its argument */
-	pthread_mutex_t mu;              /* see THREAD SAFETY NOTES */
-	void *tree;                      /* tsearch() root of entries */
-	uint64_t nreplicas;              /* present entries */
-	uint64_t used;                   /* sum of their lengths */
-	_Atomic uint64_t chunk_size;     /* largest offset + length */
 };
 
 /* Open files of one replica. */
@@ -161,8 +137,8 @@ const struct store_io_ops store_posix_ops = {
  */
 
 /* DIR/chunks/XX/HANDLE<suffix> into path (PATH_MAX bytes). */
-static void replica_path(const struct store *st, uint64_t handle,
-			 const char *suffix, char *path)
+void store_replica_path(const struct store *st, uint64_t handle,
+			const char *suffix, char *path)
 {
 	snprintf(path, PATH_MAX, "%s/chunks/%02x/%016llx%s", st->dir,
 		 (unsigned)(handle & 0xff), (unsigned long long)handle, suffix);
@@ -192,8 +168,8 @@ static int read_full(struct store *st, enum store_file file, int fd,
 }
 
 /* Write exactly len bytes at off. 0 or -errno. */
-static int write_full(struct store *st, enum store_file file, int fd,
-		      const void *buf, size_t len, uint64_t off)
+int store_write_full(struct store *st, enum store_file file, int fd,
+		     const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 	ssize_t n;
@@ -281,13 +257,13 @@ static int meta_decode(const uint8_t *hdr, uint64_t *handle,
 	return 0;
 }
 
-static int meta_write_header(struct store *st, int fd, uint64_t handle,
-			     uint64_t version, uint64_t length)
+int store_meta_write_header(struct store *st, int fd, uint64_t handle,
+			    uint64_t version, uint64_t length)
 {
 	uint8_t hdr[STORE_META_HEADER];
 
 	meta_encode(hdr, handle, version, length);
-	return write_full(st, STORE_FILE_META, fd, hdr, sizeof(hdr), 0);
+	return store_write_full(st, STORE_FILE_META, fd, hdr, sizeof(hdr), 0);
 }
 
 /* Checksums of blocks lo .. lo + n - 1 into sums. 0 or -errno. */
@@ -314,8 +290,8 @@ static int meta_write_sums(struct store *st, int fd, uint64_t lo, size_t n,
 		return 0;
 	for (i = 0; i < n; i++)
 		sums[i] = htole32(sums[i]);
-	return write_full(st, STORE_FILE_META, fd, sums, n * 4,
-			  STORE_META_HEADER + lo * 4);
+	return store_write_full(st, STORE_FILE_META, fd, sums, n * 4,
+				STORE_META_HEADER + lo * 4);
 }
 
 /*
@@ -333,8 +309,8 @@ static int entry_cmp(const void *a, const void *b)
 
 /* Entry of "handle" with a reference taken; created (absent) if "create",
  * else NULL when there is none. */
-static struct store_entry *entry_get(struct store *st, uint64_t handle,
-				     bool create)
+struct store_entry *store_entry_get(struct store *st, uint64_t handle,
+				    bool create)
 {
 	struct store_entry key = {.handle = handle}, *ent = NULL;
 	void **node;
@@ -372,7 +348,7 @@ static void entry_destroy_node(void *node)
 }
 
 /* Drop a reference; an absent entry nobody uses leaves the tree. */
-static void entry_put(struct store *st, struct store_entry *ent)
+void store_entry_put(struct store *st, struct store_entry *ent)
 {
 	bool gone;
 
@@ -388,8 +364,8 @@ static void entry_put(struct store *st, struct store_entry *ent)
 }
 
 /* Record the replica's state (caller holds ent->rw for writing). */
-static void entry_set(struct store *st, struct store_entry *ent, bool present,
-		      uint64_t version, uint64_t length)
+void store_entry_set(struct store *st, struct store_entry *ent, bool present,
+		     uint64_t version, uint64_t length)
 {
 	pthread_mutex_lock(&st->mu);
 	if (ent->present) {
@@ -429,12 +405,12 @@ static int fds_open(struct store *st, uint64_t handle, int flags,
 	int r;
 
 	fds->data = fds->meta = -1;
-	replica_path(st, handle, "", path);
+	store_replica_path(st, handle, "", path);
 	if ((r = st->ops->open(st->ops_arg, STORE_FILE_DATA, path, flags,
 			       0)) < 0)
 		goto out;
 	fds->data = r;
-	replica_path(st, handle, ".meta", path);
+	store_replica_path(st, handle, ".meta", path);
 	if ((r = st->ops->open(st->ops_arg, STORE_FILE_META, path, flags,
 			       0)) < 0)
 		goto out;
@@ -447,7 +423,7 @@ out:
 }
 
 /* Bytes still available to the store's file system. */
-static uint64_t store_avail(const struct store *st)
+uint64_t store_avail(const struct store *st)
 {
 	struct statvfs sv;
 
@@ -456,19 +432,40 @@ static uint64_t store_avail(const struct store *st)
 	return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
+void store_corrupt_path(const struct store *st, uint64_t handle,
+			const char *suffix, char *path)
+{
+	snprintf(path, PATH_MAX, "%s/" STORE_CORRUPT_DIR "/%016llx%s", st->dir,
+		 (unsigned long long)handle, suffix);
+}
+
+/* True if a copy of "handle" was set aside as corrupt and not dropped
+ * yet: the replica must not be recreated by a write (it would hold only
+ * that write); only a whole copy (store_import) brings it back. */
+static bool is_set_aside(const struct store *st, uint64_t handle)
+{
+	char path[PATH_MAX];
+
+	store_corrupt_path(st, handle, ".meta", path);
+	if (access(path, F_OK) == 0)
+		return true;
+	store_corrupt_path(st, handle, "", path);
+	return access(path, F_OK) == 0;
+}
+
 /* Write the first metadata file of a replica (temp file, then rename). */
 static int meta_create(struct store *st, uint64_t handle, uint64_t version)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	int fd, r;
 
-	replica_path(st, handle, ".meta.tmp", tmp);
-	replica_path(st, handle, ".meta", path);
+	store_replica_path(st, handle, ".meta.tmp", tmp);
+	store_replica_path(st, handle, ".meta", path);
 	fd = st->ops->open(st->ops_arg, STORE_FILE_META, tmp,
 			   O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return fd;
-	r = meta_write_header(st, fd, handle, version, 0);
+	r = store_meta_write_header(st, fd, handle, version, 0);
 	st->ops->close(st->ops_arg, STORE_FILE_META, fd);
 	if (r == 0 && rename(tmp, path) != 0)
 		r = -errno;
@@ -485,9 +482,15 @@ static int replica_create(struct store *st, struct store_entry *ent,
 	char path[PATH_MAX];
 	int r;
 
+	if (is_set_aside(st, ent->handle)) {
+		log_warnx("chunk %016llx: not recreating a replica set aside "
+			  "as corrupt",
+			  (unsigned long long)ent->handle);
+		return -EBADMSG;
+	}
 	if (store_avail(st) < store_chunk_size(st))
 		return -ENOSPC;
-	replica_path(st, ent->handle, "", path);
+	store_replica_path(st, ent->handle, "", path);
 	r = st->ops->open(st->ops_arg, STORE_FILE_DATA, path,
 			  O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (r < 0)
@@ -499,7 +502,7 @@ static int replica_create(struct store *st, struct store_entry *ent,
 		return r;
 	}
 	atomic_store(&ent->dir_synced, false);
-	entry_set(st, ent, true, version, 0);
+	store_entry_set(st, ent, true, version, 0);
 	return 0;
 }
 
@@ -524,13 +527,12 @@ static void quarantine_files(struct store *st, uint64_t handle)
 	char from[PATH_MAX], to[PATH_MAX];
 	size_t i;
 
-	snprintf(to, sizeof(to), "%s/corrupt", st->dir);
+	snprintf(to, sizeof(to), "%s/" STORE_CORRUPT_DIR, st->dir);
 	if (mkdir(to, 0755) != 0 && errno != EEXIST)
 		log_warn("cannot create '%s'", to);
 	for (i = 0; i < 2; i++) {
-		replica_path(st, handle, suffixes[i], from);
-		snprintf(to, sizeof(to), "%s/corrupt/%016llx%s", st->dir,
-			 (unsigned long long)handle, suffixes[i]);
+		store_replica_path(st, handle, suffixes[i], from);
+		store_corrupt_path(st, handle, suffixes[i], to);
 		if (rename(from, to) != 0 && errno != ENOENT &&
 		    unlink(from) != 0)
 			log_warn("cannot remove '%s'", from);
@@ -546,7 +548,7 @@ static void quarantine(struct store *st, struct store_entry *ent)
 		  "'%s/corrupt'",
 		  (unsigned long long)ent->handle, ent->version, st->dir);
 	quarantine_files(st, ent->handle);
-	entry_set(st, ent, false, 0, 0);
+	store_entry_set(st, ent, false, 0, 0);
 }
 
 /* After a read found corruption under a shared lock: quarantine the
@@ -690,7 +692,7 @@ int store_read(struct store *st, uint64_t handle, uint64_t version,
 
 	if ((r = check_range(st, handle, version, off, len)) != 0)
 		return r;
-	if ((ent = entry_get(st, handle, false)) == NULL)
+	if ((ent = store_entry_get(st, handle, false)) == NULL)
 		return -ENOENT;
 	pthread_rwlock_rdlock(&ent->rw);
 	if (!ent->present)
@@ -703,7 +705,7 @@ int store_read(struct store *st, uint64_t handle, uint64_t version,
 	pthread_rwlock_unlock(&ent->rw);
 	if (r == -EBADMSG)
 		quarantine_after_read(st, ent, version);
-	entry_put(st, ent);
+	store_entry_put(st, ent);
 	return r;
 }
 
@@ -715,7 +717,7 @@ int store_verify(struct store *st, uint64_t handle)
 	uint8_t *buf;
 	int r;
 
-	if ((ent = entry_get(st, handle, false)) == NULL)
+	if ((ent = store_entry_get(st, handle, false)) == NULL)
 		return -ENOENT;
 	buf = xmalloc(16 * BS);
 	pthread_rwlock_rdlock(&ent->rw);
@@ -728,7 +730,7 @@ int store_verify(struct store *st, uint64_t handle)
 	pthread_rwlock_unlock(&ent->rw);
 	if (r == -EBADMSG)
 		quarantine_after_read(st, ent, version);
-	entry_put(st, ent);
+	store_entry_put(st, ent);
 	free(buf);
 	return r;
 }
@@ -820,8 +822,8 @@ static int change_commit_meta(struct store *st, struct store_entry *ent,
 	if ((r = meta_write_sums(st, fds->meta, lo, n, sums)) != 0)
 		return r;
 	if (c->new_len != c->old_len)
-		return meta_write_header(st, fds->meta, ent->handle,
-					 ent->version, c->new_len);
+		return store_meta_write_header(st, fds->meta, ent->handle,
+					       ent->version, c->new_len);
 	return 0;
 }
 
@@ -844,12 +846,12 @@ static int apply_write(struct store *st, struct store_entry *ent,
 	sums = xmalloc((hi - lo + 1) * 4);
 	if ((r = change_sums(st, ent, fds, &c, lo, hi, sums)) != 0)
 		goto out;
-	if ((r = write_full(st, STORE_FILE_DATA, fds->data, buf, len,
-			    off)) != 0 ||
+	if ((r = store_write_full(st, STORE_FILE_DATA, fds->data, buf, len,
+				  off)) != 0 ||
 	    (r = change_commit_meta(st, ent, fds, &c, lo, hi - lo + 1,
 				    sums)) != 0)
 		goto out_trim;
-	entry_set(st, ent, true, ent->version, c.new_len);
+	store_entry_set(st, ent, true, ent->version, c.new_len);
 	r = 0;
 	goto out;
 out_trim:
@@ -900,7 +902,7 @@ static int apply_truncate(struct store *st, struct store_entry *ent,
 				     (off_t)(STORE_META_HEADER +
 					     nblocks(size) * 4))) != 0))
 		goto out;
-	entry_set(st, ent, true, ent->version, size);
+	store_entry_set(st, ent, true, ent->version, size);
 	r = 0;
 out:
 	free(sums);
@@ -922,7 +924,7 @@ static int mutate(struct store *st, uint64_t handle, uint64_t version,
 	struct store_entry *ent;
 	int r;
 
-	ent = entry_get(st, handle, true);
+	ent = store_entry_get(st, handle, true);
 	pthread_rwlock_wrlock(&ent->rw);
 	if ((r = replica_prepare(st, ent, version, &fds)) == 0)
 		r = m->buf != NULL ? apply_write(st, ent, &fds, m->off,
@@ -932,7 +934,7 @@ static int mutate(struct store *st, uint64_t handle, uint64_t version,
 	if (r == -EBADMSG)
 		quarantine(st, ent);
 	pthread_rwlock_unlock(&ent->rw);
-	entry_put(st, ent);
+	store_entry_put(st, ent);
 	return r;
 }
 
@@ -961,7 +963,7 @@ int store_truncate(struct store *st, uint64_t handle, uint64_t version,
 }
 
 /* fsync the folder holding a replica's files. */
-static int sync_dir(struct store *st, uint64_t handle)
+int store_sync_dir(struct store *st, uint64_t handle)
 {
 	char path[PATH_MAX];
 	int fd, r;
@@ -983,7 +985,7 @@ int store_sync(struct store *st, uint64_t handle, uint64_t version)
 	struct store_entry *ent;
 	int r;
 
-	if ((ent = entry_get(st, handle, false)) == NULL)
+	if ((ent = store_entry_get(st, handle, false)) == NULL)
 		return -ENOENT;
 	pthread_rwlock_rdlock(&ent->rw);
 	if (!ent->present)
@@ -996,11 +998,11 @@ int store_sync(struct store *st, uint64_t handle, uint64_t version)
 		 (r = st->ops->fsync(st->ops_arg, STORE_FILE_META,
 				     fds.meta)) == 0 &&
 		 !atomic_load(&ent->dir_synced) &&
-		 (r = sync_dir(st, handle)) == 0)
+		 (r = store_sync_dir(st, handle)) == 0)
 		atomic_store(&ent->dir_synced, true);
 	fds_close(st, &fds);
 	pthread_rwlock_unlock(&ent->rw);
-	entry_put(st, ent);
+	store_entry_put(st, ent);
 	return r;
 }
 
@@ -1013,7 +1015,7 @@ int store_set_version(struct store *st, uint64_t handle,
 
 	if (new_version > STORE_MAX_ID)
 		return -EINVAL;
-	if ((ent = entry_get(st, handle, false)) == NULL)
+	if ((ent = store_entry_get(st, handle, false)) == NULL)
 		return -ENOENT;
 	pthread_rwlock_wrlock(&ent->rw);
 	if (!ent->present)
@@ -1021,25 +1023,27 @@ int store_set_version(struct store *st, uint64_t handle,
 	else if (ent->version != old_version)
 		r = -ESTALE;
 	else if ((r = fds_open(st, handle, O_RDWR, &fds)) == 0 &&
-		 (r = meta_write_header(st, fds.meta, handle, new_version,
-					ent->length)) == 0)
-		entry_set(st, ent, true, new_version, ent->length);
+		 (r = store_meta_write_header(st, fds.meta, handle, new_version,
+					      ent->length)) == 0 &&
+		 (r = st->ops->fsync(st->ops_arg, STORE_FILE_META,
+				     fds.meta)) == 0)
+		store_entry_set(st, ent, true, new_version, ent->length);
 	fds_close(st, &fds);
 	pthread_rwlock_unlock(&ent->rw);
-	entry_put(st, ent);
+	store_entry_put(st, ent);
 	return r;
 }
 
 /* Remove both files of a replica. 0 or -errno of the first failure. */
-static int unlink_replica(struct store *st, uint64_t handle)
+int store_unlink_replica(struct store *st, uint64_t handle)
 {
 	char path[PATH_MAX];
 	int r = 0;
 
-	replica_path(st, handle, ".meta", path);
+	store_replica_path(st, handle, ".meta", path);
 	if (unlink(path) != 0 && errno != ENOENT)
 		r = -errno;
-	replica_path(st, handle, "", path);
+	store_replica_path(st, handle, "", path);
 	if (unlink(path) != 0 && errno != ENOENT && r == 0)
 		r = -errno;
 	return r;
@@ -1050,17 +1054,17 @@ int store_delete(struct store *st, uint64_t handle, uint64_t version)
 	struct store_entry *ent;
 	int r;
 
-	if ((ent = entry_get(st, handle, false)) == NULL)
+	if ((ent = store_entry_get(st, handle, false)) == NULL)
 		return -ENOENT;
 	pthread_rwlock_wrlock(&ent->rw);
 	if (!ent->present)
 		r = -ENOENT;
 	else if (version != 0 && ent->version != version)
 		r = -ESTALE;
-	else if ((r = unlink_replica(st, handle)) == 0)
-		entry_set(st, ent, false, 0, 0);
+	else if ((r = store_unlink_replica(st, handle)) == 0)
+		store_entry_set(st, ent, false, 0, 0);
 	pthread_rwlock_unlock(&ent->rw);
-	entry_put(st, ent);
+	store_entry_put(st, ent);
 	return r;
 }
 
@@ -1073,7 +1077,7 @@ int store_delete(struct store *st, uint64_t handle, uint64_t version)
 int store_lock(struct store *st, uint64_t handle, int timeout_ms,
 	       struct store_lock **lk)
 {
-	struct store_entry *ent = entry_get(st, handle, true);
+	struct store_entry *ent = store_entry_get(st, handle, true);
 	struct timespec deadline;
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
@@ -1084,7 +1088,7 @@ int store_lock(struct store *st, uint64_t handle, int timeout_ms,
 		deadline.tv_nsec -= 1000000000L;
 	}
 	if (pthread_mutex_timedlock(&ent->mut, &deadline) != 0) {
-		entry_put(st, ent);
+		store_entry_put(st, ent);
 		return -EAGAIN;
 	}
 	*lk = xmalloc(sizeof(**lk));
@@ -1098,7 +1102,7 @@ void store_unlock(struct store_lock *lk)
 	if (lk == NULL)
 		return;
 	pthread_mutex_unlock(&lk->ent->mut);
-	entry_put(lk->st, lk->ent);
+	store_entry_put(lk->st, lk->ent);
 	free(lk);
 }
 
@@ -1113,6 +1117,25 @@ int store_check_version(struct store *st, uint64_t handle, uint64_t version)
 	ent = node != NULL ? *node : NULL;
 	if (ent != NULL && ent->present && ent->version != version)
 		r = -ESTALE;
+	pthread_mutex_unlock(&st->mu);
+	return r;
+}
+
+int store_stat(struct store *st, uint64_t handle, struct store_replica *out)
+{
+	struct store_entry key = {.handle = handle}, *ent;
+	void **node;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&st->mu);
+	node = tfind(&key, &st->tree, entry_cmp);
+	ent = node != NULL ? *node : NULL;
+	if (ent != NULL && ent->present) {
+		out->handle = handle;
+		out->version = ent->version;
+		out->length = ent->length;
+		r = 0;
+	}
 	pthread_mutex_unlock(&st->mu);
 	return r;
 }
@@ -1280,7 +1303,7 @@ static int scan_load_meta(struct store *st, uint64_t handle,
 	uint64_t h;
 	int fd = -1, r;
 
-	replica_path(st, handle, ".meta", path);
+	store_replica_path(st, handle, ".meta", path);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
 		r = -errno;
 		goto out;
@@ -1292,7 +1315,7 @@ static int scan_load_meta(struct store *st, uint64_t handle,
 	if (h != handle ||
 	    (uint64_t)sb.st_size < STORE_META_HEADER + nblocks(*length) * 4)
 		goto out;
-	replica_path(st, handle, "", path);
+	store_replica_path(st, handle, "", path);
 	if (stat(path, &sb) != 0) {
 		r = -errno;
 		goto out;
@@ -1323,11 +1346,11 @@ static void scan_replica(struct store *st, uint64_t handle)
 		quarantine_files(st, handle);
 		return;
 	}
-	ent = entry_get(st, handle, true);
+	ent = store_entry_get(st, handle, true);
 	pthread_rwlock_wrlock(&ent->rw);
-	entry_set(st, ent, true, version, length);
+	store_entry_set(st, ent, true, version, length);
 	pthread_rwlock_unlock(&ent->rw);
-	entry_put(st, ent);
+	store_entry_put(st, ent);
 }
 
 /* Deal with one name found in DIR/chunks/XX. */
@@ -1350,10 +1373,10 @@ static void scan_name(struct store *st, unsigned sub, const char *name)
 		scan_replica(st, handle);
 		return;
 	}
-	replica_path(st, handle, ".meta", path);
+	store_replica_path(st, handle, ".meta", path);
 	if (strcmp(suffix, "") == 0 && access(path, F_OK) == 0)
 		return;
-	replica_path(st, handle, suffix, path);
+	store_replica_path(st, handle, suffix, path);
 	log_info("chunk %016llx: removing '%s' left by an interrupted creation",
 		 (unsigned long long)handle, path);
 	if (unlink(path) != 0 && errno != ENOENT)
@@ -1382,6 +1405,28 @@ static int scan_subdir(struct store *st, unsigned sub)
 	return 0;
 }
 
+/* Remove what an interrupted copy left in DIR/import. */
+static void import_cleanup(struct store *st)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/" STORE_IMPORT_DIR, st->dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/" STORE_IMPORT_DIR "/%s",
+			 st->dir, de->d_name);
+		log_info("removing '%s' left by an interrupted copy", path);
+		if (unlink(path) != 0 && errno != ENOENT)
+			log_warn("cannot remove '%s'", path);
+	}
+	closedir(d);
+}
+
 /* Create DIR and DIR/chunks and scan every replica. 0 or -errno. */
 static int store_scan(struct store *st)
 {
@@ -1398,6 +1443,7 @@ static int store_scan(struct store *st)
 	for (sub = 0; sub < 256; sub++)
 		if ((r = scan_subdir(st, sub)) != 0)
 			return r;
+	import_cleanup(st);
 	return 0;
 }
 

@@ -16,7 +16,8 @@
  * length)) of the data file; bytes past "length" read as zeros. Every
  * read verifies every block it touches; a mismatch fails the read with
  * -EBADMSG and moves the replica to DIR/corrupt/ (it disappears from the
- * chunk report, so the master re-replicates it from a good copy). A
+ * chunk report, so the master re-replicates it from a good copy; the
+ * set-aside copy is reported until the master says to drop it). A
  * partially overwritten block is verified before it is merged, so a
  * write never launders corruption into a fresh checksum.
  *
@@ -178,7 +179,8 @@ int store_sync(struct store *st, uint64_t handle, uint64_t version);
 
 /*
  * Change the version of a replica from "old_version" to "new_version"
- * (a new lease). 0, -ENOENT, -ESTALE (not at old_version), -errno.
+ * (a new lease), durably (the metadata is fsync()ed). 0, -ENOENT,
+ * -ESTALE (not at old_version), -errno.
  */
 int store_set_version(struct store *st, uint64_t handle,
 		      uint64_t old_version, uint64_t new_version);
@@ -201,8 +203,61 @@ int store_verify(struct store *st, uint64_t handle);
  */
 size_t store_list(struct store *st, struct store_replica **out);
 
+/* Version and length of the replica of "handle" into *out. 0 or
+ * -ENOENT. */
+int store_stat(struct store *st, uint64_t handle, struct store_replica *out);
+
 /* True if "handle" has a replica here (at any version). */
 bool store_has(struct store *st, uint64_t handle);
+
+/*
+ * Whole-replica import (store_import.c): a copy made by another server
+ * arrives in order, is written aside under DIR/import/ with fresh
+ * checksums and installed atomically by store_import_commit(), so a
+ * half-made copy never appears in the chunk report. Calling sequence:
+ *     store_import_begin(st, handle, version, length, &imp);
+ *     store_import_write(imp, buf, len) ...  (in order; every piece but
+ *                                             the last a multiple of
+ *                                             DFS_BLOCK_SIZE)
+ *     store_import_commit(imp)  or  store_import_abort(imp)
+ * Writes and truncates do not recreate a replica set aside as corrupt;
+ * an import does.
+ */
+struct store_import;
+
+/*
+ * Start importing "length" bytes of replica "handle" at "version".
+ * 0 and *out set; -EEXIST (a replica at that version or a newer one is
+ * here), -ENOSPC (less free space than "length"), -EINVAL, or -errno.
+ */
+int store_import_begin(struct store *st, uint64_t handle, uint64_t version,
+		       uint64_t length, struct store_import **out);
+
+/* Append len bytes (borrowed). 0, -EINVAL (past "length", or after a
+ * piece that was not a whole number of blocks) or -errno. */
+int store_import_write(struct store_import *imp, const void *buf,
+		       size_t len);
+
+/*
+ * Check that "length" bytes arrived, fsync the copy and install it,
+ * replacing an older replica of the handle. Frees imp either way.
+ * 0; -EEXIST (a replica at that version or a newer one appeared
+ * meanwhile), -EINVAL (short), or -errno.
+ */
+int store_import_commit(struct store_import *imp);
+
+/* Drop an import and its files. NULL is a no-op. */
+void store_import_abort(struct store_import *imp);
+
+/*
+ * Replicas set aside as corrupt (store_corrupt.c): their handles,
+ * sorted, in a new array the caller frees (NULL when the count is 0).
+ * Returns the count.
+ */
+size_t store_corrupt_list(struct store *st, uint64_t **out);
+
+/* Remove the set-aside copy of "handle". 0 or -errno (-ENOENT: none). */
+int store_corrupt_drop(struct store *st, uint64_t handle);
 
 /* Usage figures: replicas, bytes they hold, and the capacity (bytes held
  * plus the space still available in the store's file system). */

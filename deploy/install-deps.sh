@@ -15,6 +15,8 @@ packages=(
 	libcmocka-dev
 	python3-pytest
 	attr rsync curl iproute2 psmisc
+	# Operations tests: promtool, headless Chromium, systemd-analyze.
+	prometheus chromium systemd
 )
 
 missing=()

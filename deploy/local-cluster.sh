@@ -146,6 +146,14 @@ launch() {
 	echo "=== $(date -u +%FT%TZ) $PROG: starting $name $*" >>"$log"
 	setsid "$BIN/$name" "$@" </dev/null >>"$log" 2>&1 &
 	LAUNCHED_PID=$!
+	# The child is bash, then setsid, then NAME: wait (bounded) for the
+	# exec, so that pid_alive checks see the daemon and not its launcher.
+	local _
+	for _ in $(seq 50); do
+		pid_alive "$LAUNCHED_PID" "$name" && return 0
+		[[ -e "/proc/$LAUNCHED_PID" ]] || return 0
+		sleep 0.02
+	done
 }
 
 # ---------------------------------------------------------------------

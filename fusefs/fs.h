@@ -15,6 +15,7 @@
  *   ops_ns.c       lookup, getattr, setattr, mkdir, unlink, rename, ...
  *   ops_file.c     create, open, read, write, flush, fsync, release
  *   ops_dir.c      opendir, readdir, readdirplus, releasedir
+ *   ops_xattr.c    setxattr, getxattr, listxattr, removexattr (user.*)
  *   inode_table.c  per-inode lookup counts, open handles, cache state
  */
 #ifndef FUSEFS_FS_H
@@ -112,6 +113,16 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	      struct fuse_file_info *fi);
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		  off_t length, struct fuse_file_info *fi);
+
+/* Extended attributes, user.* only (ops_xattr.c). */
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 size_t size);
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* Flush every open handle of "ino" (before a truncate or an explicit
  * mtime, so that buffered data cannot land after it). 0 or -errno. */

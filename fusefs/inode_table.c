@@ -24,12 +24,12 @@ struct inode_ent {
 	struct timespec seen_mtime;     /* mtime last seen by this mount */
 	uint64_t seen_size;             /* size last seen by this mount */
 	struct timespec write_time;     /* last write through this mount */
-	char **orphans;                 /* hidden names keeping it alive */
-	size_t norphans;
+	uint64_t size_hint;             /* see inode_table_size_hint() */
 };
 
 struct inode_table {
-	pthread_mutex_t lock;           /* guards everything */
+	struct dfs_client *client;      /* borrowed: releases holds */
+	pthread_mutex_t lock;           /* guards everything below */
 	void *root;                     /* tsearch tree of struct inode_ent */
 	size_t nopen;                   /* open handles, all inodes */
 };
@@ -41,10 +41,11 @@ static int ent_cmp(const void *a, const void *b)
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
-struct inode_table *inode_table_new(void)
+struct inode_table *inode_table_new(struct dfs_client *c)
 {
 	struct inode_table *t = xcalloc(1, sizeof(*t));
 
+	t->client = c;
 	pthread_mutex_init(&t->lock, NULL);
 	return t;
 }
@@ -98,17 +99,20 @@ void inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n)
 }
 
 struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
-				   struct dfs_file *f)
+				   struct dfs_file *f, bool append)
 {
 	struct fs_handle *h = xcalloc(1, sizeof(*h));
 	struct inode_ent *e;
 
 	h->file = f;
 	h->ino = ino;
+	h->append = append;
 	h->refs = 1;
 	h->registered = true;
 	pthread_mutex_lock(&t->lock);
 	e = ent_get(t, ino, true);
+	if (e->nhandles == 0)
+		e->size_hint = dfs_file_size(f);
 	LIST_INSERT_HEAD(&e->handles, h, link);
 	e->nhandles++;
 	t->nopen++;
@@ -116,84 +120,67 @@ struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
 	return h;
 }
 
-/* Drop one reference; lock held. Returns the file to close, if any. */
-static struct dfs_file *handle_unref(struct fs_handle *h)
+/* Drop one reference; lock held. Returns the handle to close (with
+ * handle_close()) if that was the last one. */
+static struct fs_handle *handle_unref(struct fs_handle *h)
 {
-	struct dfs_file *f;
-
-	if (--h->refs > 0)
-		return NULL;
-	f = h->file;
-	free(h);
-	return f;
+	return --h->refs > 0 ? NULL : h;
 }
 
-int inode_table_release(struct inode_table *t, struct fs_handle *h,
-			char ***orphans, size_t *norphans)
+/* Close the file of an unreferenced handle and release its hold; the
+ * lock is not held (this flushes over the network). */
+static int handle_close(struct inode_table *t, struct fs_handle *h)
+{
+	int r;
+
+	if (h == NULL)
+		return 0;
+	r = dfs_file_close(h->file);
+	dfs_close(t->client, h->ino);
+	free(h);
+	return r;
+}
+
+int inode_table_release(struct inode_table *t, struct fs_handle *h)
 {
 	struct inode_ent *e;
-	struct dfs_file *f;
 
-	*orphans = NULL;
-	*norphans = 0;
 	pthread_mutex_lock(&t->lock);
 	if (h->registered) {
 		h->registered = false;
 		LIST_REMOVE(h, link);
 		t->nopen--;
 		e = ent_get(t, h->ino, false);
-		if (e != NULL && --e->nhandles == 0) {
-			*orphans = e->orphans;
-			*norphans = e->norphans;
-			e->orphans = NULL;
-			e->norphans = 0;
-		}
-		if (e != NULL)
+		if (e != NULL) {
+			e->nhandles--;
 			ent_maybe_free(t, e);
+		}
 	}
-	f = handle_unref(h);
+	h = handle_unref(h);
 	pthread_mutex_unlock(&t->lock);
-	return f != NULL ? dfs_file_close(f) : 0;
+	return handle_close(t, h);
 }
 
-bool inode_table_any_open(struct inode_table *t)
-{
-	bool any;
-
-	pthread_mutex_lock(&t->lock);
-	any = t->nopen > 0;
-	pthread_mutex_unlock(&t->lock);
-	return any;
-}
-
-bool inode_table_is_open(struct inode_table *t, uint64_t ino)
+bool inode_table_others_dirty(struct inode_table *t,
+			      const struct fs_handle *h, bool appends)
 {
 	struct inode_ent *e;
-	bool open;
+	struct fs_handle *o;
+	bool dirty = false;
 
 	pthread_mutex_lock(&t->lock);
-	e = ent_get(t, ino, false);
-	open = e != NULL && e->nhandles > 0;
-	pthread_mutex_unlock(&t->lock);
-	return open;
-}
-
-bool inode_table_add_orphan(struct inode_table *t, uint64_t ino,
-			    const char *name)
-{
-	struct inode_ent *e;
-	bool open;
-
-	pthread_mutex_lock(&t->lock);
-	e = ent_get(t, ino, false);
-	open = e != NULL && e->nhandles > 0;
-	if (open) {
-		e->orphans = xrealloc(e->orphans,
-				      (e->norphans + 1) * sizeof(char *));
-		e->orphans[e->norphans++] = xstrdup(name);
+	e = ent_get(t, h->ino, false);
+	if (e != NULL && e->nhandles > 1) {
+		LIST_FOREACH(o, &e->handles, link) {
+			if (o != h && (appends || !o->append) &&
+			    dfs_file_is_dirty(o->file)) {
+				dirty = true;
+				break;
+			}
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	return open;
+	return dirty;
 }
 
 size_t inode_table_handles(struct inode_table *t, uint64_t ino,
@@ -219,12 +206,10 @@ size_t inode_table_handles(struct inode_table *t, uint64_t ino,
 
 int inode_table_put(struct inode_table *t, struct fs_handle *h)
 {
-	struct dfs_file *f;
-
 	pthread_mutex_lock(&t->lock);
-	f = handle_unref(h);
+	h = handle_unref(h);
 	pthread_mutex_unlock(&t->lock);
-	return f != NULL ? dfs_file_close(f) : 0;
+	return handle_close(t, h);
 }
 
 static bool ts_after(const struct timespec *a, const struct timespec *b)
@@ -242,9 +227,8 @@ void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
 
 	pthread_mutex_lock(&t->lock);
 	e = ent_get(t, a->ino, false);
-	if (e == NULL || e->nhandles == 0)
+	if (e == NULL)
 		goto out;
-	a->nlink = a->nlink > e->norphans ? a->nlink - e->norphans : 0;
 	LIST_FOREACH(h, &e->handles, link) {
 		if (!dfs_file_is_dirty(h->file))
 			continue;
@@ -258,6 +242,7 @@ void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
 		if (ts_after(&e->write_time, &a->ctime))
 			a->ctime = e->write_time;
 	}
+	e->size_hint = a->size;
 out:
 	pthread_mutex_unlock(&t->lock);
 }
@@ -294,7 +279,8 @@ void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a)
 	pthread_mutex_unlock(&t->lock);
 }
 
-bool inode_table_note_write(struct inode_table *t, struct fs_handle *h)
+bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
+			    uint64_t end)
 {
 	struct inode_ent *e;
 	bool others = false;
@@ -303,19 +289,32 @@ bool inode_table_note_write(struct inode_table *t, struct fs_handle *h)
 	e = ent_get(t, h->ino, false);
 	if (e != NULL) {
 		e->write_time = time_now_ts();
+		if (end > e->size_hint)
+			e->size_hint = end;
 		others = e->nhandles > 1;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return others;
 }
 
-/* Where ent_destroy() sends hidden names (tdestroy() passes no
- * argument; only used while the last thread frees the table). */
-static void (*destroy_drop)(const char *name, void *arg);
-static void *destroy_arg;
+uint64_t inode_table_size_hint(struct inode_table *t, uint64_t ino)
+{
+	struct inode_ent *e;
+	uint64_t size = 0;
 
-/* tdestroy() callback: close what is still open, drop hidden names, free
- * the entry. */
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e != NULL && e->nhandles > 0)
+		size = e->size_hint;
+	pthread_mutex_unlock(&t->lock);
+	return size;
+}
+
+/* The table tdestroy() empties (it passes no argument; only used
+ * while the last thread frees the table). */
+static struct inode_table *destroy_table;
+
+/* tdestroy() callback: close what is still open, free the entry. */
 static void ent_destroy(void *p)
 {
 	struct inode_ent *e = p;
@@ -325,30 +324,19 @@ static void ent_destroy(void *p)
 	while ((h = LIST_FIRST(&e->handles)) != NULL) {
 		LIST_REMOVE(h, link);
 		h->registered = false;
-		if (--h->refs > 0)
-			continue;
-		if ((r = dfs_file_close(h->file)) != 0)
+		if ((r = handle_close(destroy_table, handle_unref(h))) != 0)
 			log_warnx("closing inode %llu at unmount: %s",
 				  (unsigned long long)e->ino, strerror(-r));
-		free(h);
 	}
-	for (size_t i = 0; i < e->norphans; i++) {
-		if (destroy_drop != NULL)
-			destroy_drop(e->orphans[i], destroy_arg);
-		free(e->orphans[i]);
-	}
-	free(e->orphans);
 	free(e);
 }
 
-void inode_table_free(struct inode_table *t,
-		      void (*drop)(const char *name, void *arg), void *arg)
+void inode_table_free(struct inode_table *t)
 {
 	if (t == NULL)
 		return;
 	pthread_mutex_lock(&t->lock);
-	destroy_drop = drop;
-	destroy_arg = arg;
+	destroy_table = t;
 	tdestroy(t->root, ent_destroy);
 	t->root = NULL;
 	pthread_mutex_unlock(&t->lock);

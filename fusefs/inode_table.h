@@ -12,8 +12,12 @@
  *     valid at the next open (keep_cache);
  *   - the time of the last write through this mount (mtime before the
  *     flush reaches the master);
- *   - the hidden names that keep an unlinked but still open file alive
- *     (see orphans.h); they are not counted in the nlink reported.
+ *   - while it is open, the size last reported to the kernel or written
+ *     through this mount, which the handles' own sizes may lag behind.
+ * Every open handle is also a hold of the inode at the master (the
+ * client session, dfs_open()): when a handle's file is closed, the table
+ * releases that hold (dfs_close()), so a file unlinked while open stays
+ * until its last handle on any mount closes.
  *
  * Thread-safety: one mutex guards the table, the handle lists and the
  * reference counts. Handles are refcounted: the kernel's file handle is
@@ -35,6 +39,7 @@
 struct fs_handle {
 	struct dfs_file *file;          /* owned, closed with the last ref */
 	uint64_t ino;
+	bool append;                    /* opened O_APPEND: record appends */
 	unsigned refs;                  /* table lock */
 	bool registered;                /* in its inode's list; table lock */
 	LIST_ENTRY(fs_handle) link;     /* table lock */
@@ -42,13 +47,13 @@ struct fs_handle {
 
 struct inode_table;
 
-/* New, empty table. Never NULL. */
-struct inode_table *inode_table_new(void);
+/* New, empty table whose handles' holds are released through client
+ * "c" (borrowed). Never NULL. */
+struct inode_table *inode_table_new(struct dfs_client *c);
 
-/* Close every handle still open (flushing it), call drop(name, arg) for
- * every hidden name still recorded, and free the table. */
-void inode_table_free(struct inode_table *t,
-		      void (*drop)(const char *name, void *arg), void *arg);
+/* Close every handle still open (flushing it, releasing its hold) and
+ * free the table. */
+void inode_table_free(struct inode_table *t);
 
 /* One more kernel lookup reference to "ino". */
 void inode_table_ref(struct inode_table *t, uint64_t ino);
@@ -56,32 +61,20 @@ void inode_table_ref(struct inode_table *t, uint64_t ino);
 /* The kernel dropped n lookup references to "ino". */
 void inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n);
 
-/* Register an open dfs_file "f" (owned from now on) of inode "ino";
+/* Register an open dfs_file "f" (owned from now on) of inode "ino",
+ * whose open took a hold (dfs_open(), released when f is closed);
  * returns the handle with one reference (the kernel's). Never NULL. */
 struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
-				   struct dfs_file *f);
+				   struct dfs_file *f, bool append);
 
-/*
- * The kernel released handle h: unregister it and drop its reference.
- * Returns the result of closing the file if that was the last one. When
- * it was the inode's last open handle, the names that kept the inode
- * alive (inode_table_add_orphan()) are handed to the caller in *orphans
- * (*norphans of them; free each and the array), else *orphans is NULL.
- */
-int inode_table_release(struct inode_table *t, struct fs_handle *h,
-			char ***orphans, size_t *norphans);
+/* The kernel released handle h: unregister it and drop its reference.
+ * Returns the result of closing the file if that was the last one. */
+int inode_table_release(struct inode_table *t, struct fs_handle *h);
 
-/* True if any file is open through this mount. */
-bool inode_table_any_open(struct inode_table *t);
-
-/* True if "ino" is open through this mount. */
-bool inode_table_is_open(struct inode_table *t, uint64_t ino);
-
-/* Record that the hidden name "name" (copied) keeps open inode "ino"
- * alive after its last visible name went. False if "ino" is not open
- * (the caller removes the name itself). */
-bool inode_table_add_orphan(struct inode_table *t, uint64_t ino,
-			    const char *name);
+/* True if handles of h's inode other than h hold unflushed writes (not
+ * counting O_APPEND handles unless "appends"). */
+bool inode_table_others_dirty(struct inode_table *t,
+			      const struct fs_handle *h, bool appends);
 
 /* Lend up to "max" referenced handles of "ino" into out; returns how
  * many. Give each back with inode_table_put(). */
@@ -104,8 +97,15 @@ bool inode_table_check_seen(struct inode_table *t, const struct dfs_attr *a);
  * change, which its page cache already reflects). */
 void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a);
 
-/* A write went through handle h now. Returns true if other handles of
- * the same inode are open (their read caches need dropping). */
-bool inode_table_note_write(struct inode_table *t, struct fs_handle *h);
+/* A write through handle h now ended at "end". Returns true if other
+ * handles of the same inode are open (their read caches need
+ * dropping). */
+bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
+			    uint64_t end);
+
+/* Size of an open inode as this mount last told the kernel (attrs) or
+ * wrote it (0 if not open): a read may go up to there, although the
+ * handle read from knows a smaller size. */
+uint64_t inode_table_size_hint(struct inode_table *t, uint64_t ino);
 
 #endif

@@ -20,7 +20,6 @@
 #include "http_client.h"
 #include "inode_table.h"
 #include "log.h"
-#include "orphans.h"
 #include "banned.h"
 
 /* Defaults of the options below. */
@@ -212,9 +211,10 @@ int main(int argc, char *argv[])
 	add_default_options(&args);
 	fs.cfg = cfg;
 	fs.client = dfs_client_new(master);
-	fs.inodes = inode_table_new();
+	fs.inodes = inode_table_new(fs.client);
 	r = serve(&fs, &args, &opts);
-	inode_table_free(fs.inodes, orphans_drop_one, &fs);
+	inode_table_free(fs.inodes);
+	dfs_session_end(fs.client);
 	dfs_client_free(fs.client);
 out:
 	auth_key_free(key);

@@ -48,6 +48,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
 				  FUSE_CAP_HANDLE_KILLPRIV |
 				  FUSE_CAP_WRITEBACK_CACHE);
+	/* Here, not in main(): after fuse_daemonize() forked. */
+	if (dfs_session_start(fs->client) != 0)
+		log_errorx("cannot start a client session: files unlinked "
+			   "while open here may vanish");
 	log_info("mounted: master '%s', max_write %u, max_readahead %u",
 		 dfs_client_master(fs->client), conn->max_write,
 		 conn->max_readahead);
@@ -81,4 +85,9 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsyncdir = fs_fsyncdir,
 	.statfs = fs_statfs,
 	.create = fs_create,
+	.fallocate = fs_fallocate,
+	.setxattr = fs_setxattr,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
 };

@@ -16,7 +16,6 @@
 
 #include "fs.h"
 #include "inode_table.h"
-#include "orphans.h"
 #include "xmalloc.h"
 #include "banned.h"
 
@@ -66,8 +65,6 @@ static int dir_collect(const struct dfs_dirent *ent, void *arg)
 	struct fs_dir *d = arg;
 	struct fs_dirent *de;
 
-	if (orphans_is_hidden(d->ino, ent->name))
-		return 0;
 	if (d->n == d->cap) {
 		d->cap = d->cap ? d->cap * 2 : 64;
 		d->ents = xrealloc(d->ents, d->cap * sizeof(*d->ents));

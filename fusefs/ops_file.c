@@ -6,6 +6,13 @@
  * master for fresh attrs and keeps the kernel page cache only if the file
  * is as this mount last saw it; flush() (every close) sends buffered data
  * to every replica and the new size and mtime to the master.
+ *
+ * Every open holds the inode at the master (dfs_open(), released when
+ * the handle's file closes, inode_table.h), so an unlinked open file
+ * stays usable on every mount. O_APPEND handles are record appends (the
+ * master picks the offset of each write, dfs_file_write()) and bypass the
+ * page cache (direct_io): the kernel would cache the data at the offset
+ * it guessed, not where it went.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +24,6 @@
 #include "fs.h"
 #include "inode_table.h"
 #include "log.h"
-#include "orphans.h"
 #include "xmalloc.h"
 #include "banned.h"
 
@@ -72,18 +78,10 @@ static struct fs_handle *handle_of(const struct fuse_file_info *fi)
 	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
-/* Give back the kernel's handle h; at the inode's last close, remove
- * the hidden names that kept it alive. Returns the close result. */
+/* Give back the kernel's handle h. Returns the close result. */
 static int release_handle(struct fs *fs, struct fs_handle *h)
 {
-	char **orphans;
-	size_t n;
-	int r;
-
-	r = inode_table_release(fs->inodes, h, &orphans, &n);
-	if (orphans != NULL)
-		orphans_drop(fs, orphans, n);
-	return r;
+	return inode_table_release(fs->inodes, h);
 }
 
 int fs_flush_inode(struct fs *fs, uint64_t ino)
@@ -125,10 +123,12 @@ static int truncate_on_open(struct fs *fs, uint64_t ino, struct dfs_attr *a)
 	return 0;
 }
 
-/* Open inode a->ino with fresh attrs *a: truncate if asked, decide on
- * keep_cache, register the handle in fi->fh. */
+/* Open inode a->ino with fresh attrs *a, held by dfs_open(): truncate
+ * if asked (not a file just created), decide on keep_cache and
+ * direct_io, register the handle in fi->fh. On failure the caller
+ * releases the hold. */
 static int open_handle(struct fs *fs, struct dfs_attr *a,
-		       struct fuse_file_info *fi)
+		       struct fuse_file_info *fi, bool created)
 {
 	int accmode = fi->flags & O_ACCMODE;
 	struct dfs_file *f;
@@ -139,20 +139,24 @@ static int open_handle(struct fs *fs, struct dfs_attr *a,
 		return -EISDIR;
 	keep = inode_table_check_seen(fs->inodes, a);
 	/* From here on, the size this mount knows, unflushed writes
-	 * included: a truncate must cut them, appends land after them. */
+	 * included: a truncate must cut them. */
 	inode_table_fix_attr(fs->inodes, a);
-	if ((fi->flags & O_TRUNC) && accmode != O_RDONLY && a->size > 0) {
+	if ((fi->flags & O_TRUNC) && accmode != O_RDONLY && !created) {
+		/* Even at size 0: O_TRUNC sets mtime and ctime. */
 		if ((r = truncate_on_open(fs, a->ino, a)) != 0)
 			return r;
 		inode_table_check_seen(fs->inodes, a);
 		keep = false;
 	}
+	if (fi->flags & O_APPEND)
+		fi->direct_io = 1;
 	log_debug("open inode %llu size %llu mtime %lld.%09ld keep_cache %d",
 		  (unsigned long long)a->ino, (unsigned long long)a->size,
 		  (long long)a->mtime.tv_sec, a->mtime.tv_nsec, keep);
 	f = dfs_file_open(fs->client, a->ino,
 			  fi->flags & (O_ACCMODE | O_APPEND), a->size);
-	fi->fh = (uintptr_t)inode_table_open(fs->inodes, a->ino, f);
+	fi->fh = (uintptr_t)inode_table_open(fs->inodes, a->ino, f,
+					     (fi->flags & O_APPEND) != 0);
 	fi->keep_cache = keep;
 	return 0;
 }
@@ -163,11 +167,12 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct dfs_attr a;
 	int r;
 
-	if ((r = dfs_getattr(fs->client, ino, &a)) != 0) {
+	if ((r = dfs_open(fs->client, ino, &a)) != 0) {
 		fuse_reply_err(req, -fs_inode_errno(r));
 		return;
 	}
-	if ((r = open_handle(fs, &a, fi)) != 0) {
+	if ((r = open_handle(fs, &a, fi, false)) != 0) {
+		dfs_close(fs->client, ino);
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -182,15 +187,25 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
 	struct dfs_attr a;
+	bool created;
 	int r;
 
 	r = dfs_create(fs->client, parent, name,
 		       S_IFREG | (mode & 07777 & ~ctx->umask), ctx->uid,
 		       ctx->gid, &a);
+	created = r == 0;
 	/* Someone else created it since the kernel looked: open theirs. */
 	if (r == -EEXIST && !(fi->flags & O_EXCL))
 		r = dfs_lookup(fs->client, parent, name, &a);
-	if (r != 0 || (r = open_handle(fs, &a, fi)) != 0) {
+	/* Hold it as any open does (with fresh attrs). */
+	if (r == 0 && (r = dfs_open(fs->client, a.ino, &a)) == -ENOENT)
+		r = -ESTALE;
+	if (r != 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if ((r = open_handle(fs, &a, fi, created)) != 0) {
+		dfs_close(fs->client, a.ino);
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -205,11 +220,24 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
+	struct fs_handle *h = handle_of(fi);
 	char *buf = read_buf_get(size);
+	uint64_t hint;
 	ssize_t n;
 
-	(void)ino;
-	n = dfs_file_read(handle_of(fi)->file, buf, size, off);
+	/* A read sees every write made through this mount before it, also
+	 * those still buffered in other handles of the file, and goes as
+	 * far as the size the kernel was told (a short read would make it
+	 * believe the file ends there). */
+	if (inode_table_others_dirty(fs_of(req)->inodes, h, true) &&
+	    (n = fs_flush_inode(fs_of(req), ino)) != 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	hint = inode_table_size_hint(fs_of(req)->inodes, ino);
+	if (hint > dfs_file_size(h->file))
+		dfs_file_note_size(h->file, hint);
+	n = dfs_file_read(h->file, buf, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -237,13 +265,24 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	struct fs_handle *h = handle_of(fi);
 	ssize_t n;
 
-	(void)ino;
+	/*
+	 * Writes through one mount land in the order they were made, also
+	 * when other handles of the file still buffer earlier ones: those
+	 * go out first. A record append only needs the others that are
+	 * not appends themselves flushed (so that the master's size, where
+	 * the append goes, includes them); appends never overlap.
+	 */
+	if (inode_table_others_dirty(fs->inodes, h, !h->append) &&
+	    (n = fs_flush_inode(fs, ino)) != 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
 	n = dfs_file_write(h->file, buf, size, off);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
 	}
-	if (inode_table_note_write(fs->inodes, h))
+	if (inode_table_note_write(fs->inodes, h, dfs_file_size(h->file)))
 		drop_other_caches(fs, h);
 	fuse_reply_write(req, (size_t)n);
 }
@@ -262,12 +301,75 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, -r);
 }
 
+/* fsync(2) makes every write to the file durable, also those made
+ * through other descriptors: every handle of the inode on this mount. */
 void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	      struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct fs *fs = fs_of(req);
+	struct fs_handle *hs[MAX_HANDLES];
+	size_t n = inode_table_handles(fs->inodes, ino, hs, MAX_HANDLES);
+	int r = 0, e;
+
 	(void)datasync;
-	fuse_reply_err(req, -dfs_file_fsync(handle_of(fi)->file));
+	(void)fi;
+	for (size_t i = 0; i < n; i++) {
+		e = dfs_file_fsync(hs[i]->file);
+		if (e != 0 && r == 0)
+			r = e;
+		inode_table_put(fs->inodes, hs[i]);
+	}
+	fuse_reply_err(req, -r);
+}
+
+/* Tell every open handle of "ino" that the file grew to "size". */
+static void grow_handles(struct fs *fs, uint64_t ino, uint64_t size)
+{
+	struct fs_handle *hs[MAX_HANDLES];
+	size_t n = inode_table_handles(fs->inodes, ino, hs, MAX_HANDLES);
+
+	for (size_t i = 0; i < n; i++) {
+		if (dfs_file_size(hs[i]->file) < size)
+			dfs_file_set_size(hs[i]->file, size);
+		inode_table_put(fs->inodes, hs[i]);
+	}
+}
+
+/*
+ * fallocate: there is nothing to reserve (chunks are allocated when
+ * written, holes read as zeros), so mode 0 only grows the size, and
+ * FALLOC_FL_KEEP_SIZE alone does nothing. Punching holes, zeroing,
+ * collapsing and inserting ranges are not supported.
+ */
+void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		  off_t length, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct dfs_attr a;
+	int r;
+
+	(void)fi;
+	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (offset < 0 || length <= 0 || offset > INT64_MAX - length) {
+		fuse_reply_err(req, offset < 0 || length <= 0 ? EINVAL : EFBIG);
+		return;
+	}
+	if (mode & FALLOC_FL_KEEP_SIZE) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	/* Buffered writes first, so the size the master compares with is
+	 * this mount's. */
+	if ((r = fs_flush_inode(fs, ino)) == 0 &&
+	    (r = dfs_extend(fs->client, ino, (uint64_t)(offset + length),
+			    &a)) == 0) {
+		grow_handles(fs, ino, a.size);
+		inode_table_set_seen(fs->inodes, &a);
+	}
+	fuse_reply_err(req, -fs_inode_errno(r));
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

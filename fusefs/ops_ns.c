@@ -10,7 +10,6 @@
 #include "fs.h"
 #include "inode_table.h"
 #include "log.h"
-#include "orphans.h"
 #include "banned.h"
 
 /* st_blksize: tools size their I/O after it (cp uses it as buffer). */
@@ -90,9 +89,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct dfs_attr a;
 	int r;
 
-	r = orphans_is_hidden(parent, name)
-		    ? -ENOENT
-		    : dfs_lookup(fs->client, parent, name, &a);
+	r = dfs_lookup(fs->client, parent, name, &a);
 	if (r == -ENOENT) {
 		/* Negative entry: not cached by default, since a name that
 		 * another client creates (a MapReduce output, a file copied
@@ -254,7 +251,9 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -orphans_unlink(fs_of(req), parent, name));
+	/* An open file stays until its last close on any mount: the
+	 * master keeps it while a session holds it (dfs_open()). */
+	fuse_reply_err(req, -dfs_unlink(fs_of(req)->client, parent, name));
 }
 
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -279,7 +278,6 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs *fs = fs_of(req);
 	unsigned pflags = 0;
-	int r;
 
 	if (flags & RENAME_NOREPLACE)
 		pflags |= PROTO_RENAME_NOREPLACE;
@@ -287,17 +285,6 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		pflags |= PROTO_RENAME_EXCHANGE;
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
 		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (orphans_is_hidden(parent, name) ||
-	    orphans_is_hidden(newparent, newname)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	/* A file open here that the rename would delete stays readable. */
-	if (!(pflags & (PROTO_RENAME_NOREPLACE | PROTO_RENAME_EXCHANGE)) &&
-	    (r = orphans_keep_target(fs, newparent, newname)) != 0) {
-		fuse_reply_err(req, -r);
 		return;
 	}
 	fuse_reply_err(req, -dfs_rename(fs->client, parent, name, newparent,

@@ -125,9 +125,9 @@ struct dfs_file *dfs_file_open(struct dfs_client *c, uint64_t ino, int flags,
 ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
 
 /* Write len bytes at off (buffered); returns len or -errno. With O_APPEND
- * data goes to the end of the file as this handle knows it, or to off if
- * that is further (a mount passes the kernel's idea of the end, which
- * includes other handles' appends). */
+ * "off" is ignored: the master reserves len bytes at the end of the file
+ * (EP_APPEND, a record append), so concurrent appenders on any clients
+ * never overlap, and the data goes there. */
 ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
 		       off_t off);
 
@@ -140,6 +140,11 @@ void dfs_file_set_size(struct dfs_file *f, uint64_t size);
 /* Forget cached file data and chunk locations (another handle of the same
  * file wrote), so later reads go to the chunk servers. */
 void dfs_file_drop_cache(struct dfs_file *f);
+
+/* The file is at least "size" bytes long (another handle wrote up to
+ * there, or the master says so): reads of this handle go up to there.
+ * Drops cached data and chunk locations if that grows the size. */
+void dfs_file_note_size(struct dfs_file *f, uint64_t size);
 
 /* Copy into *attr the attributes the master returned for the last size
  * and mtime update this handle sent (EP_EXTEND at a flush). Returns false
@@ -157,5 +162,60 @@ int dfs_file_fsync(struct dfs_file *f);
 
 /* Flush and free. Returns the flush result; f is freed either way. */
 int dfs_file_close(struct dfs_file *f);
+
+/*
+ * Client sessions (a mount): while a session runs, dfs_open() holds the
+ * inode at the master, so that the file stays readable and writable
+ * after its last name goes (unlink, rename over it, on any client)
+ * until dfs_close() releases the hold (see EP_OPEN and EP_SESSION). A
+ * thread renews the session's lease and sends releases; a session the
+ * master forgot (restart) registers its open files again by itself.
+ */
+
+/* Start the session of client c (random id). 0, -EALREADY, -errno. */
+int dfs_session_start(struct dfs_client *c);
+
+/* End the session (releasing every hold at the master); no-op without
+ * one. dfs_client_free() does it too. */
+void dfs_session_end(struct dfs_client *c);
+
+/* Attributes of "ino" for an open(): with a session, also a hold of a
+ * regular file (one dfs_close() each). -ENOENT when the inode is gone,
+ * or nameless and not held by this client. Without a session, as
+ * dfs_getattr(). */
+int dfs_open(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr);
+
+/* Release one hold taken by dfs_open() (queued, sent in the
+ * background). No-op without a session or such a hold. */
+void dfs_close(struct dfs_client *c, uint64_t ino);
+
+/*
+ * Extended attributes (EP_SETXATTR ...). Names are whole ("user.x").
+ * dfs_setxattr flags: 1 create only (-EEXIST), 2 replace only
+ * (-ENODATA), as XATTR_CREATE / XATTR_REPLACE; -E2BIG for a value over
+ * 64 KiB. dfs_getxattr sets *value (malloc()ed, caller frees; NULL if
+ * empty) and *len; -ENODATA if absent. dfs_listxattr sets *names to the
+ * NUL-terminated names one after another (malloc()ed, caller frees;
+ * NULL if none), *len their total size.
+ */
+int dfs_setxattr(struct dfs_client *c, uint64_t ino, const char *name,
+		 const void *value, size_t len, int flags);
+int dfs_getxattr(struct dfs_client *c, uint64_t ino, const char *name,
+		 void **value, size_t *len);
+int dfs_listxattr(struct dfs_client *c, uint64_t ino, char **names,
+		  size_t *len);
+int dfs_removexattr(struct dfs_client *c, uint64_t ino, const char *name);
+
+/* Grow file "ino" to at least "size" bytes (never shrinking it) and set
+ * its mtime and ctime to now (EP_EXTEND), as fallocate(2) does. "attr"
+ * (may be NULL) receives the new attrs. */
+int dfs_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
+	       struct dfs_attr *attr);
+
+/* Wire form of attribute values (base64), shared with the master: a new
+ * string (caller frees); and back into a new buffer *out (caller frees,
+ * NULL when empty) of *len <= max bytes: 0, -EINVAL, -ERANGE. */
+char *dfs_xattr_encode(const void *buf, size_t len);
+int dfs_xattr_decode(const char *text, size_t max, void **out, size_t *len);
 
 #endif

@@ -161,6 +161,63 @@ enum proto_rename_flags {
 #define EP_CHUNKS "/api/chunks"
 
 /*
+ * Write pipeline recovery (fault tolerance, SPEC 3 and 4). An EP_CHUNKS
+ * write request may also carry
+ *     "failed": ["addr", ...]
+ * the replicas of chunk "index" (only that one) that failed the client's
+ * last attempt. The master drops them from the chunk's replica set, ends
+ * the chunk's lease, bumps the chunk version on the remaining live
+ * replicas (EP_CHUNK_SETVERSION; a replica that does not take it is
+ * dropped too) and answers with the new lease: a new "version", the
+ * remaining "replicas" and a "primary" among them. Addresses that are
+ * not replicas of the chunk are ignored, and the last replica is never
+ * dropped (the chunk then keeps its set; a write that cannot reach it
+ * fails until the budget runs out).
+ *
+ * What the CLIENT must do when a chain mutation (EP_CHUNK_WRITE,
+ * EP_CHUNK_TRUNCATE, EP_CHUNK_SYNC) fails:
+ *  - DOWNSTREAM with {"failed": addr}: ask EP_CHUNKS {"write": true,
+ *    "index", "count": 1, "failed": [addr]} and repeat the same mutation
+ *    (same bytes, same offset) on the new lease, at once;
+ *  - no answer from the primary (connection refused or reset, timeout)
+ *    or NOSPC / IO from the primary itself: the same with
+ *    "failed": [primary];
+ *  - STALE or AGAIN: forget the cached lease, ask EP_CHUNKS again
+ *    (without "failed") and repeat, with the usual growing pause;
+ *  - NOSPC from EP_CHUNKS itself: the whole cluster is full (or has too
+ *    few live servers): fail with ENOSPC after a short retry budget.
+ * Repeating a mutation is harmless: it writes the same bytes at the same
+ * place. The write completes on the remaining replicas and the master's
+ * re-replication restores the replica count later.
+ * Reads: a replica answering CORRUPT, STALE, NOENT or not at all is
+ * skipped for the next one; when none delivers, the client asks
+ * EP_CHUNKS (read) again and retries. Read locations list only live
+ * replicas at the chunk's current version.
+ */
+
+/*
+ * {"path"} -> {"path", "files", "chunks", "healthy", "under_replicated",
+ *              "missing", "corrupt",
+ *              "problems": [{"path", "index", "handle", "version",
+ *                            "replication", "live": ["addr", ...],
+ *                            "corrupt": ["addr", ...],
+ *                            "state": "missing" | "under_replicated" |
+ *                                     "corrupt"}],
+ *              "truncated": bool}
+ * The `dfs fsck --json` object of SPEC 5 (the first seven fields), for
+ * the files at or under "path" (an absolute DFS path; "/" for all).
+ * A chunk is counted once, in the first of these that applies: missing
+ * (no live replica at the current version), corrupt (a live server
+ * holds a replica of it that failed its checksums and has not been
+ * replaced yet), under_replicated (fewer live replicas than the file's
+ * replication factor), else healthy. Chunks wholly past the end of a
+ * file that have no replica (allocated, never written) are not counted.
+ * "problems" lists the unhealthy chunks, at most 1,000 of them
+ * ("truncated" tells whether some were left out). NOENT, NOTDIR, INVAL.
+ */
+#define EP_FSCK "/api/fsck"
+
+/*
  * {"path"} -> {"path", "size", "replication",
  *              "chunks": [{"index", "handle", "version", "size",
  *                          "replicas": ["addr", ...]}]}
@@ -174,6 +231,57 @@ enum proto_rename_flags {
  * The `dfs status --json` object of SPEC 5.
  */
 #define EP_STATUS "/api/status"
+
+/*
+ * ---------------------------------------------------------------------
+ * masterd: operations (status page, metrics, replication factors)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * {"path"} or {"ino"}, "replication": 1..DFS_MAX_REPLICAS,
+ * "recursive": bool (optional, default false)
+ *     -> {"path", "replication", "changed"}
+ * Sets the replication factor of a file or directory ("path", an
+ * absolute DFS path, wins over "ino"). A directory's factor is what new
+ * files and directories created in it inherit; with "recursive" every
+ * file and directory below it gets the factor too (symlinks have none).
+ * "changed" counts the inodes whose factor changed. Existing chunks then
+ * gain or lose replicas through re-replication. NOENT, NOTDIR, INVAL,
+ * TOOBIG (a tree of over a million inodes).
+ */
+#define EP_SETREP "/api/setrep"
+
+/*
+ * GET -> the EP_STATUS object plus
+ *     {"missing", "corrupt" (replicas set aside, not yet replaced),
+ *      "bytes" (sum of file sizes), "capacity", "used", "free" (over live
+ *      servers), "live_servers", "chunk_size", "replication" (of the
+ *      root), "heartbeat_timeout_ms", "addr", "start_ms", "now_ms",
+ *      "ops", "commits" (metadata), "rereplicating", "copied",
+ *      "copy_failed", "trimmed" (re-replication counters)}
+ * Everything the status page shows about the cluster itself; the
+ * metrics collector reads the same object. Read-only, no request body:
+ * with request authentication on it belongs with EP_STATUS_PAGE,
+ * EP_JOBS and EP_METRICS among the public paths (a browser cannot sign).
+ */
+#define EP_OVERVIEW "/api/overview"
+
+/*
+ * GET -> {"coordinator": "addr" | null, "jobs": [job, ...], "error"}
+ * The MapReduce jobs of the coordinator named by masterd --coordinator
+ * (mr_proto.h MR_EP_JOBS, newest first, at most 20), fetched with a short
+ * timeout and cached for a second; "error" says why the list is empty
+ * when the coordinator did not answer. No coordinator configured: null
+ * and no jobs.
+ */
+#define EP_JOBS "/api/jobs"
+
+/* GET -> the status web page (HTML, no external assets), on masterd. */
+#define EP_STATUS_PAGE "/"
+
+/* GET -> Prometheus metrics, text exposition format (masterd, chunkd). */
+#define EP_METRICS "/metrics"
 
 /*
  * ---------------------------------------------------------------------
@@ -198,6 +306,33 @@ enum proto_rename_flags {
  * know (after a master restart) to register again.
  */
 #define EP_CS_HEARTBEAT "/api/cs/heartbeat"
+
+/*
+ * Integrity fields of EP_CS_REGISTER and EP_CS_HEARTBEAT (both ways):
+ *  - request "corrupt": [handle, ...] (optional): replicas this server
+ *    took out of service because a block failed its checksum (on a read,
+ *    a write or the background scrubber) and still keeps aside. They are
+ *    not in "chunks".
+ *  - reply "drop_corrupt": [handle, ...]: remove those set-aside copies
+ *    now. The master says so once the chunk is back to its replication
+ *    factor from good copies (or no longer exists), so a bad copy stays
+ *    visible (fsck "corrupt") until it has been replaced.
+ *  - "delete" also lists replicas in excess of the replication factor
+ *    (a server that came back after its chunks were re-replicated).
+ * Versions: a reported version newer than the master's (a new lease that
+ * reached the replicas but not the master's database before a crash) is
+ * adopted as the chunk's current version. A stale replica is deleted
+ * only while some live server holds the current version.
+ */
+
+/*
+ * {"addr", "handle", "version", "ok": bool, "error"} -> {}
+ * A chunk server reports the end of a copy that EP_CHUNK_REPLICATE asked
+ * it to make ("addr" is the copying server; "error" a message when
+ * "ok" is false). On success the master records the new replica if
+ * "version" is still current. INVAL.
+ */
+#define EP_CS_COPY_DONE "/api/cs/copy-done"
 
 /*
  * ---------------------------------------------------------------------
@@ -237,5 +372,102 @@ enum proto_rename_flags {
 
 /* GET -> {"addr", "chunks", "capacity", "used"}.  Liveness probe. */
 #define EP_HEALTH "/health"
+
+/*
+ * POST ?handle&version&newversion -> {}
+ * A new lease: the master moves the replica from "version" to
+ * "newversion" (> version) before handing the lease out, and makes the
+ * change durable (the metadata is fsync()ed). Waits for a chained
+ * mutation in progress on the chunk. Answers {} also when the replica is
+ * already at "newversion". NOENT (no replica), STALE (at another
+ * version), INVAL, AGAIN (chunk busy), IO.
+ */
+#define EP_CHUNK_SETVERSION "/chunk/setversion"
+
+/*
+ * GET ?handle -> {"handle", "version", "length"}
+ * The replica this server holds: its version and its length in bytes
+ * (EP_CHUNK_READ pads with zeros past it). NOENT, INVAL.
+ */
+#define EP_CHUNK_INFO "/chunk/info"
+
+/*
+ * POST ?handle&version&source -> {}
+ * Re-replication: the master asks this server (the target) to copy the
+ * replica of "handle" at "version" from the server "source". The target
+ * answers at once and copies in the background, server to server, never
+ * through the master: it pulls the replica with EP_CHUNK_INFO and
+ * EP_CHUNK_READ (verified on the source), within its replication
+ * bandwidth limit, writes it aside with fresh checksums, fsync()s it and
+ * installs it atomically (replacing an older replica it may hold; a
+ * half-made copy is never reported). It then reports the outcome with
+ * EP_CS_COPY_DONE. EXIST (it holds that version or a newer one), AGAIN
+ * (too many copies in progress), INVAL (bad source: itself, malformed).
+ */
+#define EP_CHUNK_REPLICATE "/chunk/replicate"
+
+/*
+ * ---------------------------------------------------------------------
+ * masterd: open files, record appends, extended attributes
+ * ---------------------------------------------------------------------
+ * A mount is a client session: a random id in 1 .. 2^63-1 chosen by the
+ * client, with a lease renewed by EP_SESSION. Every open() through the
+ * mount is a hold of the inode by the session (EP_OPEN); every last
+ * close releases one (EP_SESSION "closes"). A regular file whose last
+ * name goes (unlink, rename over it) stays, nameless (nlink 0), with its
+ * data and attrs, as long as any session holds it, and is deleted with
+ * its chunks when the last hold goes or its session expires.
+ */
+
+/*
+ * {"ino", "session"} -> attr
+ * The attrs of "ino" (as EP_GETATTR) and, for a regular file, one more
+ * hold of it by "session". A file without a name (nlink 0) opens as
+ * long as it exists (a client's cached name may lag a moment behind an
+ * unlink elsewhere). NOENT; STALE when the master
+ * does not know the session (it restarted, or the lease ran out): the
+ * client registers its open files with EP_SESSION "opens" and retries.
+ */
+#define EP_OPEN "/api/open"
+
+/*
+ * {"session", "opens": [[ino, count], ...] (optional),
+ *  "closes": [ino, ...] (optional), "end": bool (optional)}
+ *     -> {"known": bool, "renew_ms", "timeout_ms"}
+ * Without "opens": renews the lease of a session the master knows and
+ * releases one hold per "closes" entry; "known": false tells the client
+ * to register again ("closes" are then ignored). With "opens": registers
+ * the session (again), its holds becoming exactly that table. "end":
+ * the session ends and releases everything (unmount). A client renews
+ * every "renew_ms"; a session not renewed for "timeout_ms" ends. INVAL.
+ */
+#define EP_SESSION "/api/session"
+
+/*
+ * {"ino", "length"} -> attr + {"offset"}
+ * Record append: reserves "length" bytes (at most 64 MiB) at the end of
+ * the file in the same transaction that grows its size (mtime, ctime
+ * set), and answers the new attrs and "offset", where the caller then
+ * writes its bytes. Concurrent appenders on any clients get disjoint
+ * ranges. NOENT, ISDIR, INVAL, FBIG.
+ */
+#define EP_APPEND "/api/append"
+
+/*
+ * Extended attributes. "name" is the whole name ("user.x", 1..255
+ * bytes); "value" is base64 of 0..65536 bytes. A change sets ctime.
+ *   EP_SETXATTR    {"ino", "name", "value", "flags"} -> {}
+ *                  flags: 1 XATTR_CREATE (EXIST if present),
+ *                  2 XATTR_REPLACE (NODATA if absent); NOSPC when the
+ *                  inode's names would pass 64 KiB in all
+ *   EP_GETXATTR    {"ino", "name"} -> {"value"}            NODATA
+ *   EP_LISTXATTR   {"ino"} -> {"names": ["user.x", ...]}
+ *   EP_REMOVEXATTR {"ino", "name"} -> {}                   NODATA
+ * NOENT (no inode), RANGE (name or value too long), INVAL.
+ */
+#define EP_SETXATTR "/api/setxattr"
+#define EP_GETXATTR "/api/getxattr"
+#define EP_LISTXATTR "/api/listxattr"
+#define EP_REMOVEXATTR "/api/removexattr"
 
 #endif

@@ -37,6 +37,22 @@ struct http_request;
 /* Handler of one route; "arg" is the pointer given to http_server_new(). */
 typedef void (*http_handler_fn)(struct http_request *req, void *arg);
 
+/* What an observer (struct http_server_opts) learns of each request. */
+struct http_request_stats {
+	const char *method;     /* "GET", ...; borrowed for the call */
+	const char *route;      /* path of the matched route, from the route
+				 * table (so it outlives the call), or NULL
+				 * when no route matched */
+	unsigned status;        /* HTTP status sent; 0 if none was sent */
+	size_t bytes_in;        /* request body bytes received */
+	size_t bytes_out;       /* response body bytes */
+	double seconds;         /* from the request line to completion */
+};
+
+/* Called once per finished request, on the connection's thread. */
+typedef void (*http_observe_fn)(const struct http_request_stats *st,
+				void *arg);
+
 struct http_route {
 	const char *method;     /* "GET", "PUT", "POST" */
 	const char *path;       /* exact path, no query string */
@@ -69,6 +85,13 @@ struct http_server_opts {
 	 */
 	const char *tls_cert_file;
 	const char *tls_key_file;
+	/*
+	 * Request observer (metrics); NULL: none. Called with observe_arg
+	 * once per request when it is done (answered, refused or dropped),
+	 * on the connection's thread; it must be quick and must not block.
+	 */
+	http_observe_fn observe;
+	void *observe_arg;
 };
 
 /* Start serving. Returns NULL (and logs why) if the address is bad or in

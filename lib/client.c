@@ -34,6 +34,9 @@ struct dfs_client {
 	char master[DFS_ADDR_MAX];      /* "host:port" of the master */
 	pthread_mutex_t lock;           /* guards chunk_size */
 	uint64_t chunk_size;            /* 0 until known */
+	struct client_session *session; /* open-file holds, or NULL; set
+					 * and cleared while no other
+					 * thread uses the client */
 };
 
 struct dfs_client *dfs_client_new(const char *master_addr)
@@ -54,6 +57,7 @@ void dfs_client_free(struct dfs_client *c)
 {
 	if (c == NULL)
 		return;
+	dfs_session_end(c);
 	http_client_free(c->hc);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -74,6 +78,16 @@ const char *dfs_default_master(void)
 struct http_client *client_http(struct dfs_client *c)
 {
 	return c->hc;
+}
+
+struct client_session *client_get_session(struct dfs_client *c)
+{
+	return c->session;
+}
+
+void client_set_session(struct dfs_client *c, struct client_session *s)
+{
+	c->session = s;
 }
 
 void client_retry_init(struct client_retry *rt, int64_t budget_ms)
@@ -243,6 +257,12 @@ int client_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
 			 json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "size",
 				   (json_int_t)size),
 			 attr, true);
+}
+
+int dfs_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
+	       struct dfs_attr *attr)
+{
+	return client_extend(c, ino, size, attr);
 }
 
 /* The EP_SETATTR request for "sa"; NULL if it cannot be built. */

@@ -2,6 +2,10 @@
  * client_file.c - struct dfs_file: file data with write-back and
  * read-ahead.
  *
+ * Appends (O_APPEND): every write first reserves its range at the end
+ * of the file with the master (record append), then goes through the
+ * buffer like any write at that offset.
+ *
  * Writes: a contiguous dirty range of up to DFS_MAX_WRITE bytes ("wb")
  * collects write() calls. When a write does not continue it, or the range
  * is full, the range moves to "wq" and the handle's worker thread sends it
@@ -54,6 +58,9 @@
 
 /* Largest file offset accepted (sizes are 63-bit on the wire). */
 #define FILE_MAX_OFF (1ULL << 62)
+
+/* Largest single record append (the master's limit, EP_APPEND). */
+#define FILE_APPEND_MAX (64ULL * 1024 * 1024)
 
 enum ra_state {
 	RA_IDLE = 0,            /* no read-ahead */
@@ -447,6 +454,27 @@ static size_t file_buffer(struct dfs_file *f, const char *p, size_t len,
 	return n;
 }
 
+/*
+ * Record append: the master reserves [*pos, *pos + len) at the end of
+ * the file (EP_APPEND), so appenders on every client get disjoint
+ * ranges. Called without the lock; the reply's size is noted under it.
+ */
+static int file_reserve(struct dfs_file *f, size_t len, uint64_t *pos)
+{
+	struct dfs_attr attr;
+	int r;
+
+	if (len > FILE_APPEND_MAX)
+		return -EFBIG;
+	if ((r = client_append(f->c, f->ino, len, pos, &attr)) != 0)
+		return r;
+	pthread_mutex_lock(&f->lock);
+	if (attr.size > f->master_size)
+		f->master_size = attr.size;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
 ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
 		       off_t off)
 {
@@ -457,15 +485,16 @@ ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
 
 	if (off < 0)
 		return -EINVAL;
+	pos = (uint64_t)off;
+	if ((f->flags & O_APPEND) && len > 0 &&
+	    (r = file_reserve(f, len, &pos)) != 0)
+		return r;
 	pthread_mutex_lock(&f->lock);
 	if (f->error != 0) {
 		r = f->error;
 		f->error = 0;
 		goto out;
 	}
-	pos = (uint64_t)off;
-	if ((f->flags & O_APPEND) && pos < dfs_file_size(f))
-		pos = dfs_file_size(f);
 	if (pos > FILE_MAX_OFF || len > FILE_MAX_OFF - pos) {
 		r = -EFBIG;
 		goto out;
@@ -656,6 +685,21 @@ void dfs_file_set_size(struct dfs_file *f, uint64_t size)
 	file_invalidate(f);
 	client_locs_clear(f->locs);
 	pthread_mutex_unlock(&f->lock);
+}
+
+void dfs_file_note_size(struct dfs_file *f, uint64_t size)
+{
+	bool grew;
+
+	pthread_mutex_lock(&f->lock);
+	grew = size > dfs_file_size(f);
+	if (grew) {
+		file_grow(f, size);
+		file_invalidate(f);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (grew)
+		client_locs_clear(f->locs);
 }
 
 void dfs_file_drop_cache(struct dfs_file *f)

@@ -6,6 +6,8 @@
  *   client_chunk.c  chunk locations (struct client_locs) and the chunk
  *                   server calls (read, write, truncate, sync) with retries
  *   client_file.c   struct dfs_file: write-back buffer, read-ahead
+ *   client_session.c  the client session: holds on open files
+ *   client_xattr.c  extended attributes, record appends, value codec
  *
  * Retry policy: a call that failed in a way another attempt may fix
  * (transport error, stale version, lease moved, replica gone, server down
@@ -67,6 +69,20 @@ struct http_client *client_http(struct dfs_client *c);
  */
 int client_master_call(struct dfs_client *c, const char *ep, json_t *req,
 		       json_t **reply, bool idempotent);
+
+/* The client's session (NULL: none), and setting it (only while no
+ * other thread uses the client: dfs_session_start() / _end()). */
+struct client_session;
+struct client_session *client_get_session(struct dfs_client *c);
+void client_set_session(struct dfs_client *c, struct client_session *s);
+
+/*
+ * EP_APPEND: reserve "len" bytes at the end of file "ino"; *offset
+ * receives where they go and *attr the attrs after growing. Never
+ * repeated once sent (a lost answer would leave a hole). 0 or -errno.
+ */
+int client_append(struct dfs_client *c, uint64_t ino, uint64_t len,
+		  uint64_t *offset, struct dfs_attr *attr);
 
 /* Chunk size of the cluster, asked once from the master (EP_STATFS). */
 int client_chunk_size(struct dfs_client *c, uint64_t *chunk_size);

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <openssl/bio.h>
@@ -91,6 +92,8 @@ struct http_server {
 	const char *const *public_paths; /* borrowed, NULL-terminated */
 	char *tls_cert;                  /* PEM text for MHD, or NULL */
 	char *tls_key;                   /* PEM text for MHD, or NULL */
+	http_observe_fn observe;         /* request observer, or NULL */
+	void *observe_arg;               /* its argument */
 };
 
 /* Why a request will not reach a handler. */
@@ -127,6 +130,9 @@ struct http_request {
 	bool reply_early;                /* refuse before the body arrives */
 	bool replied;                    /* a response was queued */
 	char peer[HTTP_PEER_MAX];        /* "ip:port", filled lazily */
+	struct timespec start;           /* request line seen (monotonic) */
+	unsigned status;                 /* HTTP status queued, 0 if none */
+	size_t bytes_out;                /* response body length queued */
 };
 
 /*
@@ -166,9 +172,11 @@ void http_reply_buffer(struct http_request *req, unsigned status, void *buf,
 	if (content_type != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 					content_type);
-	if (MHD_queue_response(req->conn, status, resp) == MHD_YES)
+	if (MHD_queue_response(req->conn, status, resp) == MHD_YES) {
 		req->replied = true;
-	else
+		req->status = status;
+		req->bytes_out = len;
+	} else
 		log_warnx("cannot queue response to '%s' for %s", req->path,
 			  http_request_peer(req));
 out:
@@ -462,8 +470,10 @@ static struct http_request *http_request_start(struct http_server *srv,
 					       const char *url,
 					       const char *method)
 {
-	if (req == NULL)
+	if (req == NULL) {
 		req = xcalloc(1, sizeof(*req));
+		clock_gettime(CLOCK_MONOTONIC, &req->start);
+	}
 	req->srv = srv;
 	req->conn = conn;
 	req->method = method;
@@ -603,6 +613,26 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
 	return req->replied ? MHD_YES : MHD_NO;
 }
 
+/* Tell the server's observer, if any, how a request went. */
+static void http_observe(struct http_request *req)
+{
+	struct http_server *srv = req->srv;
+	struct http_request_stats st;
+	struct timespec now;
+
+	if (srv == NULL || srv->observe == NULL || req->method == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	st.method = req->method;
+	st.route = req->route != NULL ? req->route->path : NULL;
+	st.status = req->status;
+	st.bytes_in = req->len + req->dropped;
+	st.bytes_out = req->bytes_out;
+	st.seconds = (double)(now.tv_sec - req->start.tv_sec) +
+		     (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
+	srv->observe(&st, srv->observe_arg);
+}
+
 /* MHD completion notification: free the request whatever happened. */
 static void http_completed(void *cls, struct MHD_Connection *conn,
 			   void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -614,6 +644,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 	if (req == NULL)
 		return;
+	http_observe(req);
 	free(req->uri);
 	free(req->body);
 	free(req);
@@ -633,6 +664,7 @@ static void *http_uri_seen(void *cls, const char *uri,
 	(void)conn;
 	req->srv = cls;
 	req->uri = xstrdup(uri != NULL ? uri : "");
+	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	return req;
 }
 
@@ -864,6 +896,8 @@ struct http_server *http_server_new(const struct http_server_opts *opts,
 	srv->arg = arg;
 	srv->auth = opts->auth;
 	srv->public_paths = opts->public_paths;
+	srv->observe = opts->observe;
+	srv->observe_arg = opts->observe_arg;
 	if (srv->auth != NULL)
 		srv->replay = auth_replay_new(0, 0);
 	if (http_tls_load(srv, opts) != 0)

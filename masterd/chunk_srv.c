@@ -20,6 +20,7 @@
 #include "namespace.h"
 #include "oplog.h"
 #include "proto.h"
+#include "replicator.h"
 #include "timeutil.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -28,8 +29,11 @@
 /* How often the monitor checks liveness. */
 #define CS_MONITOR_MS 500
 
-/* A server reporting less free space than this gets no new chunks. */
-#define CS_MIN_FREE (4ULL * 1024 * 1024)
+/* Free space a server keeps beyond whole chunks (metadata files). */
+#define CS_FREE_RESERVE (1024 * 1024)
+
+/* Most "corrupt" handles one report may carry. */
+#define CS_MAX_CORRUPT 100000
 
 /* A chunk stays "busy" this long after its lease expired. */
 #define CS_BUSY_GRACE_MS 10000
@@ -45,6 +49,9 @@ struct cs_server {
 	uint64_t reported;
 	/* Chunks placed on it since its last heartbeat. */
 	uint64_t pending;
+	/* Handles its next report must delete (excess replicas). */
+	uint64_t *dels;
+	size_t ndels, capdels;
 	/* time_mono_ms() of the last register or heartbeat. */
 	int64_t last_seen_ms;
 	/* Registered since this master started. */
@@ -67,6 +74,8 @@ struct chunk_srv {
 	int64_t heartbeat_ms;
 	/* time_mono_ms() when the table was created. */
 	int64_t start_ms;
+	/* Bumped on every liveness change and registration. */
+	uint64_t epoch;
 	bool stopping;
 	pthread_t monitor;
 };
@@ -83,6 +92,14 @@ struct cs_report {
 		uint64_t version;
 	} *pairs;
 	size_t npairs;
+	/* Handles of replicas set aside as corrupt ("corrupt"). */
+	uint64_t *corrupt;
+	size_t ncorrupt;
+	/* A register (full restart of the server), not a heartbeat. */
+	bool reg;
+	/* Handles the master asked this server to delete (excess). */
+	uint64_t *dels;
+	size_t ndels;
 };
 
 /* What a report changes and what the server must delete. */
@@ -90,6 +107,7 @@ struct cs_diff {
 	json_t *del;      /* handles to delete on the server */
 	json_t *add;      /* [handle, version] rows to add */
 	json_t *remove;   /* handles whose replica row goes */
+	json_t *revoke;   /* leased chunks a restarted server lost */
 };
 
 /* Server "addr" (locked), or NULL. */
@@ -132,6 +150,7 @@ static void check_liveness(struct chunk_srv *cs, int64_t now)
 		if (!s->alive || now - s->last_seen_ms <= cs->timeout_ms)
 			continue;
 		s->alive = false;
+		cs->epoch++;
 		log_warnx("chunkserver '%s' is dead (no heartbeat for %" PRId64
 			  " ms)",
 			  s->addr, now - s->last_seen_ms);
@@ -226,6 +245,8 @@ void chunk_srv_free(struct chunk_srv *cs)
 	pthread_join(cs->monitor, NULL);
 	pthread_cond_destroy(&cs->wake);
 	pthread_mutex_destroy(&cs->lock);
+	for (size_t i = 0; i < cs->nservers; i++)
+		free(cs->servers[i].dels);
 	free(cs->servers);
 	free(cs);
 }
@@ -252,13 +273,17 @@ static int pick_cmp(const void *a, const void *b, void *arg)
 	return strcmp(x->addr, y->addr);
 }
 
-/* Can server "s" take a new chunk? */
-static bool can_take(const struct cs_server *s)
+/* Can server "s" take a new chunk: alive, with at least a chunk of free
+ * space left (and CS_FREE_RESERVE for metadata files) once the chunks
+ * placed since its last report are counted? */
+static bool can_take(const struct cs_server *s, uint64_t chunk_size)
 {
+	uint64_t want = (s->pending + 1) * chunk_size + CS_FREE_RESERVE;
+
 	if (!s->registered || !s->alive)
 		return false;
 	return s->capacity == 0 ||
-	       (s->capacity > s->used && s->capacity - s->used >= CS_MIN_FREE);
+	       (s->capacity > s->used && s->capacity - s->used >= want);
 }
 
 /* True if a chosen server already uses rack "rack". */
@@ -305,7 +330,7 @@ int chunk_srv_pick(struct chunk_srv *cs, unsigned want, uint64_t chunk_size,
 	pthread_mutex_lock(&cs->lock);
 	cand = xcalloc(cs->nservers + 1, sizeof(*cand));
 	for (i = 0; i < cs->nservers; i++)
-		if (can_take(&cs->servers[i]))
+		if (can_take(&cs->servers[i], chunk_size))
 			cand[ncand++] = &cs->servers[i];
 	qsort_r(cand, ncand, sizeof(*cand), pick_cmp, &chunk_size);
 	n = choose(cand, ncand, want, chosen);
@@ -316,6 +341,92 @@ int chunk_srv_pick(struct chunk_srv *cs, unsigned want, uint64_t chunk_size,
 	pthread_mutex_unlock(&cs->lock);
 	free(cand);
 	return n;
+}
+
+/* True if addr is among list[0..n-1]. */
+static bool addr_in(const char (*list)[DFS_ADDR_MAX], int n, const char *addr)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], addr) == 0)
+			return true;
+	return false;
+}
+
+/* True if some server of list[0..n-1] sits on rack "rack" (locked). */
+static bool rack_used(struct chunk_srv *cs, const char (*list)[DFS_ADDR_MAX],
+		      int n, const char *rack)
+{
+	struct cs_server *s;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if ((s = server_find(cs, list[i])) != NULL &&
+		    strcmp(s->rack, rack) == 0)
+			return true;
+	return false;
+}
+
+int chunk_srv_pick_target(struct chunk_srv *cs, uint64_t chunk_size,
+			  const char (*holders)[DFS_ADDR_MAX], int nholders,
+			  chunk_srv_skip_fn skip, void *arg,
+			  char out[DFS_ADDR_MAX])
+{
+	struct cs_server **cand, *best = NULL;
+	size_t i, ncand = 0;
+	int pass;
+
+	pthread_mutex_lock(&cs->lock);
+	cand = xcalloc(cs->nservers + 1, sizeof(*cand));
+	for (i = 0; i < cs->nservers; i++) {
+		struct cs_server *s = &cs->servers[i];
+
+		if (can_take(s, chunk_size) &&
+		    !addr_in(holders, nholders, s->addr) &&
+		    (skip == NULL || !skip(s->addr, arg)))
+			cand[ncand++] = s;
+	}
+	qsort_r(cand, ncand, sizeof(*cand), pick_cmp, &chunk_size);
+	for (pass = 0; pass < 2 && best == NULL; pass++)
+		for (i = 0; i < ncand && best == NULL; i++)
+			if (pass == 1 || cand[i]->rack[0] == '\0' ||
+			    !rack_used(cs, holders, nholders, cand[i]->rack))
+				best = cand[i];
+	if (best != NULL) {
+		best->pending++;
+		memcpy(out, best->addr, DFS_ADDR_MAX);
+	}
+	pthread_mutex_unlock(&cs->lock);
+	free(cand);
+	return best != NULL ? 0 : -ENOSPC;
+}
+
+void chunk_srv_schedule_delete(struct chunk_srv *cs, const char *addr,
+			       uint64_t handle)
+{
+	struct cs_server *s;
+
+	pthread_mutex_lock(&cs->lock);
+	if ((s = server_find(cs, addr)) != NULL) {
+		if (s->ndels == s->capdels) {
+			s->capdels = s->capdels ? s->capdels * 2 : 16;
+			s->dels = xrealloc(s->dels,
+					   s->capdels * sizeof(*s->dels));
+		}
+		s->dels[s->ndels++] = handle;
+	}
+	pthread_mutex_unlock(&cs->lock);
+}
+
+uint64_t chunk_srv_epoch(struct chunk_srv *cs)
+{
+	uint64_t e;
+
+	pthread_mutex_lock(&cs->lock);
+	e = cs->epoch;
+	pthread_mutex_unlock(&cs->lock);
+	return e;
 }
 
 bool chunk_srv_settling(struct chunk_srv *cs)
@@ -384,6 +495,13 @@ static int pair_cmp(const void *a, const void *b)
 	return x->handle < y->handle ? -1 : x->handle > y->handle;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Parse "chunks": [[handle, version], ...] into sorted unique pairs. */
 static int parse_pairs(const json_t *arr, struct cs_report *rep)
 {
@@ -411,6 +529,27 @@ static int parse_pairs(const json_t *arr, struct cs_report *rep)
 	return 0;
 }
 
+/* Parse the optional "corrupt": [handle, ...]. */
+static int parse_corrupt(const json_t *arr, struct cs_report *rep)
+{
+	size_t i;
+	json_t *v;
+
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > CS_MAX_CORRUPT)
+		return -EINVAL;
+	rep->corrupt = xcalloc(json_array_size(arr) + 1,
+			       sizeof(*rep->corrupt));
+	json_array_foreach (arr, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) <= 0)
+			return -EINVAL;
+		rep->corrupt[rep->ncorrupt++] = (uint64_t)json_integer_value(v);
+	}
+	qsort(rep->corrupt, rep->ncorrupt, sizeof(*rep->corrupt), u64_cmp);
+	return 0;
+}
+
 /* Parse a register or heartbeat body. */
 static int parse_report(const json_t *body, struct cs_report *rep)
 {
@@ -428,7 +567,27 @@ static int parse_report(const json_t *body, struct cs_report *rep)
 		return r;
 	if (!proto_addr_is_valid(rep->addr))
 		return -EINVAL;
+	if ((r = parse_corrupt(json_object_get(body, "corrupt"), rep)) != 0)
+		return r;
 	return parse_pairs(json_object_get(body, "chunks"), rep);
+}
+
+/* Take the excess replicas scheduled for deletion on the reporting
+ * server, sorted, into rep->dels. */
+static void take_dels(struct chunk_srv *cs, struct cs_report *rep)
+{
+	struct cs_server *s;
+
+	pthread_mutex_lock(&cs->lock);
+	if ((s = server_find(cs, rep->addr)) != NULL && s->ndels > 0) {
+		rep->dels = s->dels;
+		rep->ndels = s->ndels;
+		s->dels = NULL;
+		s->ndels = s->capdels = 0;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	if (rep->ndels > 0)
+		qsort(rep->dels, rep->ndels, sizeof(*rep->dels), u64_cmp);
 }
 
 /* Is chunk "handle" being written (its replicas may not be reported)? */
@@ -437,44 +596,115 @@ static bool chunk_busy(struct master *m, uint64_t handle, int64_t now)
 	return leases_is_busy(m->leases, handle, now, CS_BUSY_GRACE_MS);
 }
 
+/* Replica rows of chunk c on live servers other than "addr". */
+static int live_others(struct master *m, const struct dfs_chunk *c,
+		       const char *addr)
+{
+	int i, n = 0;
+
+	for (i = 0; i < c->nreplicas; i++)
+		if (strcmp(c->replicas[i], addr) != 0 &&
+		    chunk_srv_is_alive(m->cs, c->replicas[i]))
+			n++;
+	return n;
+}
+
+static void diff_push(json_t *arr, uint64_t handle)
+{
+	json_array_append_new(arr, json_integer((json_int_t)handle));
+}
+
+/* The server holds the current version of a chunk. */
+static void diff_current(struct master *m, const struct cs_report *rep,
+			 const struct cs_pair *p, const struct dfs_chunk *c,
+			 bool known, struct cs_diff *d)
+{
+	if (known)
+		return;
+	if (replicator_copy_reported(m->repl, p->handle, rep->addr) ||
+	    live_others(m, c, rep->addr) == 0) {
+		json_array_append_new(d->add,
+				      json_pack("[I, I]", (json_int_t)p->handle,
+						(json_int_t)p->version));
+		return;
+	}
+	if (chunk_busy(m, p->handle, time_now_ms()))
+		return;
+	log_info("chunkserver '%s': replica of chunk %016llx v%llu was not "
+		 "placed there; deleting it",
+		 rep->addr, (unsigned long long)p->handle,
+		 (unsigned long long)p->version);
+	diff_push(d->del, p->handle);
+}
+
+/* True if the master asked for this replica's deletion (excess). */
+static bool is_scheduled(const struct cs_report *rep, uint64_t handle)
+{
+	return rep->ndels > 0 && bsearch(&handle, rep->dels, rep->ndels,
+					 sizeof(*rep->dels), u64_cmp) != NULL;
+}
+
 /* Compare one reported pair with the database. */
 static int diff_pair(struct master *m, struct ns_reader *rd,
-		     const struct cs_pair *p, bool known, struct cs_diff *d)
+		     const struct cs_report *rep, const struct cs_pair *p,
+		     bool known, struct cs_diff *d)
 {
-	int64_t now = time_now_ms();
-	uint64_t ver;
+	struct dfs_chunk c;
+	bool busy;
 	int r;
 
-	r = ns_chunk_version(rd, p->handle, &ver);
-	if (r == -ENOENT) {
-		json_array_append_new(d->del, json_integer((json_int_t)p->handle));
+	r = ns_chunk_get(rd, p->handle, &c, NULL);
+	if (r == -ENOENT || (r == 0 && is_scheduled(rep, p->handle))) {
+		diff_push(d->del, p->handle);
 		if (known)
-			json_array_append_new(d->remove,
-					      json_integer((json_int_t)p->handle));
+			diff_push(d->remove, p->handle);
 		return 0;
 	}
 	if (r != 0)
 		return r;
-	if (p->version < ver) {
-		if (chunk_busy(m, p->handle, now))
-			return 0;
-		json_array_append_new(d->del, json_integer((json_int_t)p->handle));
-		if (known)
-			json_array_append_new(d->remove,
-					      json_integer((json_int_t)p->handle));
-	} else if (!known) {
-		json_array_append_new(d->add, json_pack("[I, I]",
+	if (p->version == c.version) {
+		diff_current(m, rep, p, &c, known, d);
+		return 0;
+	}
+	busy = chunk_busy(m, p->handle, time_now_ms());
+	if (p->version > c.version) {
+		if (known && !busy)
+			json_array_append_new(d->add,
+					      json_pack("[I, I]",
 							(json_int_t)p->handle,
 							(json_int_t)p->version));
+		return 0;
 	}
+	/*
+	 * Older. A server that has a row took the chunk's current version:
+	 * while a lease is being granted its report may have been built just
+	 * before the new version reached it, so wait. Any other server missed
+	 * the version: its replica is stale; delete it, unless it is all
+	 * there is left.
+	 */
+	if (known && busy)
+		return 0;
+	if (live_others(m, &c, rep->addr) > 0)
+		diff_push(d->del, p->handle);
+	if (known)
+		diff_push(d->remove, p->handle);
 	return 0;
 }
 
-/* A replica row the server did not report: drop it unless busy. */
-static void diff_missing(struct master *m, uint64_t handle, struct cs_diff *d)
+/* A replica row the server did not report: drop it unless busy (or set
+ * aside as corrupt). A restarted server that lost a replica of a leased
+ * chunk gets that lease revoked, so that late writes cannot recreate the
+ * replica there. */
+static void diff_missing(struct master *m, const struct cs_report *rep,
+			 uint64_t handle, struct cs_diff *d)
 {
-	if (!chunk_busy(m, handle, time_now_ms()))
-		json_array_append_new(d->remove, json_integer((json_int_t)handle));
+	if (!chunk_busy(m, handle, time_now_ms()) ||
+	    (rep->ncorrupt > 0 &&
+	     bsearch(&handle, rep->corrupt, rep->ncorrupt,
+		     sizeof(*rep->corrupt), u64_cmp) != NULL))
+		diff_push(d->remove, handle);
+	else if (rep->reg)
+		diff_push(d->revoke, handle);
 }
 
 /* Merge the sorted report with the sorted replica rows of the server. */
@@ -488,15 +718,16 @@ static int diff_merge(struct master *m, struct ns_reader *rd,
 
 	for (i = 0; i < rep->npairs; i++) {
 		while (j < nknown && known[j] < rep->pairs[i].handle)
-			diff_missing(m, known[j++], d);
+			diff_missing(m, rep, known[j++], d);
 		in_known = j < nknown && known[j] == rep->pairs[i].handle;
 		if (in_known)
 			j++;
-		if ((r = diff_pair(m, rd, &rep->pairs[i], in_known, d)) != 0)
+		if ((r = diff_pair(m, rd, rep, &rep->pairs[i], in_known, d)) !=
+		    0)
 			return r;
 	}
 	while (j < nknown)
-		diff_missing(m, known[j++], d);
+		diff_missing(m, rep, known[j++], d);
 	return 0;
 }
 
@@ -522,15 +753,33 @@ out:
 	return r;
 }
 
+/* Hand the revocations a report asks for to the replicator. */
+static void report_revoke(struct master *m, const struct cs_report *rep,
+			  const json_t *revoke)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach (revoke, i, v) {
+		log_info("chunkserver '%s' restarted without its replica of "
+			 "leased chunk %016llx",
+			 rep->addr, (unsigned long long)json_integer_value(v));
+		replicator_request_revoke(m->repl,
+					  (uint64_t)json_integer_value(v));
+	}
+}
+
 /* Apply a report: record replica changes, return the delete list
  * (a new reference in *del). */
-static int report_apply(struct master *m, const struct cs_report *rep,
+static int report_apply(struct master *m, struct cs_report *rep,
 			json_t **del)
 {
-	struct cs_diff d = { json_array(), json_array(), json_array() };
+	struct cs_diff d = { json_array(), json_array(), json_array(),
+			     json_array() };
 	json_t *op = NULL;
 	int r;
 
+	take_dels(m->cs, rep);
 	if ((r = report_diff(m, rep, &d)) != 0)
 		goto out;
 	if (json_array_size(d.add) > 0 || json_array_size(d.remove) > 0) {
@@ -543,6 +792,7 @@ static int report_apply(struct master *m, const struct cs_report *rep,
 			  rep->addr, json_array_size(d.add),
 			  json_array_size(d.remove));
 	}
+	report_revoke(m, rep, d.revoke);
 	if (json_array_size(d.del) > 0)
 		log_info("chunkserver '%s': %zu chunks to delete", rep->addr,
 			 json_array_size(d.del));
@@ -554,7 +804,26 @@ out:
 	json_decref(d.del);
 	json_decref(d.add);
 	json_decref(d.remove);
+	json_decref(d.revoke);
 	return r;
+}
+
+/* The reply fields of a report: "delete" and "drop_corrupt" ("reply" is
+ * stolen-into). */
+static int report_reply(struct master *m, struct cs_report *rep,
+			json_t *reply)
+{
+	json_t *del = NULL;
+	int r;
+
+	if ((r = report_apply(m, rep, &del)) != 0)
+		return r;
+	json_object_set_new(reply, "delete", del);
+	json_object_set_new(reply, "drop_corrupt",
+			    replicator_note_corrupt(m->repl, rep->addr,
+						    rep->corrupt,
+						    rep->ncorrupt));
+	return 0;
 }
 
 /* Record a register in the table; logs arrivals and returns. */
@@ -575,6 +844,7 @@ static void server_registered(struct chunk_srv *cs,
 	s->last_seen_ms = time_mono_ms();
 	s->registered = true;
 	s->alive = true;
+	cs->epoch++;
 	pthread_mutex_unlock(&cs->lock);
 	log_info("chunkserver '%s' registered (rack '%s', %zu chunks, %" PRIu64
 		 " of %" PRIu64 " bytes used)%s",
@@ -595,6 +865,8 @@ static bool server_heartbeat(struct chunk_srv *cs, const struct cs_report *rep)
 		return false;
 	}
 	revived = !s->alive;
+	if (revived)
+		cs->epoch++;
 	s->capacity = rep->capacity;
 	s->used = rep->used;
 	s->reported = rep->npairs;
@@ -619,11 +891,18 @@ static void reply_failure(struct http_request *req, const char *addr, int r)
 	http_reply_error(req, wire_status_from_errno(r), "%s", strerror(-r));
 }
 
+static void report_free(struct cs_report *rep)
+{
+	free(rep->pairs);
+	free(rep->corrupt);
+	free(rep->dels);
+}
+
 static void handle_register(struct http_request *req, void *arg)
 {
 	struct master *m = arg;
-	struct cs_report rep = { 0 };
-	json_t *body, *op = NULL, *del = NULL;
+	struct cs_report rep = { .reg = true };
+	json_t *body, *op = NULL, *reply = NULL;
 	int r;
 
 	if ((body = http_request_json(req)) == NULL)
@@ -635,27 +914,28 @@ static void handle_register(struct http_request *req, void *arg)
 	if ((r = oplog_submit(m->oplog, op, NULL)) != 0)
 		goto out;
 	server_registered(m->cs, &rep);
-	if ((r = report_apply(m, &rep, &del)) != 0)
+	reply = json_pack("{s:I, s:I}", "heartbeat_ms",
+			  (json_int_t)m->cs->heartbeat_ms, "chunk_size",
+			  (json_int_t)ns_chunk_size(m->ns));
+	if ((r = report_reply(m, &rep, reply)) != 0)
 		goto out;
-	http_reply_json(req, 200,
-			json_pack("{s:I, s:I, s:o}", "heartbeat_ms",
-				  (json_int_t)m->cs->heartbeat_ms, "chunk_size",
-				  (json_int_t)ns_chunk_size(m->ns), "delete",
-				  del));
+	http_reply_json(req, 200, reply);
+	reply = NULL;
 	r = 0;
 out:
 	if (r != 0)
 		reply_failure(req, rep.addr, r);
+	json_decref(reply);
 	json_decref(op);
 	json_decref(body);
-	free(rep.pairs);
+	report_free(&rep);
 }
 
 static void handle_heartbeat(struct http_request *req, void *arg)
 {
 	struct master *m = arg;
 	struct cs_report rep = { 0 };
-	json_t *body, *del = NULL;
+	json_t *body, *reply = NULL;
 	int r;
 
 	if ((body = http_request_json(req)) == NULL)
@@ -670,17 +950,18 @@ static void handle_heartbeat(struct http_request *req, void *arg)
 					  "reregister", 1));
 		goto out;
 	}
-	if ((r = report_apply(m, &rep, &del)) != 0)
+	reply = json_pack("{s:b}", "reregister", 0);
+	if ((r = report_reply(m, &rep, reply)) != 0)
 		goto out;
-	http_reply_json(req, 200,
-			json_pack("{s:o, s:b}", "delete", del, "reregister",
-				  0));
+	http_reply_json(req, 200, reply);
+	reply = NULL;
 	r = 0;
 out:
 	if (r != 0)
 		reply_failure(req, rep.addr, r);
+	json_decref(reply);
 	json_decref(body);
-	free(rep.pairs);
+	report_free(&rep);
 }
 
 const struct http_route chunk_srv_routes[] = {

@@ -14,9 +14,17 @@
  * The master records which current replicas the server holds (adding and
  * removing replica rows through the oplog) and answers with the reported
  * handles the server should delete: those no chunk references any more,
- * and those at a version older than the master's. Chunks under a write
- * lease (or just after one) are left alone: their replicas are being
- * created.
+ * those at a version older than the master's (while another live server
+ * holds the current one), excess replicas the replicator scheduled, and
+ * current-version replicas the master did not place there (a copy it did
+ * not ask for, or a replica recreated by a late write after the server
+ * lost it) unless it is the only one. A newer version than the master's
+ * is adopted (see namespace.h). Chunks under a write lease (or just
+ * after one) are left alone: their replicas are being created; but when
+ * a server that registers (it restarted) lacks a replica of a leased
+ * chunk, the replicator revokes that lease so the server drops out of
+ * the chunk's replica set. Reports also carry the replicas the server
+ * set aside as corrupt; the answer tells which to remove (replicator.h).
  *
  * Thread-safe.
  */
@@ -67,12 +75,42 @@ int64_t chunk_srv_heartbeat_ms(const struct chunk_srv *cs);
  * Choose up to "want" distinct live servers for a new chunk, least
  * loaded first (bytes used plus chunk_size for each chunk placed there
  * since its last heartbeat), on distinct racks first when racks are set.
- * Servers reporting less than a few MiB free are skipped. Writes the
+ * Servers whose free space (as last reported, less a chunk for each
+ * chunk placed there since) is under one chunk are skipped: a full
+ * server takes no new chunks. Writes the
  * addresses to out[] and returns how many (0 when no server can take
  * it); counts the new chunk against each chosen server.
  */
 int chunk_srv_pick(struct chunk_srv *cs, unsigned want, uint64_t chunk_size,
 		   char (*out)[DFS_ADDR_MAX]);
+
+/* Called per candidate server by chunk_srv_pick_target(), with the
+ * table locked (it must not call back into it): true skips "addr". */
+typedef bool (*chunk_srv_skip_fn)(const char *addr, void *arg);
+
+/*
+ * Choose a live server to receive a copy of a chunk whose replicas are on
+ * holders[0..nholders-1] (dead or alive): not a holder, with a chunk of
+ * free space, not skipped by skip(addr, arg) (may be NULL), on a rack no
+ * holder uses if there is one, least loaded first. Writes its address to
+ * out and counts the chunk against it. 0, or -ENOSPC when none fits.
+ */
+int chunk_srv_pick_target(struct chunk_srv *cs, uint64_t chunk_size,
+			  const char (*holders)[DFS_ADDR_MAX], int nholders,
+			  chunk_srv_skip_fn skip, void *arg,
+			  char out[DFS_ADDR_MAX]);
+
+/*
+ * Tell server "addr" to delete its replica of "handle" (an excess
+ * replica) in the answer to its next report; that report then does not
+ * record the replica either. Unknown servers are ignored.
+ */
+void chunk_srv_schedule_delete(struct chunk_srv *cs, const char *addr,
+			       uint64_t handle);
+
+/* A counter bumped whenever a server dies, comes back or registers, so
+ * that the replicator knows when to look at every chunk again. */
+uint64_t chunk_srv_epoch(struct chunk_srv *cs);
 
 /*
  * True while the master is settling after a start: less than a heartbeat

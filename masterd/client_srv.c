@@ -15,6 +15,7 @@
 
 #include "chunk_srv.h"
 #include "client_srv.h"
+#include "fsck.h"
 #include "http_server.h"
 #include "leases.h"
 #include "log.h"
@@ -22,7 +23,9 @@
 #include "namespace.h"
 #include "oplog.h"
 #include "proto.h"
+#include "replicator.h"
 #include "timeutil.h"
+#include "versions.h"
 #include "wire.h"
 #include "xmalloc.h"
 #include "banned.h"
@@ -198,6 +201,9 @@ static void handle_mutation(struct http_request *req, struct master *m,
 		json_object_set_new(op, "ino",
 				    json_integer((json_int_t)ns_reserve_ino(
 					    m->ns)));
+	/* A file losing its last name stays while open (open_files.h). */
+	if (mu == &mu_unlink || mu == &mu_rename)
+		json_object_set_new(op, "orphan", json_true());
 	op_set_time(op);
 	submit_and_reply(req, m, op, mu->op);
 out:
@@ -544,40 +550,6 @@ static void keep_live(struct master *m, struct dfs_chunk *c)
 	c->nreplicas = n;
 }
 
-/*
- * Give a chunk (live replicas only) a lease: the primary goes first in
- * its replica list. -EAGAIN when no replica is live (servers may still
- * be registering; the client retries).
- */
-static int lease_chunk(struct master *m, struct dfs_chunk *c, int64_t now)
-{
-	char tmp[DFS_ADDR_MAX];
-	int64_t expiry;
-	bool fresh;
-	int i;
-
-	if (c->nreplicas == 0) {
-		log_warnx("no live replica of chunk %" PRIu64 " for a write",
-			  c->handle);
-		return -EAGAIN;
-	}
-	i = leases_acquire(m->leases, c->handle,
-			   (const char(*)[DFS_ADDR_MAX])c->replicas,
-			   c->nreplicas, now, &expiry, &fresh);
-	/*
-	 * Versions: a fresh lease is where a later version bumps the chunk
-	 * version on the live replicas (bump_version op) before answering.
-	 */
-	if (i != 0) {
-		memcpy(tmp, c->replicas[0], DFS_ADDR_MAX);
-		memcpy(c->replicas[0], c->replicas[i], DFS_ADDR_MAX);
-		memcpy(c->replicas[i], tmp, DFS_ADDR_MAX);
-	}
-	memcpy(c->primary, c->replicas[0], DFS_ADDR_MAX);
-	c->lease_ms = expiry;
-	return 0;
-}
-
 /* A parsed EP_CHUNKS request. */
 struct chunks_req {
 	uint64_t ino;
@@ -586,7 +558,36 @@ struct chunks_req {
 	bool write;
 	/* Attributes of the file. */
 	struct dfs_attr attr;
+	/* Replicas of chunk "index" that failed the client ("failed"). */
+	char failed[DFS_MAX_REPLICAS][DFS_ADDR_MAX];
+	int nfailed;
+	/* Handles this request allocated: their first lease needs no new
+	 * version (no replica exists yet). */
+	uint64_t fresh[CHUNKS_MAX];
+	size_t nfresh;
 };
+
+/* The optional "failed": ["addr", ...] of a write request. */
+static int parse_failed(const json_t *body, struct chunks_req *cr)
+{
+	const json_t *arr = json_object_get(body, "failed"), *v;
+	size_t i;
+
+	cr->nfailed = 0;
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > DFS_MAX_REPLICAS)
+		return -EINVAL;
+	json_array_foreach (arr, i, v) {
+		if (!json_is_string(v) ||
+		    json_string_length(v) >= DFS_ADDR_MAX ||
+		    !proto_addr_is_valid(json_string_value(v)))
+			return -EINVAL;
+		memcpy(cr->failed[cr->nfailed++], json_string_value(v),
+		       json_string_length(v) + 1);
+	}
+	return 0;
+}
 
 static int parse_chunks_req(const json_t *body, uint64_t chunk_size,
 			    struct chunks_req *cr)
@@ -595,10 +596,12 @@ static int parse_chunks_req(const json_t *body, uint64_t chunk_size,
 	int r;
 
 	cr->write = false;
+	cr->nfresh = 0;
 	if ((r = get_ino(body, "ino", &cr->ino)) != 0 ||
 	    (r = proto_get_u64(body, "index", NS_MAX_ID, &cr->index)) != 0 ||
 	    (r = proto_get_u64(body, "count", NS_MAX_ID, &cr->count)) != 0 ||
-	    (r = proto_opt_bool(body, "write", &cr->write)) != 0)
+	    (r = proto_opt_bool(body, "write", &cr->write)) != 0 ||
+	    (r = parse_failed(body, cr)) != 0)
 		return r;
 	if (cr->count > CHUNKS_MAX)
 		cr->count = CHUNKS_MAX;
@@ -627,11 +630,12 @@ static int mark_have(const struct dfs_chunk *c, void *arg)
 }
 
 /* Choose servers and a handle for chunk "idx"; append it to "chunks". */
-static int place_chunk(struct master *m, const struct chunks_req *cr,
-		       uint64_t idx, json_t *chunks)
+static int place_chunk(struct master *m, struct chunks_req *cr, uint64_t idx,
+		       json_t *chunks)
 {
 	char addrs[DFS_MAX_REPLICAS][DFS_ADDR_MAX];
 	unsigned want = cr->attr.replication;
+	uint64_t handle;
 	json_t *reps;
 	int i, n;
 
@@ -641,7 +645,7 @@ static int place_chunk(struct master *m, const struct chunks_req *cr,
 	if ((unsigned)n < want && chunk_srv_settling(m->cs))
 		return -EAGAIN;
 	if (n == 0) {
-		log_warnx("no live chunkserver for chunk %" PRIu64
+		log_warnx("no live chunkserver with room for chunk %" PRIu64
 			  " of inode %" PRIu64,
 			  idx, cr->ino);
 		return -ENOSPC;
@@ -653,16 +657,18 @@ static int place_chunk(struct master *m, const struct chunks_req *cr,
 	reps = json_array();
 	for (i = 0; i < n; i++)
 		json_array_append_new(reps, json_string(addrs[i]));
+	handle = ns_reserve_handle(m->ns);
+	if (cr->nfresh < CHUNKS_MAX)
+		cr->fresh[cr->nfresh++] = handle;
 	json_array_append_new(chunks,
 			      json_pack("{s:I, s:I, s:o}", "index",
 					(json_int_t)idx, "handle",
-					(json_int_t)ns_reserve_handle(m->ns),
-					"replicas", reps));
+					(json_int_t)handle, "replicas", reps));
 	return 0;
 }
 
 /* Allocate the chunks of the request that do not exist yet. */
-static int alloc_missing(struct master *m, const struct chunks_req *cr)
+static int alloc_missing(struct master *m, struct chunks_req *cr)
 {
 	struct have_ctx *h;
 	struct ns_reader *rd;
@@ -697,10 +703,139 @@ out:
 /* Building an EP_CHUNKS reply. */
 struct chunks_reply {
 	struct master *m;
+	const struct chunks_req *req;
 	json_t *arr;
-	bool write;
 	int64_t now;
 };
+
+/* True if the request allocated chunk "handle". */
+static bool is_fresh(const struct chunks_req *req, uint64_t handle)
+{
+	size_t i;
+
+	for (i = 0; i < req->nfresh; i++)
+		if (req->fresh[i] == handle)
+			return true;
+	return false;
+}
+
+/* Remove the replicas the client saw fail from c, unless that would
+ * leave none. Returns how many went. */
+static int drop_failed(const struct chunks_req *req, struct dfs_chunk *c)
+{
+	int i, j, n = 0, nfailed = 0;
+
+	for (i = 0; i < c->nreplicas; i++)
+		for (j = 0; j < req->nfailed; j++)
+			nfailed += strcmp(c->replicas[i], req->failed[j]) == 0;
+	if (nfailed == 0 || nfailed >= c->nreplicas)
+		return 0;
+	for (i = 0; i < c->nreplicas; i++) {
+		for (j = 0; j < req->nfailed; j++)
+			if (strcmp(c->replicas[i], req->failed[j]) == 0)
+				break;
+		if (j < req->nfailed) {
+			log_info("chunk %016" PRIx64 ": dropping replica '%s' "
+				 "that failed a client",
+				 c->handle, c->replicas[i]);
+			continue;
+		}
+		memmove(c->replicas[n++], c->replicas[i], DFS_ADDR_MAX);
+	}
+	c->nreplicas = n;
+	return nfailed;
+}
+
+/* True while the master is settling and a replica row of c names a
+ * server that has not registered again yet (it would be dropped). */
+static bool waits_for_servers(struct master *m, const struct dfs_chunk *c)
+{
+	int i;
+
+	if (!chunk_srv_settling(m->cs))
+		return false;
+	for (i = 0; i < c->nreplicas; i++)
+		if (!chunk_srv_is_alive(m->cs, c->replicas[i]))
+			return true;
+	return false;
+}
+
+/* Read chunk "handle" as it is now. */
+static int chunk_now(struct master *m, uint64_t handle, struct dfs_chunk *c)
+{
+	struct ns_reader *rd;
+	int r;
+
+	if ((rd = ns_reader_get(m->ns)) == NULL)
+		return -EIO;
+	r = ns_chunk_get(rd, handle, c, NULL);
+	ns_reader_put(rd);
+	return r;
+}
+
+/*
+ * The lease of chunk c (holding its grant lock): the valid lease over
+ * its live replicas, else a new one with a new version (none for a chunk
+ * this request allocated). "drop" asks to drop the replicas the client
+ * saw fail first. On success *c carries the lease, primary first.
+ */
+static int lease_locked(struct master *m, const struct chunks_req *req,
+			struct dfs_chunk *c, bool drop, int64_t now)
+{
+	int64_t expiry;
+	int i, dropped = 0, r;
+
+	if ((r = chunk_now(m, c->handle, c)) != 0)
+		return r;
+	if (waits_for_servers(m, c))
+		return -EAGAIN;
+	keep_live(m, c);
+	if (drop)
+		dropped = drop_failed(req, c);
+	if (c->nreplicas == 0) {
+		log_warnx("no live replica of chunk %016" PRIx64
+			  " for a write",
+			  c->handle);
+		return -EAGAIN;
+	}
+	i = dropped ? -1
+		    : leases_find(m->leases, c->handle,
+				  (const char(*)[DFS_ADDR_MAX])c->replicas,
+				  c->nreplicas, now, &expiry);
+	if (i < 0) {
+		if ((dropped || !is_fresh(req, c->handle)) &&
+		    (r = versions_bump(m, c)) != 0)
+			return r;
+		expiry = leases_grant(m->leases, c->handle,
+				      (const char(*)[DFS_ADDR_MAX])c->replicas,
+				      c->nreplicas, now);
+		i = 0;
+	}
+	if (i != 0) {
+		char tmp[DFS_ADDR_MAX];
+
+		memcpy(tmp, c->replicas[0], DFS_ADDR_MAX);
+		memcpy(c->replicas[0], c->replicas[i], DFS_ADDR_MAX);
+		memcpy(c->replicas[i], tmp, DFS_ADDR_MAX);
+	}
+	memcpy(c->primary, c->replicas[0], DFS_ADDR_MAX);
+	c->lease_ms = expiry;
+	return 0;
+}
+
+/* Give chunk c a write lease (see lease_locked()). */
+static int lease_chunk(struct master *m, const struct chunks_req *req,
+		       struct dfs_chunk *c, int64_t now)
+{
+	bool drop = c->index == req->index && req->nfailed > 0;
+	uint64_t handle = c->handle;
+	int r;
+
+	leases_lock(m->leases, handle);
+	r = lease_locked(m, req, c, drop, now);
+	leases_unlock(m->leases, handle);
+	return r;
+}
 
 static int emit_chunk(const struct dfs_chunk *c, void *arg)
 {
@@ -708,9 +843,13 @@ static int emit_chunk(const struct dfs_chunk *c, void *arg)
 	struct dfs_chunk out = *c;
 	int r;
 
-	keep_live(cr->m, &out);
-	if (cr->write && (r = lease_chunk(cr->m, &out, cr->now)) != 0)
-		return r;
+	if (cr->req->write) {
+		if ((r = lease_chunk(cr->m, cr->req, &out, cr->now)) != 0)
+			return r;
+		out.index = c->index;
+	} else {
+		keep_live(cr->m, &out);
+	}
 	json_array_append_new(cr->arr, proto_chunk_to_json(&out));
 	return 0;
 }
@@ -718,7 +857,7 @@ static int emit_chunk(const struct dfs_chunk *c, void *arg)
 /* Check the file, allocate if writing, and list the chunks. */
 static int chunks_run(struct master *m, struct chunks_req *req, json_t *arr)
 {
-	struct chunks_reply cr = { m, arr, req->write, time_now_ms() };
+	struct chunks_reply cr = { m, req, arr, time_now_ms() };
 	struct ns_reader *rd;
 	int r;
 
@@ -954,6 +1093,11 @@ out:
 	return obj;
 }
 
+json_t *client_srv_status(struct master *m, int *err, uint64_t *missing)
+{
+	return status_json(m, err, missing);
+}
+
 static void handle_status(struct http_request *req, void *arg)
 {
 	json_t *obj;
@@ -979,6 +1123,7 @@ static char *status_text(struct master *m, const json_t *st,
 			 uint64_t missing)
 {
 	char *text = xstrdup(""), *line;
+	struct replicator_stats rs;
 	struct oplog_stats os;
 	json_t *s;
 	size_t i;
@@ -1000,6 +1145,15 @@ static char *status_text(struct master *m, const json_t *st,
 	line = xasprintf("metadata ops %" PRIu64 " (%" PRIu64
 			 " failed) in %" PRIu64 " commits",
 			 os.ops, os.failed, os.batches);
+	text = text_add(text, line);
+	free(line);
+	replicator_get_stats(m->repl, &rs);
+	line = xasprintf("re-replication: %" PRIu64 " copies running, %" PRIu64
+			 " done, %" PRIu64 " failed; %" PRIu64
+			 " excess replicas removed; %" PRIu64
+			 " corrupt copies set aside",
+			 rs.running, rs.copied, rs.failed, rs.trimmed,
+			 rs.corrupt);
 	text = text_add(text, line);
 	free(line);
 	text = text_add(text, "\nchunkservers:");
@@ -1040,7 +1194,7 @@ static void handle_root(struct http_request *req, void *arg)
 }
 
 const struct http_route client_srv_routes[] = {
-	{ "GET", "/", handle_root, 0 },
+	{ "GET", "/status.txt", handle_root, 0 },
 	{ "POST", EP_LOOKUP, handle_lookup, CLIENT_MAX_BODY },
 	{ "POST", EP_GETATTR, handle_getattr, CLIENT_MAX_BODY },
 	{ "POST", EP_SETATTR, handle_setattr, CLIENT_MAX_BODY },
@@ -1058,6 +1212,7 @@ const struct http_route client_srv_routes[] = {
 	{ "POST", EP_RESOLVE, handle_resolve, CLIENT_MAX_BODY },
 	{ "POST", EP_CHUNKS, handle_chunks, CLIENT_MAX_BODY },
 	{ "POST", EP_STAT, handle_stat, CLIENT_MAX_BODY },
+	{ "POST", EP_FSCK, fsck_handle, CLIENT_MAX_BODY },
 	{ "GET", EP_STATUS, handle_status, 0 },
 	{ "POST", EP_STATUS, handle_status, CLIENT_MAX_BODY },
 };

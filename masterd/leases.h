@@ -1,18 +1,29 @@
 /*
- * leases.h - write leases, in memory: chunk handle -> (primary, expiry).
+ * leases.h - write leases, in memory: chunk handle -> (primary, replica
+ * set, expiry).
  *
  * The primary of a chunk orders its mutations until the lease expires
- * (SPEC 3). A valid lease whose primary is still a live replica is
- * extended and handed out again, so one primary serves a stream of
- * writes; otherwise a new lease goes to the first live replica. Leases
- * are not persisted: after a master restart a chunk gets a new lease.
+ * (SPEC 3). A lease covers one replica set: while it is valid and the
+ * chunk's live replicas are exactly that set, it is extended and handed
+ * out again, so one primary serves a stream of writes. Any change of the
+ * set (a replica died or was dropped, a copy was added) needs a new lease,
+ * and every new lease of an existing chunk comes with a new chunk version
+ * (versions.h), so a replica that missed mutations is recognisably stale.
+ * Leases are not persisted: after a master restart a chunk gets a new
+ * lease, hence a new version.
  *
- * Seam for versions: leases_acquire() tells whether the lease is new.
- * A later version bumps the chunk version (an op through the oplog) on
- * every new lease before handing it out, so that a replica which missed
- * mutations is recognisably stale.
+ * Granting a lease is not atomic (the version goes to the replicas first,
+ * then to the database), so each chunk has a grant lock: leases_lock()
+ * serialises the threads that grant, revoke or inspect the lease of one
+ * chunk, without holding up other chunks.
  *
- * Thread-safe (one mutex).
+ * Calling sequence (EP_CHUNKS write):
+ *     leases_lock(l, h);
+ *     i = leases_find(l, h, live, n, now, &expiry);
+ *     if (i < 0) { bump the version...; expiry = leases_grant(...); }
+ *     leases_unlock(l, h);
+ *
+ * Thread-safe (one mutex and a condition for the grant locks).
  */
 #ifndef MASTERD_LEASES_H
 #define MASTERD_LEASES_H
@@ -30,26 +41,46 @@ struct leases;
 /* New, empty table granting leases of "duration_ms". Never NULL. */
 struct leases *leases_new(int64_t duration_ms);
 
-/* Free the table. NULL is a no-op. */
+/* Free the table; no lock may be held. NULL is a no-op. */
 void leases_free(struct leases *l);
 
+/* Take the grant lock of chunk "handle", waiting while another thread
+ * holds it. Every other call about "handle" below except leases_is_*()
+ * must be made with it held. */
+void leases_lock(struct leases *l, uint64_t handle);
+
+/* Release a grant lock taken by leases_lock(). */
+void leases_unlock(struct leases *l, uint64_t handle);
+
 /*
- * The lease of "handle" for a write, given the chunk's live replicas
- * live[0..nlive-1] (nlive >= 1): keeps (and extends) a valid lease whose
- * primary is in live[], else grants a new one to live[0]. Returns the
- * index of the primary in live[], sets *expiry_ms (ms since the epoch)
- * and *fresh (true when a new lease was granted).
+ * The valid lease of "handle" over exactly the replicas live[0..nlive-1]
+ * (in any order): returns the index of its primary in live[], extends it
+ * to now + duration and sets *expiry_ms (ms since the epoch). Returns -1
+ * when there is no such lease (none, expired, other set, primary gone).
  */
-int leases_acquire(struct leases *l, uint64_t handle,
-		   const char (*live)[DFS_ADDR_MAX], int nlive, int64_t now_ms,
-		   int64_t *expiry_ms, bool *fresh);
+int leases_find(struct leases *l, uint64_t handle,
+		const char (*live)[DFS_ADDR_MAX], int nlive, int64_t now_ms,
+		int64_t *expiry_ms);
+
+/* Grant a new lease of "handle" to live[0] over live[0..nlive-1]
+ * (nlive >= 1). Returns its expiry, ms since the epoch. */
+int64_t leases_grant(struct leases *l, uint64_t handle,
+		     const char (*live)[DFS_ADDR_MAX], int nlive,
+		     int64_t now_ms);
+
+/* End the lease of "handle" now (if any); it still counts as busy for
+ * the grace of leases_is_busy(). */
+void leases_drop(struct leases *l, uint64_t handle, int64_t now_ms);
 
 /* True while chunk "handle" has a lease or had one in the last "grace_ms"
- * (its replicas may be in the middle of being written). */
+ * (its replicas may be in the middle of being written). No lock needed. */
 bool leases_is_busy(struct leases *l, uint64_t handle, int64_t now_ms,
 		    int64_t grace_ms);
 
-/* Forget the lease of "handle" (if any). */
-void leases_drop(struct leases *l, uint64_t handle);
+/* True if "handle" has an unexpired lease (a client may be writing with
+ * it). *recent, if not NULL, tells whether it was handed out in the last
+ * "recent_ms" (the writer is active). No lock needed. */
+bool leases_is_valid(struct leases *l, uint64_t handle, int64_t now_ms,
+		     int64_t recent_ms, bool *recent);
 
 #endif

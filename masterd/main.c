@@ -11,14 +11,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "admin_srv.h"
+#include "open_files.h"
+#include "xattr_srv.h"
 #include "chunk_srv.h"
 #include "client_srv.h"
+#include "http_client.h"
 #include "http_server.h"
 #include "leases.h"
 #include "log.h"
 #include "master.h"
+#include "metrics_srv.h"
 #include "namespace.h"
 #include "oplog.h"
+#include "proto.h"
+#include "replicator.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 #include "banned.h"
@@ -47,6 +54,8 @@ static const struct opt_def {
 	  4ULL * 1024 * 1024 * 1024,
 	  "chunk size of a new file system in bytes (a multiple of 64K;\n"
 	  "\t\t\tan existing one keeps its own)" },
+	{ "coordinator", 'C', OPT_STR, "ADDR", NULL, 0, 0,
+	  "MapReduce coordinator whose jobs the status page shows" },
 	{ "data", 'd', OPT_STR, "DIR", NULL, 0, 0,
 	  "data directory (required); the database is DIR/meta.db" },
 	{ "heartbeat-timeout", 't', OPT_SECONDS, "S", "30", 1, 86400000,
@@ -57,6 +66,9 @@ static const struct opt_def {
 	  "host:port to serve the API on (port 0: any free port)" },
 	{ "replication", 'r', OPT_UINT, "N", "3", 1, DFS_MAX_REPLICAS,
 	  "replication factor of the root of a new file system" },
+	{ "replication-copies", 'R', OPT_UINT, "N", "2", 1, 64,
+	  "most re-replication copies at a time per chunkserver (as\n"
+	  "\t\t\tsource or target)" },
 	{ "secret", 's', OPT_STR, "FILE", NULL, 0, 0,
 	  "cluster secret key file (accepted; not used yet)" },
 };
@@ -66,8 +78,10 @@ static const struct opt_def {
 static void synopsis(FILE *f)
 {
 	fprintf(f, "usage: masterd --data DIR [--chunk-size N] "
-		   "[--heartbeat-timeout S] [--listen ADDR]\n"
-		   "               [--replication N] [--secret FILE]\n");
+		   "[--coordinator ADDR]\n"
+		   "               [--heartbeat-timeout S] [--listen ADDR]\n"
+		   "               [--replication N] [--replication-copies N] "
+		   "[--secret FILE]\n");
 }
 
 static void usage(FILE *f)
@@ -166,6 +180,14 @@ static int apply_option(struct master_config *cfg, const struct opt_def *o,
 		}
 		cfg->chunk_size = v;
 		break;
+	case 'C':
+		if (!proto_addr_is_valid(arg)) {
+			fprintf(stderr, "masterd: bad --coordinator address "
+					"'%s'\n", arg);
+			return -EINVAL;
+		}
+		cfg->coordinator = arg;
+		break;
 	case 'd':
 		cfg->data_dir = arg;
 		break;
@@ -177,6 +199,9 @@ static int apply_option(struct master_config *cfg, const struct opt_def *o,
 		break;
 	case 'r':
 		cfg->replication = (uint32_t)v;
+		break;
+	case 'R':
+		cfg->repl_copies = (uint32_t)v;
 		break;
 	case 's':
 		cfg->secret_file = arg;
@@ -194,6 +219,8 @@ static void fill_defaults(struct master_config *cfg)
 		cfg->replication = 3;
 	if (cfg->heartbeat_timeout_ms == 0)
 		cfg->heartbeat_timeout_ms = 30000;
+	if (cfg->repl_copies == 0)
+		cfg->repl_copies = 2;
 }
 
 /* "host:port" with a non-empty host and a port 0..65535. */
@@ -308,6 +335,38 @@ static void stop_leases(struct master *m)
 	m->leases = NULL;
 }
 
+/* Timeouts of the master's calls to chunk servers (new versions, copy
+ * orders): short, a server that does not answer fast is dropped. */
+#define CHUNKD_CONNECT_TIMEOUT_MS 1000
+#define CHUNKD_TIMEOUT_MS 5000
+
+static int start_hc(struct master *m)
+{
+	struct http_client_opts o = { CHUNKD_CONNECT_TIMEOUT_MS,
+				      CHUNKD_TIMEOUT_MS };
+
+	m->hc = http_client_new(&o);
+	return 0;
+}
+
+static void stop_hc(struct master *m)
+{
+	http_client_free(m->hc);
+	m->hc = NULL;
+}
+
+static int start_repl(struct master *m)
+{
+	m->repl = replicator_new(m);
+	return 0;
+}
+
+static void stop_repl(struct master *m)
+{
+	replicator_free(m->repl);
+	m->repl = NULL;
+}
+
 static int start_chunk_srv(struct master *m)
 {
 	m->cs = chunk_srv_new(m);
@@ -326,16 +385,29 @@ static struct http_route routes[NROUTES_MAX];
 
 static int start_http(struct master *m)
 {
-	struct http_server_opts opts = { .listen = m->cfg.listen };
+	struct http_server_opts opts = { .listen = m->cfg.listen,
+					 .observe = metrics_srv_observe,
+					 .observe_arg = m };
 	size_t n = 0, i;
 	const char *colon;
 
-	if (client_srv_nroutes + chunk_srv_nroutes > NROUTES_MAX)
+	if (client_srv_nroutes + chunk_srv_nroutes + replicator_nroutes +
+		    admin_srv_nroutes + open_files_nroutes +
+		    xattr_srv_nroutes >
+	    NROUTES_MAX)
 		fatalx("route table too small");
 	for (i = 0; i < client_srv_nroutes; i++)
 		routes[n++] = client_srv_routes[i];
 	for (i = 0; i < chunk_srv_nroutes; i++)
 		routes[n++] = chunk_srv_routes[i];
+	for (i = 0; i < replicator_nroutes; i++)
+		routes[n++] = replicator_routes[i];
+	for (i = 0; i < admin_srv_nroutes; i++)
+		routes[n++] = admin_srv_routes[i];
+	for (i = 0; i < open_files_nroutes; i++)
+		routes[n++] = open_files_routes[i];
+	for (i = 0; i < xattr_srv_nroutes; i++)
+		routes[n++] = xattr_srv_routes[i];
 	m->http = http_server_new(&opts, routes, n, m);
 	if (m->http == NULL)
 		return -EADDRNOTAVAIL;
@@ -356,8 +428,10 @@ static void stop_http(struct master *m)
 /*
  * Modules in start order; they stop in reverse. The database comes
  * first (everything reads it), then the writer over it, the lease table,
- * the chunk server table (loads the known servers, starts the monitor),
- * and the HTTP server last, once everything a handler touches exists.
+ * the client for calls to chunk servers, the chunk server table (loads
+ * the known servers, starts the monitor), the replicator (its planner
+ * waits while servers register), and the HTTP server last, once
+ * everything a handler touches exists.
  */
 static const struct module {
 	const char *name;
@@ -367,7 +441,11 @@ static const struct module {
 	{ "namespace", start_ns, stop_ns },
 	{ "oplog", start_oplog, stop_oplog },
 	{ "leases", start_leases, stop_leases },
+	{ "chunkserver client", start_hc, stop_hc },
 	{ "chunk servers", start_chunk_srv, stop_chunk_srv },
+	{ "replicator", start_repl, stop_repl },
+	{ "operations", admin_srv_start, admin_srv_stop },
+	{ "open files", open_files_start, open_files_stop },
 	{ "http server", start_http, stop_http },
 };
 

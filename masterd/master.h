@@ -2,8 +2,8 @@
  * master.h - the master daemon's shared context.
  *
  * One struct master exists per process. main.c fills the configuration,
- * creates the modules in order (namespace, oplog, leases, chunk servers,
- * HTTP server) and passes the struct as the "arg" of every HTTP route, so
+ * creates the modules in order (namespace, oplog, leases, chunk server
+ * client, chunk servers, replicator, HTTP server) and passes the struct as the "arg" of every HTTP route, so
  * its fields are visible: each handler needs a few of the modules. The
  * pointers are set before the HTTP server starts and never change while
  * it runs; every module does its own locking.
@@ -29,6 +29,12 @@ struct master_config {
 	int64_t heartbeat_timeout_ms;
 	/* Cluster secret key file (accepted, not used yet), or NULL. */
 	const char *secret_file;
+	/* Most re-replication copies in flight per server (as source or
+	 * as target). */
+	uint32_t repl_copies;
+	/* MapReduce coordinator whose jobs the status page shows, or
+	 * NULL. */
+	const char *coordinator;
 };
 
 struct master {
@@ -41,8 +47,14 @@ struct master {
 	struct leases *leases;
 	/* Chunk server table, liveness monitor, placement. */
 	struct chunk_srv *cs;
+	/* Re-replication, excess and corrupt replicas. */
+	struct replicator *repl;
+	/* Calls to chunk servers (new versions, copy orders). */
+	struct http_client *hc;
 	/* The API server. */
 	struct http_server *http;
+	/* Client sessions, open-file holds, the orphan reaper. */
+	struct open_files *files;
 	/* Start time, ms since the epoch. */
 	int64_t start_ms;
 	/* "host:port" actually listened on (port 0 resolved). */

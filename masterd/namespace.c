@@ -18,6 +18,9 @@
  *   replicas(handle, addr)       PK(handle, addr), index on addr
  *   servers(addr PK, rack)
  *   xattrs(ino, name, value)     PK(ino, name)
+ *   sessions(id PK, since_s)     client sessions (ns_files.h); orphans
+ *                                are inodes with nlink 0 (index
+ *                                inodes_orphans)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -58,7 +61,11 @@ static const char *const schema_sql =
 	" rack TEXT NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS xattrs(ino INTEGER NOT NULL,"
 	" name TEXT NOT NULL, value BLOB NOT NULL,"
-	" PRIMARY KEY(ino, name)) WITHOUT ROWID;";
+	" PRIMARY KEY(ino, name)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS inodes_orphans ON inodes(ino)"
+	" WHERE nlink = 0;"
+	"CREATE TABLE IF NOT EXISTS sessions(id INTEGER PRIMARY KEY,"
+	" since_s INTEGER NOT NULL);";
 
 static const char *const rsql[R_COUNT] = {
 	[R_BEGIN] = "BEGIN",
@@ -90,6 +97,11 @@ static const char *const rsql[R_COUNT] = {
 			 " ORDER BY c.handle",
 	[R_SERVERS] = "SELECT s.addr, s.rack, (SELECT count(*) FROM replicas r"
 		      " WHERE r.addr = s.addr) FROM servers s ORDER BY s.addr",
+	[R_CHUNK_GET] = "SELECT c.idx, c.handle, c.version, r.addr, c.ino,"
+			" i.replication FROM chunks c JOIN inodes i"
+			" ON i.ino = c.ino LEFT JOIN replicas r"
+			" ON r.handle = c.handle WHERE c.handle = ?1"
+			" ORDER BY r.addr",
 };
 
 sqlite3_stmt *ns_stmt(sqlite3 *db, sqlite3_stmt **cache,
@@ -824,6 +836,46 @@ int ns_chunks(struct ns_reader *rd, uint64_t ino, uint64_t first,
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)end);
 	r = chunk_rows(rd, st, fn, arg);
+	sqlite3_reset(st);
+	return r;
+}
+
+/* Rows of R_CHUNK_GET (one per replica) into one chunk. */
+static int chunk_get_rows(struct ns_reader *rd, sqlite3_stmt *st,
+			  struct dfs_chunk *c, struct ns_chunk_owner *owner)
+{
+	bool have = false;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!have) {
+			c->index = (uint64_t)sqlite3_column_int64(st, 0);
+			c->handle = (uint64_t)sqlite3_column_int64(st, 1);
+			c->version = (uint64_t)sqlite3_column_int64(st, 2);
+			owner->ino = (uint64_t)sqlite3_column_int64(st, 4);
+			owner->replication =
+				(uint32_t)sqlite3_column_int64(st, 5);
+			have = true;
+		}
+		chunk_add_replica(c, (const char *)sqlite3_column_text(st, 3));
+	}
+	if (rc != SQLITE_DONE)
+		return ns_sqlite_err(rd->db, rc, "chunk");
+	return have ? 0 : -ENOENT;
+}
+
+int ns_chunk_get(struct ns_reader *rd, uint64_t handle, struct dfs_chunk *c,
+		 struct ns_chunk_owner *owner)
+{
+	struct ns_chunk_owner dummy;
+	sqlite3_stmt *st;
+	int r;
+
+	if ((st = rstmt(rd, R_CHUNK_GET)) == NULL)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
+	r = chunk_get_rows(rd, st, c, owner != NULL ? owner : &dummy);
 	sqlite3_reset(st);
 	return r;
 }

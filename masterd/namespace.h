@@ -27,11 +27,19 @@
  *     set_replication  ino replication time
  *     alloc_chunks     ino chunks: [{index, handle, replicas: [addr]}]
  *     set_replicas     handle replicas: [addr]
- *     bump_version     handle version
+ *     bump_version     handle version [replicas: [addr]]
  *     replicas_update  addr add: [[handle, version]] remove: [handle]
  *     server_register  addr rack
  * An op that fails changes nothing and returns a negative errno (the
  * POSIX error of the matching system call, e.g. -ENOTEMPTY).
+ *
+ * Versions: bump_version raises a chunk's version (a new lease); with
+ * "replicas" the chunk's replica rows become exactly that list (the
+ * servers that took the new version). replicas_update ignores an "add"
+ * at a version older than the chunk's, and adopts one that is newer: the
+ * chunk takes that version and the reporting server becomes its only
+ * replica row (the others are stale). Replica rows therefore always name
+ * servers believed to hold the current version.
  *
  * Threads: the module runs one thread of its own, a checkpointer that
  * copies the WAL into the database off the commit path. One thread at a
@@ -169,6 +177,20 @@ typedef int (*ns_chunk_fn)(const struct dfs_chunk *chunk, void *arg);
  * order. 0, -EIO or a callback's negative value (no inode check). */
 int ns_chunks(struct ns_reader *rd, uint64_t ino, uint64_t first,
 	      uint64_t count, ns_chunk_fn fn, void *arg);
+
+/* The file a chunk belongs to. */
+struct ns_chunk_owner {
+	uint64_t ino;            /* its inode */
+	uint32_t replication;    /* the file's replication factor */
+};
+
+/*
+ * Chunk "handle" with its version and every replica address the database
+ * lists (no lease fields set), and optionally its owner. 0, -ENOENT or
+ * -EIO.
+ */
+int ns_chunk_get(struct ns_reader *rd, uint64_t handle, struct dfs_chunk *c,
+		 struct ns_chunk_owner *owner);
 
 /* Version of chunk "handle". 0, -ENOENT or -EIO. */
 int ns_chunk_version(struct ns_reader *rd, uint64_t handle,

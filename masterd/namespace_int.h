@@ -84,6 +84,7 @@ enum ns_rstmt {
 	R_COUNTS,
 	R_ALL_CHUNKS,
 	R_SERVERS,
+	R_CHUNK_GET,
 	R_COUNT
 };
 

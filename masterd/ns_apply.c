@@ -24,6 +24,8 @@
 #include "log.h"
 #include "namespace.h"
 #include "namespace_int.h"
+#include "ns_files.h"
+#include "ns_xattr.h"
 #include "proto.h"
 #include "banned.h"
 
@@ -291,10 +293,13 @@ static int inode_delete(struct ns *ns, const struct ns_inode *in)
 	return 0;
 }
 
-/* One name of a non-directory went away: drop a link, delete at 0. */
+/* One name of a non-directory went away: drop a link, delete at 0 --
+ * unless the op asks to keep a regular file as an orphan (ns_files.h). */
 static int inode_unlink(struct op_ctx *c, struct ns_inode *in)
 {
-	if (in->a.nlink <= 1)
+	if (in->a.nlink <= 1 &&
+	    !(S_ISREG(in->a.mode) &&
+	      json_is_true(json_object_get(c->op, "orphan"))))
 		return inode_delete(c->ns, in);
 	in->a.nlink--;
 	in->a.ctime = c->now;
@@ -448,6 +453,9 @@ static int new_inode_args(struct op_ctx *c, struct ns_inode *dir,
 	in->a.replication = dir->a.replication;
 	if ((r = opt_replication(c->op, &in->a.replication)) != 0)
 		return r;
+	/* BSD group semantics under a set-group-ID directory. */
+	if (dir->a.mode & S_ISGID)
+		in->a.gid = dir->a.gid;
 	in->a.atime = c->now;
 	in->a.mtime = c->now;
 	in->a.ctime = c->now;
@@ -508,7 +516,7 @@ static int op_mkdir(struct op_ctx *c)
 		return r;
 	if ((r = proto_get_u32(c->op, "mode", &mode)) != 0)
 		return r;
-	in.a.mode = S_IFDIR | (mode & 07777);
+	in.a.mode = S_IFDIR | (mode & 07777) | (dir.a.mode & S_ISGID);
 	in.a.nlink = 2;
 	in.parent = dir.a.ino;
 	return link_new(c, &dir, name, &in, NULL);
@@ -546,6 +554,8 @@ static int op_link(struct op_ctx *c)
 		return r;
 	if (S_ISDIR(in.a.mode))
 		return -EPERM;
+	if (in.a.nlink == 0)
+		return -ENOENT;
 	if ((r = dir_get(c->ns, dir.a.ino, &dir)) != 0)
 		return r;
 	if ((r = dent_insert(c->ns, dir.a.ino, name, in.a.ino)) != 0)
@@ -992,6 +1002,7 @@ static int op_set_replicas(struct op_ctx *c)
 static int op_bump_version(struct op_ctx *c)
 {
 	uint64_t handle, version, cur = 0;
+	json_t *reps;
 	int r;
 
 	if ((r = get_ino(c->op, "handle", &handle)) != 0 ||
@@ -1001,7 +1012,16 @@ static int op_bump_version(struct op_ctx *c)
 		return r;
 	if (version <= cur)
 		return -EINVAL;
-	return exec_ii(c->ns, W_SET_VERSION, handle, version);
+	reps = json_object_get(c->op, "replicas");
+	if (reps != NULL && (r = check_addrs(reps)) != 0)
+		return r;
+	if ((r = exec_ii(c->ns, W_SET_VERSION, handle, version)) != 0)
+		return r;
+	if (reps == NULL)
+		return 0;
+	if ((r = exec_ii(c->ns, W_DEL_REPLICAS, handle, 0)) != 0)
+		return r;
+	return add_replicas(c->ns, handle, reps);
 }
 
 /* One [handle, version] pair of a report. */
@@ -1018,8 +1038,25 @@ static int get_pair(const json_t *v, uint64_t *handle, uint64_t *version)
 	return 0;
 }
 
+/* A replica newer than the chunk: a lease whose version reached the
+ * replicas but not the database. Adopt its version; the other rows are
+ * stale now. */
+static int replica_adopt(struct ns *ns, uint64_t handle, uint64_t version,
+			 uint64_t cur)
+{
+	int r;
+
+	log_info("chunk %016llx: adopting version %llu reported by a "
+		 "replica (database had %llu)",
+		 (unsigned long long)handle, (unsigned long long)version,
+		 (unsigned long long)cur);
+	if ((r = exec_ii(ns, W_SET_VERSION, handle, version)) != 0)
+		return r;
+	return exec_ii(ns, W_DEL_REPLICAS, handle, 0);
+}
+
 /* Record that "addr" holds a current replica of each [handle, version]
- * of "add" (stale or unknown ones are ignored). */
+ * of "add" (stale or unknown ones are ignored, newer ones adopted). */
 static int replicas_add(struct ns *ns, const char *addr, const json_t *add)
 {
 	uint64_t handle, version, cur = 0;
@@ -1034,6 +1071,9 @@ static int replicas_add(struct ns *ns, const char *addr, const json_t *add)
 		if (r == -ENOENT || (r == 0 && version < cur))
 			continue;
 		if (r != 0)
+			return r;
+		if (version > cur &&
+		    (r = replica_adopt(ns, handle, version, cur)) != 0)
 			return r;
 		if ((r = exec_is(ns, W_INS_REPLICA, handle, addr)) != 0)
 			return r;
@@ -1086,6 +1126,57 @@ static int op_server_register(struct op_ctx *c)
 	return step_done(c->ns, st, W_UPSERT_SERVER);
 }
 
+/* Delete the orphans of "inos" (nameless files nobody holds open any
+ * more, see ns_files.h); inodes that are gone or have a name are
+ * skipped. */
+static int op_reap(struct op_ctx *c)
+{
+	const json_t *inos = json_object_get(c->op, "inos"), *v;
+	struct ns_inode in;
+	size_t i;
+	int r;
+
+	if (!json_is_array(inos))
+		return -EINVAL;
+	json_array_foreach (inos, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) <= 0)
+			return -EINVAL;
+		r = inode_get(c->ns, (uint64_t)json_integer_value(v), &in);
+		if (r == -ENOENT || (r == 0 && (in.a.nlink != 0 ||
+						!S_ISREG(in.a.mode))))
+			continue;
+		if (r != 0 || (r = inode_delete(c->ns, &in)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Ops of ns_files.h and ns_xattr.h. */
+static int op_append(struct op_ctx *c)
+{
+	return ns_files_op_append(c->ns, c->op, &c->now, &c->result);
+}
+
+static int op_session_add(struct op_ctx *c)
+{
+	return ns_files_op_session_add(c->ns, c->op, &c->now);
+}
+
+static int op_session_del(struct op_ctx *c)
+{
+	return ns_files_op_session_del(c->ns, c->op);
+}
+
+static int op_setxattr(struct op_ctx *c)
+{
+	return ns_xattr_op_set(c->ns, c->op, &c->now);
+}
+
+static int op_removexattr(struct op_ctx *c)
+{
+	return ns_xattr_op_remove(c->ns, c->op, &c->now);
+}
+
 /* The op table: name, function, whether the op carries "time". */
 static const struct op_def {
 	const char *name;
@@ -1093,18 +1184,24 @@ static const struct op_def {
 	bool timed;
 } op_defs[] = {
 	{ "alloc_chunks", op_alloc_chunks, false },
+	{ "append", op_append, true },
 	{ "bump_version", op_bump_version, false },
 	{ "create", op_create, true },
 	{ "extend", op_extend, true },
 	{ "link", op_link, true },
 	{ "mkdir", op_mkdir, true },
+	{ "reap", op_reap, false },
+	{ "removexattr", op_removexattr, true },
 	{ "rename", op_rename, true },
 	{ "replicas_update", op_replicas_update, false },
 	{ "rmdir", op_rmdir, true },
 	{ "server_register", op_server_register, false },
+	{ "session_add", op_session_add, true },
+	{ "session_del", op_session_del, false },
 	{ "set_replicas", op_set_replicas, false },
 	{ "set_replication", op_set_replication, true },
 	{ "setattr", op_setattr, true },
+	{ "setxattr", op_setxattr, true },
 	{ "symlink", op_symlink, true },
 	{ "unlink", op_unlink, true },
 };
@@ -1147,10 +1244,39 @@ static int flush_counts(struct ns *ns)
 	return step_done(ns, st, W_ADD_COUNTS);
 }
 
+/* Apply one op in a savepoint of the open transaction. */
+static int apply_in_savepoint(struct ns *ns, const struct op_def *def,
+			      struct op_ctx *c, json_t **result)
+{
+	int r;
+
+	if ((r = exec_ctl(ns, W_SAVEPOINT)) != 0)
+		return r;
+	ns->d_inodes = ns->d_files = ns->d_chunks = 0;
+	r = def->fn(c);
+	if (r == 0)
+		r = flush_counts(ns);
+	if (r == 0 && (r = exec_ctl(ns, W_RELEASE)) == 0) {
+		*result = c->result != NULL ? c->result : json_object();
+		return 0;
+	}
+	json_decref(c->result);
+	exec_ctl(ns, W_ROLLBACK_TO);
+	exec_ctl(ns, W_RELEASE);
+	return r;
+}
+
+/*
+ * Outside ns_begin()/ns_commit() an op gets a transaction of its own,
+ * begun IMMEDIATE: a deferred one would start reading and then have to
+ * upgrade to a write, which fails at once (SQLITE_BUSY, no busy wait)
+ * when the checkpointer holds a lock at that moment.
+ */
 int ns_apply(struct ns *ns, const json_t *op, json_t **result)
 {
 	struct op_ctx c = { .ns = ns, .op = op };
 	const struct op_def *def;
+	bool own;
 	int r;
 
 	*result = NULL;
@@ -1159,19 +1285,18 @@ int ns_apply(struct ns *ns, const json_t *op, json_t **result)
 	if (def->timed &&
 	    proto_time_from_json(json_object_get(op, "time"), &c.now) != 0)
 		return -EINVAL;
-	if ((r = exec_ctl(ns, W_SAVEPOINT)) != 0)
+	own = sqlite3_get_autocommit(ns->db) != 0;
+	if (own && (r = ns_begin(ns)) != 0)
 		return r;
-	ns->d_inodes = ns->d_files = ns->d_chunks = 0;
-	r = def->fn(&c);
-	if (r == 0)
-		r = flush_counts(ns);
-	if (r == 0 && (r = exec_ctl(ns, W_RELEASE)) == 0) {
-		*result = c.result != NULL ? c.result : json_object();
-		return 0;
+	r = apply_in_savepoint(ns, def, &c, result);
+	if (!own)
+		return r;
+	if (r == 0 && (r = ns_commit(ns)) != 0) {
+		json_decref(*result);
+		*result = NULL;
 	}
-	json_decref(c.result);
-	exec_ctl(ns, W_ROLLBACK_TO);
-	exec_ctl(ns, W_RELEASE);
+	if (r != 0)
+		ns_rollback(ns);
 	return r;
 }
 

@@ -17,6 +17,9 @@
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_stat(struct cli *cli, int argc, char **argv);
 
+/* cmd_fsck.c: chunk health. */
+int cmd_fsck(struct cli *cli, int argc, char **argv);
+
 /* cmd_ns.c: the namespace. */
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_mkdir(struct cli *cli, int argc, char **argv);
@@ -28,5 +31,10 @@ int cmd_mv(struct cli *cli, int argc, char **argv);
 int cmd_put(struct cli *cli, int argc, char **argv);
 int cmd_get(struct cli *cli, int argc, char **argv);
 int cmd_cat(struct cli *cli, int argc, char **argv);
+
+/* cmd_ops.c: operations. */
+int cmd_setrep(struct cli *cli, int argc, char **argv);
+int cmd_du(struct cli *cli, int argc, char **argv);
+int cmd_df(struct cli *cli, int argc, char **argv);
 
 #endif

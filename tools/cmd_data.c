@@ -5,7 +5,7 @@
  * chunk-server write request each), so a copy costs a few large requests
  * per chunk. put removes a file it created when the copy fails half way;
  * get does the same with the local file it created. On a terminal, both
- * show a progress line on stderr unless -q.
+ * show a progress bar on stderr unless -q.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,9 @@
 
 /* Least time between two progress line updates. */
 #define DATA_PROGRESS_MS 200
+
+/* Characters of the progress bar between its brackets. */
+#define DATA_BAR_WIDTH 30
 
 /* Flags of put and get. */
 struct data_opts {
@@ -66,6 +69,19 @@ static void progress_init(struct data_progress *p, bool quiet,
 	p->start_ms = p->last_ms = time_mono_ms();
 }
 
+/* "[#######.......]  45%" for done of total (total > 0). */
+static void progress_bar(uint64_t done, uint64_t total)
+{
+	double frac = done >= total ? 1.0 : (double)done / (double)total;
+	int fill = (int)(frac * DATA_BAR_WIDTH), i;
+	char bar[DATA_BAR_WIDTH + 1];
+
+	for (i = 0; i < DATA_BAR_WIDTH; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[DATA_BAR_WIDTH] = '\0';
+	fprintf(stderr, "[%s] %3.0f%%", bar, 100.0 * frac);
+}
+
 static void progress_update(struct data_progress *p, uint64_t done)
 {
 	int64_t now = time_mono_ms();
@@ -76,12 +92,13 @@ static void progress_update(struct data_progress *p, uint64_t done)
 		return;
 	p->last_ms = now;
 	secs = (double)(now - p->start_ms) / 1000.0;
-	fprintf(stderr, "\r\033[K%s: %s", p->what,
-		cli_human_size(done, dbuf, sizeof(dbuf)));
+	fprintf(stderr, "\r\033[K%s ", p->what);
 	if (p->total > 0)
-		fprintf(stderr, " / %s (%.0f%%)",
-			cli_human_size(p->total, tbuf, sizeof(tbuf)),
-			100.0 * (double)done / (double)p->total);
+		progress_bar(done, p->total);
+	fprintf(stderr, " %s", cli_human_size(done, dbuf, sizeof(dbuf)));
+	if (p->total > 0)
+		fprintf(stderr, " / %s",
+			cli_human_size(p->total, tbuf, sizeof(tbuf)));
 	if (secs > 0)
 		fprintf(stderr, "  %.1f MB/s", (double)done / 1e6 / secs);
 }

@@ -20,10 +20,7 @@
 
 #include "banned.h"
 
-/*
- * Every subcommand, in the order `dfs --help` lists them. fsck and setrep
- * (SPEC 5) join this table with the fault-tolerance and operations issues.
- */
+/* Every subcommand, in the order `dfs --help` lists them. */
 static const struct cli_cmd cli_cmds[] = {
 	{ "status", cmd_status, "[--json]",
 	  "Show the chunk servers and the cluster's totals",
@@ -32,6 +29,12 @@ static const struct cli_cmd cli_cmds[] = {
 	  "Show a file's size, replication and chunks with their replicas",
 	  "  --json      print one JSON object: path, size, replication,\n"
 	  "              chunks[] of index, handle, version, size, replicas\n" },
+	{ "fsck", cmd_fsck, "[--json] [PATH]",
+	  "Check the health of every chunk under PATH (default /)",
+	  "  --json      print one JSON object: files, chunks, healthy,\n"
+	  "              under_replicated, missing, corrupt\n"
+	  "Lists each missing, corrupt or under-replicated chunk with its\n"
+	  "file; exits 1 when there is any.\n" },
 	{ "ls", cmd_ls, "[-lR] [PATH...]",
 	  "List directories (default /) or show files",
 	  "  -l          long format: mode, links, owner, size, mtime\n"
@@ -55,6 +58,23 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "rmdir", cmd_rmdir, "PATH...", "Remove empty directories", "" },
 	{ "mv", cmd_mv, "SRC DST",
 	  "Rename atomically (into DST if it is a directory)", "" },
+	{ "setrep", cmd_setrep, "[-Rw] N PATH...",
+	  "Set the replication factor of files and directories",
+	  "  -R          also every file and directory below a directory\n"
+	  "  -w          wait until every chunk has N live replicas\n"
+	  "A directory's factor is inherited by the files and directories\n"
+	  "created in it later. Existing chunks gain or lose replicas in\n"
+	  "the background (re-replication).\n" },
+	{ "du", cmd_du, "[-sH] [PATH...]",
+	  "Show the space used under paths (default /)",
+	  "  -s          one total per PATH instead of one line per entry\n"
+	  "  -H          sizes like 1.5G instead of bytes\n"
+	  "Columns: bytes in files, raw bytes stored (times replication),\n"
+	  "path. Hard-linked files count once.\n" },
+	{ "df", cmd_df, "[-H]", "Show the cluster's capacity and use",
+	  "  -H          sizes like 1.5G instead of bytes\n"
+	  "Capacity, used and free space are summed over the live chunk\n"
+	  "servers.\n" },
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

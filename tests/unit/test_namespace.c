@@ -695,6 +695,63 @@ static void test_servers_and_reports(void **state)
 	ns_reader_put(rd);
 }
 
+/* New versions: bump_version with the replicas that took it, and a
+ * newer version reported by a replica adopted (fault tolerance). */
+static void test_versions(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_chunk_owner owner;
+	struct ns_reader *rd;
+	struct dfs_chunk c;
+	uint64_t ino;
+
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(alloc(f, ino, 0, 1, 50), 0);
+	/* Server 2 did not take version 2: it leaves the replica set. */
+	assert_int_equal(apply(f, "{s:s, s:i, s:i, s:[s]}", "op",
+			       "bump_version", "handle", 50, "version", 2,
+			       "replicas", "127.0.0.1:1"),
+			 0);
+	assert_int_equal(apply(f, "{s:s, s:i, s:i, s:[s]}", "op",
+			       "bump_version", "handle", 50, "version", 3,
+			       "replicas", "bad address"),
+			 -EINVAL);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_chunk_get(rd, 50, &c, &owner), 0);
+	assert_int_equal(c.version, 2);
+	assert_int_equal(c.nreplicas, 1);
+	assert_string_equal(c.replicas[0], "127.0.0.1:1");
+	assert_int_equal(owner.ino, ino);
+	assert_int_equal(owner.replication, 3);
+	assert_int_equal(ns_chunk_get(rd, 51, &c, NULL), -ENOENT);
+	ns_reader_put(rd);
+	/* A stale report is ignored, a current one recorded. */
+	assert_int_equal(apply(f, "{s:s, s:s, s:[[i,i]], s:[]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:2",
+			       "add", 50, 1, "remove"),
+			 0);
+	assert_int_equal(apply(f, "{s:s, s:s, s:[[i,i]], s:[]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:3",
+			       "add", 50, 2, "remove"),
+			 0);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_chunk_get(rd, 50, &c, NULL), 0);
+	assert_int_equal(c.nreplicas, 2);
+	ns_reader_put(rd);
+	/* Version 4 reached server 3 but not the database: adopted, and
+	 * server 3 is the only replica at it. */
+	assert_int_equal(apply(f, "{s:s, s:s, s:[[i,i]], s:[]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:3",
+			       "add", 50, 4, "remove"),
+			 0);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_chunk_get(rd, 50, &c, NULL), 0);
+	assert_int_equal(c.version, 4);
+	assert_int_equal(c.nreplicas, 1);
+	assert_string_equal(c.replicas[0], "127.0.0.1:3");
+	ns_reader_put(rd);
+}
+
 static void test_resolve(void **state)
 {
 	struct fixture *f = *state;
@@ -850,6 +907,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_servers_and_reports, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),

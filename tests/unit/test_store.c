@@ -383,6 +383,39 @@ static void test_versions(void **state)
 	assert_int_equal(report_length(fx->st, 20, NULL), -1);
 }
 
+/* A replica set aside as corrupt is never recreated by a write or a
+ * truncate (it would hold only that write); a new version is durable;
+ * store_stat() tells version and length. */
+static void test_set_aside_and_stat(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_replica rep;
+	char path[PATH_MAX];
+	uint8_t buf[64] = { 1 };
+	int fsyncs;
+
+	shadow_write(fx, 22, 0, 100000, 5);
+	assert_int_equal(store_stat(fx->st, 22, &rep), 0);
+	assert_int_equal(rep.version, 1);
+	assert_int_equal(rep.length, 100000);
+	file_path(fx, 22, "", path);
+	flip_byte(path, 10);
+	assert_int_equal(store_verify(fx->st, 22), -EBADMSG);
+	assert_int_equal(store_stat(fx->st, 22, &rep), -ENOENT);
+	assert_int_equal(store_write(fx->st, 22, 1, 0, buf, sizeof(buf)),
+			 -EBADMSG);
+	assert_int_equal(store_truncate(fx->st, 22, 1, 10), -EBADMSG);
+	assert_false(store_has(fx->st, 22));
+	/* Other handles are created as before. */
+	assert_int_equal(store_write(fx->st, 23, 1, 0, buf, sizeof(buf)), 0);
+	fsyncs = fx->faults.fsync_calls[STORE_FILE_META];
+	assert_int_equal(store_set_version(fx->st, 23, 1, 2), 0);
+	assert_true(fx->faults.fsync_calls[STORE_FILE_META] > fsyncs);
+	assert_int_equal(store_stat(fx->st, 23, &rep), 0);
+	assert_int_equal(rep.version, 2);
+	assert_int_equal(rep.length, sizeof(buf));
+}
+
 static void test_bounds(void **state)
 {
 	struct fixture *fx = *state;
@@ -664,6 +697,7 @@ int main(void)
 		T(test_truncate),
 		T(test_corruption),
 		T(test_versions),
+		T(test_set_aside_and_stat),
 		T(test_bounds),
 		T(test_reopen),
 		T(test_reopen_trims_data),

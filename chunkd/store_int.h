@@ -1,0 +1,90 @@
+/*
+ * store_int.h - what the files of the store module share: store.c (the
+ * replica store proper), store_import.c (whole replicas copied in from
+ * another server) and store_corrupt.c (replicas set aside as corrupt).
+ * Private to the store module; everything else uses store.h.
+ *
+ * The locking rules of store.c (THREAD SAFETY NOTES there) apply to
+ * every file: an entry's rw lock guards its files, st->mu the entry tree
+ * and the entries' present/version/length fields.
+ */
+#ifndef DFS_CHUNKD_STORE_INT_H
+#define DFS_CHUNKD_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dfs_proto.h"
+#include "store.h"
+
+#define BS ((uint64_t)DFS_BLOCK_SIZE)
+
+/* Folder of copies being imported (DIR/import), emptied at startup. */
+#define STORE_IMPORT_DIR "import"
+
+/* Folder of replicas set aside as corrupt (DIR/corrupt). */
+#define STORE_CORRUPT_DIR "corrupt"
+
+/* One replica's bookkeeping; lives while referenced or present. */
+struct store_entry {
+	uint64_t handle;          /* key, never changes */
+	unsigned refs;            /* users holding a pointer; st->mu */
+	bool present;             /* the replica exists on disk */
+	uint64_t version;         /* its version, when present */
+	uint64_t length;          /* bytes it holds, when present */
+	atomic_bool dir_synced;   /* its folder entry reached the disk */
+	pthread_rwlock_t rw;      /* readers share, mutations exclusive */
+	pthread_mutex_t mut;      /* chained mutation order (store_lock) */
+};
+
+struct store {
+	char *dir;                       /* the store folder */
+	const struct store_io_ops *ops;  /* I/O backend */
+	void *ops_arg;                   /* its argument */
+	pthread_mutex_t mu;              /* see THREAD SAFETY NOTES */
+	void *tree;                      /* tsearch() root of entries */
+	uint64_t nreplicas;              /* present entries */
+	uint64_t used;                   /* sum of their lengths */
+	_Atomic uint64_t chunk_size;     /* largest offset + length */
+};
+
+/* DIR/chunks/XX/HANDLE<suffix> into path (PATH_MAX bytes). */
+void store_replica_path(const struct store *st, uint64_t handle,
+			const char *suffix, char *path);
+
+/* DIR/corrupt/HANDLE<suffix> into path (PATH_MAX bytes). */
+void store_corrupt_path(const struct store *st, uint64_t handle,
+			const char *suffix, char *path);
+
+/* Write exactly len bytes at off through the backend. 0 or -errno. */
+int store_write_full(struct store *st, enum store_file file, int fd,
+		     const void *buf, size_t len, uint64_t off);
+
+/* Write the 64-byte metadata header of a replica. 0 or -errno. */
+int store_meta_write_header(struct store *st, int fd, uint64_t handle,
+			    uint64_t version, uint64_t length);
+
+/* Entry of "handle" with a reference taken; created (absent) if
+ * "create", else NULL when there is none. */
+struct store_entry *store_entry_get(struct store *st, uint64_t handle,
+				    bool create);
+
+/* Drop a reference; an absent entry nobody uses leaves the tree. */
+void store_entry_put(struct store *st, struct store_entry *ent);
+
+/* Record the replica's state (caller holds ent->rw for writing). */
+void store_entry_set(struct store *st, struct store_entry *ent, bool present,
+		     uint64_t version, uint64_t length);
+
+/* Bytes still available to the store's file system. */
+uint64_t store_avail(const struct store *st);
+
+/* fsync the folder holding a replica's files. 0 or -errno. */
+int store_sync_dir(struct store *st, uint64_t handle);
+
+/* Remove both files of a replica. 0 or -errno of the first failure. */
+int store_unlink_replica(struct store *st, uint64_t handle);
+
+#endif
