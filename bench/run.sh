@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
-# bench/run.sh - sequential write and cold read through the DFS mount at
-# replication 3, against the local disk, in the same run (`make bench`).
+# bench/run.sh - the workloads of SPEC 8 / issue 3 through the DFS mount at
+# replication 3, through a MooseFS mount at goal 3 (bench/moosefs.sh) and
+# on the local disk, side by side in one run (`make bench`).
 #
-# For each of RUNS rounds: write SIZE MiB with `dd bs=1M conv=fsync` to
-# the local disk (a directory on the filesystem that holds the chunk
-# servers' data) and to the mount; then drop the page cache (and remount
-# the client) and read each file back with dd. Prints the median MB/s of
-# each figure and the ratio DFS / local disk. With MooseFS installed (and
-# DFS_BENCH_MOOSEFS not 0), the same figures for a MooseFS mount at
-# goal 3 (bench/moosefs.sh) are printed too.
+# Each round runs every workload on each system in turn (so the systems
+# share the machine's state alike); the table gives the median of the
+# rounds, the spread (min-max) and the ratios DFS / MooseFS and
+# DFS / local disk. Workloads:
+#   seq write   dd bs=1M count=SIZE conv=fsync          MB/s
+#   cold read   drop caches (DFS: remount too), dd      MB/s
+#   warm read   the same file again, page cache kept    MB/s
+#   rand read   fio 4 KiB randread O_DIRECT, psync      IOPS
+#   create      FILES files of 4 KiB in one directory   files/s
+#   ls -l       of those files, warm (after one ls)     entries/s
+#   cp -a       TREE into the mount; diff -r; rm -rf    seconds
+#   md creates  bench/mdbench.c: EP_CREATE straight to masterd from
+#               MD_CLIENTS parallel clients (DFS only)  creates/s
 #
 # /dev/cpu_dma_latency is held at 0 for the whole run: an idle virtual CPU
 # wakes slowly here, which alone moves FUSE figures several-fold.
+# Durability differs: DFS fsyncs every replica on fsync()/close() (SPEC);
+# MooseFS's chunk servers do not fsync by default.
 #
 # Environment: DFS_BIN (default build/bin), DFS_BENCH_SIZE_MB (1024),
-# DFS_BENCH_RUNS (3), DFS_BENCH_DIR (var/bench; wiped), DFS_BENCH_MOOSEFS.
+# DFS_BENCH_RUNS (3), DFS_BENCH_DIR (var/bench; wiped),
+# DFS_BENCH_MOOSEFS (1; 0 skips MooseFS), DFS_BENCH_FILES (5000),
+# DFS_BENCH_TREE (/usr/share/doc), DFS_BENCH_FIO_SECONDS (10),
+# DFS_BENCH_FIO_JOBS (4), DFS_BENCH_MD_CLIENTS (8), DFS_BENCH_MD_FILES
+# (per client, 2000), DFS_BENCH_ONLY (space-separated subset of: seq rand
+# create tree md; default all).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -24,13 +38,28 @@ export DFS_BIN=${DFS_BIN:-$REPO/build/bin}
 SIZE_MB=${DFS_BENCH_SIZE_MB:-1024}
 RUNS=${DFS_BENCH_RUNS:-3}
 WORK=${DFS_BENCH_DIR:-$REPO/var/bench}
+NFILES=${DFS_BENCH_FILES:-5000}
+TREE=${DFS_BENCH_TREE:-/usr/share/doc}
+FIO_SECONDS=${DFS_BENCH_FIO_SECONDS:-10}
+FIO_JOBS=${DFS_BENCH_FIO_JOBS:-4}
+MD_CLIENTS=${DFS_BENCH_MD_CLIENTS:-8}
+MD_FILES=${DFS_BENCH_MD_FILES:-2000}
+ONLY=" ${DFS_BENCH_ONLY:-seq rand create tree md} "
 CLUSTER_DIR=$WORK/cluster
 MNT=$WORK/mnt
 LOCAL=$WORK/local
 MFS_DIR=$WORK/moosefs
 MFS_MNT=$WORK/mfsmnt
+MDBENCH=$WORK/mdbench
 MFS_STARTED=0
 DFS_STARTED=0
+PY=python3
+[[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
+
+# Results: R["workload|system"] = "v1 v2 ...".
+declare -A R
+# Systems of this run: "dfs", "mfs" (when started), "local".
+SYSTEMS=()
 
 note() {
 	echo "bench: $*" >&2
@@ -55,6 +84,7 @@ hold_cpu_latency() {
 	# own redirections would.
 	if { exec 3<>/dev/cpu_dma_latency; } 2>/dev/null; then
 		printf '\x00\x00\x00\x00' >&3
+		note "holding /dev/cpu_dma_latency at 0 for the whole run"
 	else
 		note "cannot open /dev/cpu_dma_latency (not root?); figures will be noisy"
 	fi
@@ -71,30 +101,139 @@ now() {
 	date +%s.%N
 }
 
-# mbps START END: SIZE_MB over the elapsed time, in MB/s (10^6 bytes).
-mbps() {
-	awk -v s="$1" -v e="$2" -v m="$SIZE_MB" \
-		'BEGIN { printf "%.1f\n", m * 1048576 / 1e6 / (e - s) }'
+# rate N START END: N / elapsed seconds.
+rate() {
+	awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f\n", n / (e - s) }'
 }
 
-# write_test FILE: MB/s of a fresh sequential write of SIZE_MB MiB.
-write_test() {
-	local f=$1 s e
+# secs START END: elapsed seconds.
+secs() {
+	awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f\n", e - s }'
+}
+
+# mb: SIZE_MB MiB in MB (10^6 bytes), the numerator of a MB/s figure.
+mb() {
+	awk -v m="$SIZE_MB" 'BEGIN { printf "%.3f", m * 1048576 / 1e6 }'
+}
+
+# dir_of SYSTEM: where the system's files go.
+dir_of() {
+	case $1 in
+	dfs) echo "$MNT/b" ;;
+	mfs) echo "$MFS_MNT/b" ;;
+	local) echo "$LOCAL/b" ;;
+	esac
+}
+
+# add WORKLOAD SYSTEM VALUE: record one figure.
+add() {
+	R["$1|$2"]="${R["$1|$2"]:-} $3"
+}
+
+# cold SYSTEM: make the next read of SYSTEM's files cold.
+cold() {
+	if [[ $1 == dfs ]]; then
+		deploy/local-cluster.sh remount --dir "$CLUSTER_DIR" >/dev/null 3>&-
+	fi
+	drop_caches
+}
+
+# seq_round SYSTEM: write, cold read, warm read, then rand read of a file.
+seq_round() {
+	local sys=$1 d f s e
+	d=$(dir_of "$sys")
+	f=$d/file
 	rm -f "$f"
 	sync
 	s=$(now)
 	dd if=/dev/zero of="$f" bs=1M count="$SIZE_MB" conv=fsync status=none
 	e=$(now)
-	mbps "$s" "$e"
-}
-
-# read_test FILE: MB/s of a sequential read (caches already dropped).
-read_test() {
-	local f=$1 s e
+	add write "$sys" "$(rate "$(mb)" "$s" "$e")"
+	cold "$sys"
 	s=$(now)
 	dd if="$f" of=/dev/null bs=1M status=none
 	e=$(now)
-	mbps "$s" "$e"
+	add cold "$sys" "$(rate "$(mb)" "$s" "$e")"
+	s=$(now)
+	dd if="$f" of=/dev/null bs=1M status=none
+	e=$(now)
+	add warm "$sys" "$(rate "$(mb)" "$s" "$e")"
+	if [[ $ONLY == *" rand "* ]] && command -v fio >/dev/null; then
+		add rand "$sys" "$(fio_iops "$f")"
+	fi
+	rm -f "$f"
+}
+
+# fio_iops FILE: 4 KiB random read IOPS, O_DIRECT, FIO_JOBS jobs.
+fio_iops() {
+	fio --name=randread --filename="$1" --size="${SIZE_MB}M" \
+		--rw=randread --bs=4k --direct=1 --ioengine=psync \
+		--numjobs="$FIO_JOBS" --group_reporting --time_based \
+		--runtime="$FIO_SECONDS" --output-format=terse 2>/dev/null |
+		awk -F';' 'NR == 1 { printf "%.0f\n", $8 }'
+}
+
+# create_round SYSTEM: NFILES files of 4 KiB in one directory; ls -l.
+create_round() {
+	local sys=$1 d s e
+	d=$(dir_of "$sys")/many
+	rm -rf "$d"
+	mkdir -p "$d"
+	s=$(now)
+	"$PY" -c '
+import sys
+d, n = sys.argv[1], int(sys.argv[2])
+buf = b"x" * 4096
+for i in range(n):
+    with open("%s/f%05d" % (d, i), "wb") as f:
+        f.write(buf)
+' "$d" "$NFILES"
+	e=$(now)
+	add create "$sys" "$(rate "$NFILES" "$s" "$e")"
+	ls -l "$d" >/dev/null
+	s=$(now)
+	ls -l "$d" >/dev/null
+	e=$(now)
+	add ls "$sys" "$(rate "$NFILES" "$s" "$e")"
+	rm -rf "$d"
+}
+
+# tree_round SYSTEM: cp -a TREE in, diff -r, rm -rf.
+tree_round() {
+	local sys=$1 d s e
+	d=$(dir_of "$sys")/tree
+	rm -rf "$d"
+	sync
+	s=$(now)
+	cp -a "$TREE" "$d"
+	e=$(now)
+	add cp "$sys" "$(secs "$s" "$e")"
+	s=$(now)
+	diff -r "$TREE" "$d" >/dev/null || note "diff -r found differences on $sys"
+	e=$(now)
+	add diff "$sys" "$(secs "$s" "$e")"
+	s=$(now)
+	rm -rf "$d"
+	e=$(now)
+	add rm "$sys" "$(secs "$s" "$e")"
+}
+
+# md_round: metadata creates/s straight against masterd.
+md_round() {
+	local master out
+	master=$(. "$CLUSTER_DIR/cluster.env" && echo "$DFS_MASTER")
+	out=$("$MDBENCH" --master "$master" --clients "$MD_CLIENTS" \
+		--files "$MD_FILES")
+	add md dfs "$(awk '{ for (i = 1; i < NF; i++) if ($i == "creates/s") print $(i + 1) }' <<<"$out")"
+}
+
+build_mdbench() {
+	local pkgs="libcurl jansson libxxhash openssl libmicrohttpd"
+	make -s build/obj/libdfs.a >/dev/null
+	# shellcheck disable=SC2046
+	cc -std=gnu11 -O2 -D_GNU_SOURCE -Iinclude -pthread -o "$MDBENCH" \
+		bench/mdbench.c build/obj/libdfs.a \
+		$(pkg-config --libs $pkgs) -pthread -lm
 }
 
 median() {
@@ -102,8 +241,29 @@ median() {
 		END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# cell WORKLOAD SYSTEM: "median (min-max)", or "-".
+cell() {
+	local v=${R["$1|$2"]:-}
+	if [[ -z ${v// /} ]]; then
+		echo "-"
+		return
+	fi
+	# shellcheck disable=SC2086
+	printf '%s (%s-%s)' "$(median $v)" \
+		"$(printf '%s\n' $v | sort -g | head -n 1)" \
+		"$(printf '%s\n' $v | sort -g | tail -n 1)"
+}
+
+# ratio WORKLOAD A B: median(A) / median(B), or "-".
 ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+	local a=${R["$1|$2"]:-} b=${R["$1|$3"]:-}
+	if [[ -z ${a// /} || -z ${b// /} ]]; then
+		echo "-"
+		return
+	fi
+	# shellcheck disable=SC2086
+	awk -v a="$(median $a)" -v b="$(median $b)" \
+		'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 }
 
 start_moosefs() {
@@ -119,63 +279,79 @@ start_moosefs() {
 	return 1
 }
 
+print_table() {
+	local row w unit label
+	echo
+	echo "DFS benchmark: median of $RUNS runs (min-max); replication/goal 3;" \
+		"/dev/cpu_dma_latency held at 0"
+	echo "local disk = $(df --output=source "$LOCAL" | tail -n 1);" \
+		"seq ${SIZE_MB} MiB dd bs=1M; rand read fio 4k O_DIRECT" \
+		"${FIO_JOBS} jobs ${FIO_SECONDS}s; $NFILES files; tree $TREE"
+	echo
+	printf '%-24s %-10s %-26s %-26s %-26s %8s %8s\n' workload unit DFS \
+		MooseFS "local disk" DFS/MFS DFS/local
+	for row in "write|seq write fsync|MB/s" "cold|seq read cold|MB/s" \
+		"warm|seq read warm|MB/s" "rand|4k rand read O_DIRECT|IOPS" \
+		"create|create 4k files|files/s" "ls|ls -l warm|entries/s" \
+		"cp|cp -a tree in|s" "diff|diff -r tree|s" "rm|rm -rf tree|s" \
+		"md|md creates ${MD_CLIENTS} cl|creates/s"; do
+		IFS='|' read -r w label unit <<<"$row"
+		[[ -n ${R["$w|dfs"]:-}${R["$w|local"]:-} ]] || continue
+		printf '%-24s %-10s %-26s %-26s %-26s %8s %8s\n' "$label" "$unit" \
+			"$(cell "$w" dfs)" "$(cell "$w" mfs)" "$(cell "$w" local)" \
+			"$(ratio "$w" dfs mfs)" "$(ratio "$w" dfs local)"
+	done
+	echo
+	echo "ratios are of medians; for the s rows lower is better (DFS/MFS < 1: DFS faster)."
+	echo "DFS fsyncs every replica's disk on fsync() and close(); MooseFS" \
+		"chunk servers do not fsync by default."
+}
+
 main() {
-	local i w_local=() w_dfs=() r_local=() r_dfs=() w_mfs=() r_mfs=()
+	local i sys
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	hold_cpu_latency
 	rm -rf "$WORK"
-	mkdir -p "$LOCAL"
+	mkdir -p "$LOCAL/b"
+	if [[ $ONLY == *" md "* ]]; then
+		note "building bench/mdbench.c"
+		build_mdbench
+	fi
 	note "starting a DFS cluster (3 chunk servers, replication 3)"
 	DFS_STARTED=1
 	deploy/local-cluster.sh start --clean --dir "$CLUSTER_DIR" \
-		--mount "$MNT" --replication 3 >/dev/null 3>&-
-	start_moosefs || true
+		--mount "$MNT" --replication 3 --no-mapreduce >/dev/null 3>&-
+	mkdir -p "$MNT/b"
+	SYSTEMS=(dfs)
+	if start_moosefs; then
+		mkdir -p "$MFS_MNT/b"
+		SYSTEMS+=(mfs)
+	fi
+	SYSTEMS+=(local)
+	[[ $ONLY == *" tree "* ]] && tar cf - "$TREE" 2>/dev/null | cat >/dev/null
 
 	for ((i = 1; i <= RUNS; i++)); do
-		note "round $i of $RUNS: write ${SIZE_MB} MiB"
-		w_local+=("$(write_test "$LOCAL/file")")
-		w_dfs+=("$(write_test "$MNT/file")")
-		((MFS_STARTED)) && w_mfs+=("$(write_test "$MFS_MNT/file")")
-		note "round $i of $RUNS: cold read"
-		drop_caches
-		r_local+=("$(read_test "$LOCAL/file")")
-		deploy/local-cluster.sh remount --dir "$CLUSTER_DIR" >/dev/null 3>&-
-		drop_caches
-		r_dfs+=("$(read_test "$MNT/file")")
-		if ((MFS_STARTED)); then
-			drop_caches
-			r_mfs+=("$(read_test "$MFS_MNT/file")")
+		for sys in "${SYSTEMS[@]}"; do
+			if [[ $ONLY == *" seq "* || $ONLY == *" rand "* ]]; then
+				note "round $i of $RUNS: $sys: sequential ${SIZE_MB} MiB"
+				seq_round "$sys"
+			fi
+			if [[ $ONLY == *" create "* ]]; then
+				note "round $i of $RUNS: $sys: create $NFILES files, ls -l"
+				create_round "$sys"
+			fi
+			if [[ $ONLY == *" tree "* ]]; then
+				note "round $i of $RUNS: $sys: cp -a, diff -r, rm -rf"
+				tree_round "$sys"
+			fi
+		done
+		if [[ $ONLY == *" md "* ]]; then
+			note "round $i of $RUNS: masterd creates, $MD_CLIENTS clients"
+			md_round
 		fi
-		rm -f "$LOCAL/file" "$MNT/file"
-		((MFS_STARTED)) && rm -f "$MFS_MNT/file"
 	done
-
-	local wl wd rl rd
-	wl=$(median "${w_local[@]}")
-	wd=$(median "${w_dfs[@]}")
-	rl=$(median "${r_local[@]}")
-	rd=$(median "${r_dfs[@]}")
-	echo
-	echo "DFS benchmark: ${SIZE_MB} MiB sequential, dd bs=1M, median of $RUNS runs"
-	echo "replication 3, default chunk size, local disk = $(df --output=source "$LOCAL" | tail -n 1)"
-	echo
-	printf '%-22s %12s %12s %8s\n' "" "DFS (MB/s)" "local (MB/s)" "ratio"
-	printf '%-22s %12s %12s %8s\n' "write (conv=fsync)" "$wd" "$wl" "$(ratio "$wd" "$wl")"
-	printf '%-22s %12s %12s %8s\n' "cold read" "$rd" "$rl" "$(ratio "$rd" "$rl")"
-	if ((MFS_STARTED)); then
-		local wm rm_
-		wm=$(median "${w_mfs[@]}")
-		rm_=$(median "${r_mfs[@]}")
-		echo
-		printf '%-22s %12s %12s %8s\n' "" "MooseFS" "DFS/MooseFS" ""
-		printf '%-22s %12s %12s\n' "write (conv=fsync)" "$wm" "$(ratio "$wd" "$wm")"
-		printf '%-22s %12s %12s\n' "cold read" "$rm_" "$(ratio "$rd" "$rm_")"
-	fi
-	echo
-	echo "runs (MB/s): write dfs ${w_dfs[*]} local ${w_local[*]};" \
-		"read dfs ${r_dfs[*]} local ${r_local[*]}"
-	((MFS_STARTED)) && echo "runs (MB/s): moosefs write ${w_mfs[*]} read ${r_mfs[*]}"
+	print_table
 	return 0
 }
 

@@ -20,6 +20,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "proto.h"
+#include "secure.h"
 #include "wire.h"
 #include "xmalloc.h"
 #include "copier.h"
@@ -127,7 +128,8 @@ static int source_info(struct copier *cp, const struct copy_job *job,
 static int pull_piece(struct copier *cp, const struct copy_job *job,
 		      uint64_t off, void *buf, size_t len)
 {
-	char path[160], *err_body = NULL;
+	char path[160], *err_body = NULL, token[AUTH_TOKEN_MAX];
+	struct secure_token_hdr th;
 	size_t got = 0;
 	long status = 0;
 	int r;
@@ -136,8 +138,13 @@ static int pull_piece(struct copier *cp, const struct copy_job *job,
 		 EP_CHUNK_READ "?handle=%" PRIu64 "&version=%" PRIu64
 			       "&offset=%" PRIu64 "&length=%zu",
 		 job->handle, job->version, off, len);
-	r = http_client_get_into(cp->hc, job->source, path, buf, len, &got,
-				 &status, &err_body);
+	/* The master's signed order is the authority to read the source. */
+	if ((r = secure_token_make(job->handle, AUTH_TOKEN_READ,
+				   SECURE_COPY_TOKEN_TTL_MS, token)) != 0)
+		return r;
+	r = http_client_get_into_hdr(cp->hc, job->source, path,
+				     secure_token_headers(&th, token), buf,
+				     len, &got, &status, &err_body);
 	if (r == 0 && status != 200)
 		r = -wire_status_to_errno(proto_error_status(
 			err_body, err_body ? strlen(err_body) : 0, NULL));

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "proto.h"
+#include "secure.h"
 #include "wire.h"
 #include "xmalloc.h"
 #include "copier.h"
@@ -44,6 +46,9 @@
 /* Longest path and query string of a forwarded request. */
 #define DATA_FORWARD_PATH_MAX (256 + DFS_MAX_REPLICAS * DFS_ADDR_MAX)
 
+/* Most forwarder threads kept (beyond them a mutation forwards inline). */
+#define DATA_FORWARDERS_MAX 64
+
 struct data_srv {
 	struct http_server *http;     /* the listener */
 	struct store *st;             /* borrowed replica store */
@@ -60,6 +65,7 @@ struct chunk_req {
 	uint64_t size;                /* truncate: the new length */
 	const void *body;             /* write: the data (borrowed) */
 	size_t len;                   /* its length */
+	const char *token;            /* X-DFS-Token (borrowed), or NULL */
 	int nchain;                   /* servers still to forward to */
 	char chain[DFS_MAX_REPLICAS][DFS_ADDR_MAX];
 };
@@ -88,9 +94,27 @@ struct forward {
 	char failed[DFS_ADDR_MAX];    /* first server that failed, or "" */
 	char why[256];                /* what it answered */
 	bool passed_up;               /* "failed" came from further down */
-	pthread_t thread;
-	bool threaded;                /* thread started, join it */
+	bool threaded;                /* a forwarder runs it; wait on done */
+	sem_t done;                   /* posted by the forwarder */
+	struct forward *next;         /* in fwd_pool.queue */
 };
+
+/*
+ * Forwarder threads, started on demand and kept: starting a thread per
+ * mutation costs more than a small write. A forward goes only to an idle
+ * forwarder (or a new one, up to DATA_FORWARDERS_MAX), never waits in a
+ * queue for a busy one: with chains crossing servers both ways a queue
+ * could wait on itself. Without a free forwarder it runs inline.
+ * "mu" guards the rest; "idle" counts forwarders waiting without work.
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work;
+	struct forward *queue;        /* handed out, not yet taken */
+	unsigned idle;
+	unsigned threads;
+} fwd_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL,
+	      0, 0};
 
 /*
  * ---------------------------------------------------------------------
@@ -316,13 +340,17 @@ static void forward_run(struct forward *fw)
 {
 	const struct chunk_req *cr = fw->cr;
 	struct http_result res = {0, NULL, 0};
+	struct secure_token_hdr th;
 	int r;
 
-	r = http_client_request(fw->ds->hc, fw->def->method, cr->chain[0],
-				fw->path, cr->body, cr->len,
-				cr->body != NULL ? "application/octet-stream"
-						 : NULL,
-				DATA_FORWARD_REPLY_MAX, &res);
+	r = http_client_request_hdr(fw->ds->hc, fw->def->method, cr->chain[0],
+				    fw->path,
+				    secure_token_headers(&th, cr->token),
+				    cr->body, cr->len,
+				    cr->body != NULL
+					    ? "application/octet-stream"
+					    : NULL,
+				    DATA_FORWARD_REPLY_MAX, &res);
 	if (r < 0) {
 		snprintf(fw->failed, sizeof(fw->failed), "%s", cr->chain[0]);
 		snprintf(fw->why, sizeof(fw->why), "%s", strerror(-r));
@@ -332,13 +360,70 @@ static void forward_run(struct forward *fw)
 	http_result_release(&res);
 }
 
+/* A forwarder: run the forward it was started with, then the ones
+ * handed to it, forever. */
 static void *forward_main(void *arg)
 {
-	forward_run(arg);
+	struct forward *fw = arg;
+
+	for (;;) {
+		forward_run(fw);
+		sem_post(&fw->done);
+		pthread_mutex_lock(&fwd_pool.mu);
+		fwd_pool.idle++;
+		while (fwd_pool.queue == NULL)
+			pthread_cond_wait(&fwd_pool.work, &fwd_pool.mu);
+		fw = fwd_pool.queue;
+		fwd_pool.queue = fw->next;
+		pthread_mutex_unlock(&fwd_pool.mu);
+	}
 	return NULL;
 }
 
-/* Start forwarding in a helper thread (or remember to do it inline). */
+/* Start a new forwarder on "fw"; false if none could be started. */
+static bool forward_spawn(struct forward *fw)
+{
+	pthread_attr_t attr;
+	pthread_t tid;
+	bool ok;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ok = pthread_create(&tid, &attr, forward_main, fw) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
+}
+
+/* Hand "fw" to an idle or new forwarder; false: run it inline. */
+static bool forward_hand(struct forward *fw)
+{
+	bool spawn = false;
+
+	pthread_mutex_lock(&fwd_pool.mu);
+	if (fwd_pool.idle > 0) {
+		fwd_pool.idle--;
+		fw->next = fwd_pool.queue;
+		fwd_pool.queue = fw;
+		pthread_cond_signal(&fwd_pool.work);
+		pthread_mutex_unlock(&fwd_pool.mu);
+		return true;
+	}
+	if (fwd_pool.threads < DATA_FORWARDERS_MAX) {
+		fwd_pool.threads++;
+		spawn = true;
+	}
+	pthread_mutex_unlock(&fwd_pool.mu);
+	if (spawn && forward_spawn(fw))
+		return true;
+	if (spawn) {
+		pthread_mutex_lock(&fwd_pool.mu);
+		fwd_pool.threads--;
+		pthread_mutex_unlock(&fwd_pool.mu);
+	}
+	return false;
+}
+
+/* Start forwarding on a forwarder thread (or remember to do it inline). */
 static void forward_start(struct forward *fw, struct data_srv *ds,
 			  const struct mutation_def *def,
 			  const struct chunk_req *cr)
@@ -349,7 +434,8 @@ static void forward_start(struct forward *fw, struct data_srv *ds,
 	fw->failed[0] = '\0';
 	fw->passed_up = false;
 	forward_path(fw);
-	fw->threaded = pthread_create(&fw->thread, NULL, forward_main, fw) == 0;
+	sem_init(&fw->done, 0, 0);
+	fw->threaded = forward_hand(fw);
 }
 
 /* Wait for the forward to finish (running it now if no thread could be
@@ -357,9 +443,11 @@ static void forward_start(struct forward *fw, struct data_srv *ds,
 static void forward_finish(struct forward *fw)
 {
 	if (fw->threaded)
-		pthread_join(fw->thread, NULL);
+		while (sem_wait(&fw->done) != 0)
+			;
 	else
 		forward_run(fw);
+	sem_destroy(&fw->done);
 }
 
 /* Answer a mutation: the local error first, then a chain failure. */
@@ -404,6 +492,9 @@ static void mutation_run(struct data_srv *ds, struct http_request *req,
 	fw.failed[0] = '\0';
 	if (parse_mutation(ds, req, &cr) != 0 || def->parse(ds, req, &cr) != 0)
 		return;
+	if (secure_token_check(req, cr.handle, AUTH_TOKEN_WRITE) != 0)
+		return;
+	cr.token = http_request_header(req, AUTH_TOKEN_HEADER);
 	if ((r = store_lock(ds->st, cr.handle, DATA_LOCK_TIMEOUT_MS, &lk)) !=
 	    0) {
 		http_reply_error(req, DFS_ERR_AGAIN, "chunk %016llx is busy",
@@ -436,7 +527,8 @@ static void handle_read(struct http_request *req, void *arg)
 	int r;
 
 	memset(&cr, 0, sizeof(cr));
-	if (parse_ids(req, &cr) != 0)
+	if (parse_ids(req, &cr) != 0 ||
+	    secure_token_check(req, cr.handle, AUTH_TOKEN_READ) != 0)
 		return;
 	if (http_request_query_u64(req, "offset", cs, &cr.offset) != 0 ||
 	    http_request_query_u64(req, "length", cs - cr.offset, &len) != 0) {
@@ -571,6 +663,11 @@ static void handle_health(struct http_request *req, void *arg)
 				  (json_int_t)u.used));
 }
 
+/* Paths served without request authentication (liveness, metrics). */
+static const char *const data_public_paths[] = {
+	EP_HEALTH, EP_METRICS, NULL
+};
+
 static const struct http_route data_routes[] = {
 	{"GET", EP_CHUNK_READ, handle_read, 0},
 	{"PUT", EP_CHUNK_WRITE, handle_write, DFS_MAX_WRITE},
@@ -613,6 +710,7 @@ struct data_srv *data_srv_new(const char *listen, struct store *st,
 					.observe = metrics_http_observe};
 	struct data_srv *ds = xcalloc(1, sizeof(*ds));
 
+	secure_server_opts(&opts, data_public_paths);
 	ds->st = st;
 	ds->hc = hc;
 	ds->cp = cp;

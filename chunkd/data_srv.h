@@ -21,6 +21,14 @@
  * most DFS_MAX_WRITE for writes), chain addresses valid, distinct, not
  * this server, at most DFS_MAX_REPLICAS of them.
  *
+ * Security (secure.h): with a cluster secret every request but
+ * EP_HEALTH and EP_METRICS must be signed (401 otherwise), a read needs
+ * an X-DFS-Token granting READ for its handle and a mutation one
+ * granting WRITE (403 FORBIDDEN otherwise, checked after the parameters
+ * and before anything is touched); a mutation passes the same token
+ * down the chain. The master's commands (new version, copy order,
+ * replica info) carry no token: their signature is their authority.
+ *
  * Calling sequence:
  *     ds = data_srv_new(listen, st, hc);   starts serving
  *     ... data_srv_addr(ds) ...

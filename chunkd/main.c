@@ -27,6 +27,7 @@
 #include "master_conn.h"
 #include "metrics_srv.h"
 #include "scrub.h"
+#include "secure.h"
 #include "store.h"
 
 #include "banned.h"
@@ -51,10 +52,11 @@ struct config {
 	const char *listen;       /* our address */
 	const char *master;       /* the master's address */
 	const char *rack;         /* rack name */
-	const char *secret;       /* cluster secret file (not used yet) */
+	const char *secret;       /* cluster secret file */
 	double repl_mb;           /* copy bandwidth, MB/s; < 0: unset */
 	double scrub_mb;          /* scrub rate, MB/s; < 0: unset */
 	double scrub_interval_s;  /* seconds between scrub passes; < 0: unset */
+	struct secure_opts sec;   /* secret, CA and TLS files (secure.h) */
 };
 
 /* One command line option; the table drives getopt_long and --help. */
@@ -67,6 +69,8 @@ struct option_def {
 };
 
 static const struct option_def option_table[] = {
+	{"ca", 'a', "FILE", "CA certificate (PEM) of the daemons' TLS "
+	 "certificates", "$DFS_CA"},
 	{"data", 'd', "DIR", "replica store folder (required)", NULL},
 	{"help", 'h', NULL, "print this help and exit", NULL},
 	{"listen", 'l', "ADDR", "address to serve on", "127.0.0.1:9100"},
@@ -80,7 +84,11 @@ static const struct option_def option_table[] = {
 	 "start a scrub pass at most every S seconds", "86400"},
 	{"scrub-rate", 'c', "MB/S",
 	 "read rate of the background scrubber, 0 = off", "8"},
-	{"secret", 's', "FILE", "cluster secret file (reserved)", "none"},
+	{"secret", 's', "FILE", "cluster secret file: requests must be signed "
+	 "with it", "$DFS_SECRET"},
+	{"tls-cert", 'T', "FILE", "TLS certificate (PEM): serve https only",
+	 NULL},
+	{"tls-key", 'K', "FILE", "private key (PEM) of --tls-cert", NULL},
 };
 
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
@@ -94,7 +102,8 @@ static void usage(FILE *f)
 		   "[--rack NAME]\n"
 		   "              [--replication-bandwidth MB/S] "
 		   "[--scrub-interval S] [--scrub-rate MB/S]\n"
-		   "              [--secret FILE]\n\n");
+		   "              [--secret FILE] [--ca FILE] "
+		   "[--tls-cert FILE --tls-key FILE]\n\n");
 	for (i = 0; i < NOPTIONS; i++) {
 		snprintf(opt, sizeof(opt), "--%s%s%s", option_table[i].name,
 			 option_table[i].arg != NULL ? " " : "",
@@ -151,6 +160,16 @@ static int set_option(struct config *cfg, int key, const char *val)
 		break;
 	case 's':
 		cfg->secret = val;
+		cfg->sec.secret_file = val;
+		break;
+	case 'a':
+		cfg->sec.ca_file = val;
+		break;
+	case 'T':
+		cfg->sec.tls_cert_file = val;
+		break;
+	case 'K':
+		cfg->sec.tls_key_file = val;
 		break;
 	}
 	if (num != NULL && parse_number(val, 1e6, num) != 0) {
@@ -265,6 +284,8 @@ int main(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	}
 	block_signals(&set);
+	if (secure_init("chunkd", &cfg.sec, SECURE_DAEMON) != 0)
+		return 1;
 	r = 1;
 	if ((st = store_new(cfg.data, NULL, NULL)) == NULL)
 		goto out;
@@ -297,6 +318,7 @@ out:
 	if (st != NULL)
 		metrics_srv_stop(st);
 	store_free(st);
+	secure_release();
 	if (r != 0)
 		log_errorx("cannot start; exiting");
 	return r;

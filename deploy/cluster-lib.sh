@@ -117,7 +117,7 @@ abs_dir() {
 # live_servers MASTER: chunk servers the master reports alive, or
 # nothing if it does not answer.
 live_servers() {
-	curl -sf --max-time 2 "http://$1/api/status" 2>/dev/null |
+	curl -sf --max-time 2 "http://$1/api/overview" 2>/dev/null |
 		"${PY:-python3}" -c 'import json, sys
 d = json.load(sys.stdin)
 print(sum(1 for s in d.get("chunkservers", []) if s.get("alive")))' \

@@ -15,6 +15,9 @@ packages=(
 	libcmocka-dev
 	python3-pytest
 	attr rsync curl iproute2 psmisc
+	# Tools run on the mount by tests/integration/test_tools.py
+	# (sqlite3, rsync and make are above or in build-essential).
+	git tar util-linux
 	# Operations tests: promtool, headless Chromium, systemd-analyze.
 	prometheus chromium systemd
 )

@@ -4,7 +4,8 @@
 #   local-cluster.sh start [--dir DIR] [--mount MNT] [--chunkservers N]
 #                          [--chunk-size N] [--replication N]
 #                          [--heartbeat-timeout S] [--racks N]
-#                          [--no-mapreduce] [--clean]
+#                          [--no-mapreduce] [--clean] [--secret FILE]
+#                          [--tls]
 #   local-cluster.sh stop [--dir DIR]
 #   local-cluster.sh status [--dir DIR]
 #   local-cluster.sh restart-master [--dir DIR]
@@ -21,6 +22,16 @@
 #   DFS_CHUNKSERVERS DFS_CHUNKD_<i> DFS_CHUNKD_<i>_PID DFS_CHUNKD_<i>_DATA
 #   DFS_CHUNK_SIZE DFS_REPLICATION DFS_HEARTBEAT_TIMEOUT DFS_BIN DFS_LOGS
 #   DFS_COORDINATOR DFS_COORDINATOR_PID DFS_WORKER_<i>_PID
+#   DFS_SECRET DFS_TLS DFS_CA
+#
+# Security (SPEC 7): every cluster has a secret, DIR/secret (64 random
+# hex digits, mode 0600, made with openssl on the first start and kept
+# across restarts; --secret FILE uses an existing key file instead), and
+# every daemon and the mount get --secret: each request between them is
+# signed, and clients need DFS_SECRET (cluster.env exports it). --tls
+# also makes a self-signed CA and one certificate per daemon (for
+# 127.0.0.1) under DIR/tls with openssl; every daemon then serves https
+# only, and clients find the CA in DFS_CA.
 #
 # A DIR that held a stopped cluster is started again with its data and
 # ports (when they are still free); --clean wipes it first. stop unmounts
@@ -55,6 +66,10 @@ HB_TIMEOUT=
 RACKS=
 MAPREDUCE=1
 CLEAN=0
+# Security: the key file, whether daemons speak TLS, and the CA file.
+SECRET=
+TLS=0
+CA=
 # What a failed wait does: 1 in start (tear the half-started cluster
 # down), 0 in restart-master and remount (leave the rest running).
 STOP_ON_FAIL=0
@@ -232,7 +247,9 @@ write_env() {
 			v="DFS_WORKER_${i}_PID"
 			printf 'export DFS_WORKER_%d_PID=%q\n' "$i" "${!v:-}"
 		done
-		# Security (SPEC 7): DFS_SECRET, the cluster key file, goes here.
+		printf 'export DFS_SECRET=%q\n' "$SECRET"
+		printf 'export DFS_TLS=%q\n' "$TLS"
+		printf 'export DFS_CA=%q\n' "$CA"
 	} >"$tmp"
 	mv -f "$tmp" "$(env_file)"
 }
@@ -251,6 +268,9 @@ load_env() {
 	HB_TIMEOUT=$DFS_HEARTBEAT_TIMEOUT
 	RACKS=${DFS_RACKS:-}
 	MAPREDUCE=${DFS_MAPREDUCE:-0}
+	SECRET=${DFS_SECRET:-}
+	TLS=${DFS_TLS:-0}
+	CA=${DFS_CA:-}
 }
 
 # rack_of I: the rack of chunk server I ("" without --racks).
@@ -268,13 +288,97 @@ abs_dir() {
 }
 
 # ---------------------------------------------------------------------
+# Security
+# ---------------------------------------------------------------------
+
+# setup_secret: the cluster's key file, DIR/secret unless --secret named
+# one; made (atomically, mode 0600) when it does not exist yet.
+setup_secret() {
+	local tmp
+	[[ -n "$SECRET" ]] || SECRET=$DIR/secret
+	SECRET=$(abs_dir "$SECRET")
+	[[ -e "$SECRET" ]] && return 0
+	command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
+	tmp="$SECRET.tmp.$$"
+	(umask 077 && openssl rand -hex 32 >"$tmp") ||
+		die "cannot write the cluster secret $tmp"
+	mv -f "$tmp" "$SECRET"
+}
+
+# make_cert NAME: DIR/tls/NAME.pem and NAME.key, a certificate for
+# 127.0.0.1 signed by the cluster's CA (kept when it already exists).
+make_cert() {
+	local d=$DIR/tls name=$1
+	[[ -s "$d/$name.pem" && -s "$d/$name.key" ]] && return 0
+	(umask 077 && openssl req -new -newkey ec \
+		-pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=dfs $name" \
+		-keyout "$d/$name.key" -out "$d/$name.csr") >/dev/null 2>&1 ||
+		die "openssl cannot make a key for $name"
+	printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+		"basicConstraints=critical,CA:FALSE" \
+		"keyUsage=critical,digitalSignature,keyEncipherment" \
+		"extendedKeyUsage=serverAuth,clientAuth" >"$d/$name.ext"
+	openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" \
+		-CAkey "$d/ca.key" -CAcreateserial -days 825 -sha256 \
+		-extfile "$d/$name.ext" -out "$d/$name.pem" >/dev/null 2>&1 ||
+		die "openssl cannot sign the certificate of $name"
+	rm -f "$d/$name.csr" "$d/$name.ext"
+}
+
+# setup_tls: a self-signed CA in DIR/tls and a certificate per daemon.
+setup_tls() {
+	local d=$DIR/tls i
+	command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
+	mkdir -p "$d"
+	chmod 755 "$d"
+	if [[ ! -s "$d/ca.pem" || ! -s "$d/ca.key" ]]; then
+		(umask 077 && openssl req -x509 -newkey ec \
+			-pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+			-sha256 -subj "/CN=dfs local cluster CA" \
+			-addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" \
+			-keyout "$d/ca.key" -out "$d/ca.pem") >/dev/null 2>&1 ||
+			die "openssl cannot make the cluster CA"
+		chmod 644 "$d/ca.pem"
+	fi
+	CA=$d/ca.pem
+	make_cert master
+	make_cert coordinator
+	for ((i = 1; i <= NCS; i++)); do
+		make_cert "cs$i"
+		make_cert "worker$i"
+	done
+}
+
+# sec_args NAME: the security options of program NAME into SEC_ARGS:
+# --secret for everyone; with TLS the CA, and a daemon's certificate
+# (NAME is its certificate's name; "fusefs" has none).
+sec_args() {
+	SEC_ARGS=(--secret "$SECRET")
+	((TLS)) || return 0
+	SEC_ARGS+=(--ca "$CA")
+	[[ "$1" == fusefs ]] && return 0
+	SEC_ARGS+=(--tls-cert "$DIR/tls/$1.pem" --tls-key "$DIR/tls/$1.key")
+}
+
+# http_get ADDR PATH: GET a public path of a daemon (https with TLS).
+http_get() {
+	if ((TLS)); then
+		curl -sf --max-time 2 --cacert "$CA" "https://$1$2"
+	else
+		curl -sf --max-time 2 "http://$1$2"
+	fi
+}
+
+# ---------------------------------------------------------------------
 # Health
 # ---------------------------------------------------------------------
 
 # live_servers: number of chunk servers the master reports alive, or
-# nothing if the master does not answer.
+# nothing if the master does not answer. (EP_OVERVIEW needs no
+# signature.)
 live_servers() {
-	curl -sf --max-time 2 "http://$DFS_MASTER/api/status" 2>/dev/null |
+	http_get "$DFS_MASTER" /api/overview 2>/dev/null |
 		"$PY" -c 'import json, sys
 d = json.load(sys.stdin)
 print(sum(1 for s in d.get("chunkservers", []) if s.get("alive")))' \
@@ -375,6 +479,8 @@ start_master() {
 	[[ -n "$REPLICATION" ]] && args+=(--replication "$REPLICATION")
 	[[ -n "$HB_TIMEOUT" ]] && args+=(--heartbeat-timeout "$HB_TIMEOUT")
 	[[ -n "${DFS_COORDINATOR:-}" ]] && args+=(--coordinator "$DFS_COORDINATOR")
+	sec_args master
+	args+=("${SEC_ARGS[@]}")
 	mkdir -p "$DIR/master"
 	launch masterd "$DIR/logs/masterd.log" "${args[@]}"
 	DFS_MASTER_PID=$LAUNCHED_PID
@@ -386,8 +492,10 @@ start_chunkd() {
 	local i=$1 addr=$2 rack=()
 	mkdir -p "$DIR/cs$i"
 	[[ -n "$RACKS" ]] && rack=(--rack "$(rack_of "$i")")
+	sec_args "cs$i"
 	launch chunkd "$DIR/logs/chunkd-$i.log" --data "$DIR/cs$i" \
-		--master "$DFS_MASTER" --listen "$addr" "${rack[@]}"
+		--master "$DFS_MASTER" --listen "$addr" "${rack[@]}" \
+		"${SEC_ARGS[@]}"
 	printf -v "DFS_CHUNKD_$i" '%s' "$addr"
 	printf -v "DFS_CHUNKD_${i}_PID" '%s' "$LAUNCHED_PID"
 	write_env
@@ -398,15 +506,18 @@ start_chunkd() {
 start_mapreduce() {
 	local i v
 	mkdir -p "$DIR/mr"
+	sec_args coordinator
 	launch mr "$DIR/logs/mr-coordinator.log" coordinator \
 		--listen "$DFS_COORDINATOR" --master "$DFS_MASTER" \
-		--data "$DIR/mr/coordinator"
+		--data "$DIR/mr/coordinator" "${SEC_ARGS[@]}"
 	DFS_COORDINATOR_PID=$LAUNCHED_PID
 	for ((i = 1; i <= NCS; i++)); do
 		v="DFS_CHUNKD_$i"
+		sec_args "worker$i"
 		launch mr "$DIR/logs/mr-worker-$i.log" worker --chunkd "${!v}" \
 			--coordinator "$DFS_COORDINATOR" --master "$DFS_MASTER" \
-			--data "$DIR/mr/worker-$i" --listen 127.0.0.1:0
+			--data "$DIR/mr/worker-$i" --listen 127.0.0.1:0 \
+			"${SEC_ARGS[@]}"
 		printf -v "DFS_WORKER_${i}_PID" '%s' "$LAUNCHED_PID"
 	done
 	write_env
@@ -418,7 +529,7 @@ wait_workers() {
 	while ((SECONDS < deadline)); do
 		pid_alive "$DFS_COORDINATOR_PID" mr ||
 			start_failed "mr coordinator exited (see $DIR/logs/mr-coordinator.log)"
-		n=$(curl -sf --max-time 2 "http://$DFS_COORDINATOR/health" 2>/dev/null |
+		n=$(http_get "$DFS_COORDINATOR" /health 2>/dev/null |
 			"$PY" -c 'import json,sys; print(json.load(sys.stdin).get("workers", 0))' 2>/dev/null || echo 0)
 		((n >= want)) && return 0
 		sleep 0.2
@@ -439,7 +550,9 @@ stop_mapreduce() {
 
 start_fusefs() {
 	mkdir -p "$MNT"
-	launch fusefs "$DIR/logs/fusefs.log" --master "$DFS_MASTER" "$MNT" -f
+	sec_args fusefs
+	launch fusefs "$DIR/logs/fusefs.log" --master "$DFS_MASTER" \
+		"${SEC_ARGS[@]}" "$MNT" -f
 	DFS_FUSEFS_PID=$LAUNCHED_PID
 	write_env
 }
@@ -493,6 +606,8 @@ parse_start() {
 		--racks) RACKS=${2:?--racks needs a value}; shift ;;
 		--no-mapreduce) MAPREDUCE=0 ;;
 		--clean) CLEAN=1 ;;
+		--secret) SECRET=${2:?--secret needs a value}; shift ;;
+		--tls) TLS=1 ;;
 		-h | --help) usage; exit 0 ;;
 		*) die "start: unknown argument '$1' (see --help)" ;;
 		esac
@@ -509,18 +624,20 @@ parse_start() {
 
 do_start() {
 	local i v mnt=$MNT ncs=$NCS cs=$CHUNK_SIZE rep=$REPLICATION hb=$HB_TIMEOUT
-	local racks=$RACKS mapreduce=$MAPREDUCE
+	local racks=$RACKS mapreduce=$MAPREDUCE secret=$SECRET tls=$TLS
 	mkdir -p "$DIR"
 	if load_env && pid_alive "$DFS_MASTER_PID" masterd; then
 		die "a cluster is already running in $DIR (stop it with: $0 stop --dir $DIR)"
 	fi
 	MNT=$mnt NCS=$ncs CHUNK_SIZE=$cs REPLICATION=$rep HB_TIMEOUT=$hb
-	RACKS=$racks MAPREDUCE=$mapreduce
+	RACKS=$racks MAPREDUCE=$mapreduce SECRET=$secret TLS=$tls CA=
 	if ((CLEAN)); then
 		rm -rf "$DIR/master" "$DIR"/cs[0-9]* "$DIR/mr" "$DIR/logs" \
-			"$(env_file)"
+			"$(env_file)" "$DIR/secret" "$DIR/tls"
 	fi
 	mkdir -p "$DIR/logs"
+	setup_secret
+	((TLS)) && setup_tls
 	for i in masterd chunkd fusefs $( ((MAPREDUCE)) && echo mr); do
 		[[ -x "$BIN/$i" ]] || die "$BIN/$i not found (run make, or set DFS_BIN)"
 	done

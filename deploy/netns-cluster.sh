@@ -6,7 +6,7 @@
 #   netns-cluster.sh start [--dir DIR] [--mount MNT] [--chunkservers N]
 #                          [--racks R] [--chunk-size N] [--replication N]
 #                          [--heartbeat-timeout S] [--subnet 10.77.X]
-#                          [--no-mount] [--no-mr] [--clean]
+#                          [--no-mount] [--no-mapreduce] [--clean]
 #   netns-cluster.sh stop [--dir DIR]
 #   netns-cluster.sh status [--dir DIR]
 #   netns-cluster.sh restart-master [--dir DIR]
@@ -23,7 +23,7 @@
 #
 # start runs masterd (DIR/master) in the root namespace, N chunkd
 # (DIR/cs<i>) in their namespaces, fusefs mounted at MNT (unless
-# --no-mount) and, when the mr program is built (unless --no-mr), the
+# --no-mount) and, when the mr program is built (unless --no-mapreduce), the
 # MapReduce coordinator and one worker per chunk server next to it. It
 # waits until the master sees N live chunk servers and the mount answers,
 # and writes DIR/cluster.env, sourceable, with the names of
@@ -376,7 +376,7 @@ parse_start() {
 		--heartbeat-timeout) HB_TIMEOUT=${2:?--heartbeat-timeout needs a value}; shift ;;
 		--subnet) SUBNET=${2:?--subnet needs a value}; shift ;;
 		--no-mount) MOUNT=0 ;;
-		--no-mr) WITH_MR=0 ;;
+		--no-mapreduce | --no-mr) WITH_MR=0 ;;
 		--clean) CLEAN=1 ;;
 		-h | --help) usage_of "${BASH_SOURCE[0]}"; exit 0 ;;
 		*) die "start: unknown argument '$1' (see --help)" ;;
@@ -436,7 +436,7 @@ do_start() {
 	write_env
 	net_up || start_failed "cannot set up the network"
 	start_master
-	wait_http "$DFS_MASTER" /api/status master "$DFS_MASTER_PID" masterd \
+	wait_http "$DFS_MASTER" /api/overview master "$DFS_MASTER_PID" masterd \
 		"$DIR/logs/masterd.log"
 	for ((i = 1; i <= NCS; i++)); do
 		start_chunkd "$i"

@@ -36,6 +36,7 @@ struct inode_table;
 struct fs_config {
 	char *master;           /* --master, else $DFS_MASTER */
 	char *secret;           /* --secret key file, else $DFS_SECRET */
+	char *ca;               /* --ca CA file (https), else $DFS_CA */
 	double attr_timeout;    /* seconds the kernel trusts attributes */
 	double entry_timeout;   /* seconds the kernel trusts names */
 	double negative_timeout; /* seconds it trusts a missing name */

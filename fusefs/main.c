@@ -15,11 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "fs.h"
-#include "http_client.h"
 #include "inode_table.h"
 #include "log.h"
+#include "secure.h"
 #include "banned.h"
 
 /* Defaults of the options below. */
@@ -33,6 +32,8 @@ static const struct fuse_opt fs_opt_spec[] = {
 	{ "--master=%s", offsetof(struct fs_config, master), 0 },
 	{ "--secret %s", offsetof(struct fs_config, secret), 0 },
 	{ "--secret=%s", offsetof(struct fs_config, secret), 0 },
+	{ "--ca %s", offsetof(struct fs_config, ca), 0 },
+	{ "--ca=%s", offsetof(struct fs_config, ca), 0 },
 	{ "attr_timeout=%lf", offsetof(struct fs_config, attr_timeout), 0 },
 	{ "entry_timeout=%lf", offsetof(struct fs_config, entry_timeout), 0 },
 	{ "negative_timeout=%lf", offsetof(struct fs_config, negative_timeout),
@@ -43,14 +44,17 @@ static const struct fuse_opt fs_opt_spec[] = {
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [--master ADDR] [--secret FILE] MOUNTPOINT [-f] "
-	       "[-o OPTIONS]\n\n"
+	printf("usage: %s [--master ADDR] [--secret FILE] [--ca FILE] "
+	       "MOUNTPOINT [-f] [-o OPTIONS]\n\n"
 	       "Mount the DFS namespace of the master at ADDR (default\n"
 	       "$DFS_MASTER, else 127.0.0.1:9000) on MOUNTPOINT.\n\n"
 	       "fusefs options:\n"
 	       "    --master ADDR          master address (host:port)\n"
 	       "    --secret FILE          cluster secret that signs every\n"
 	       "                           request (default $DFS_SECRET)\n"
+	       "    --ca FILE              CA certificate of the daemons' TLS\n"
+	       "                           certificates: use https (default\n"
+	       "                           $DFS_CA)\n"
 	       "    -o attr_timeout=S      attribute cache time "
 	       "(default %.1f)\n"
 	       "    -o entry_timeout=S     name cache time (default %.1f)\n"
@@ -95,23 +99,6 @@ static void set_read_ahead(const char *mountpoint, unsigned kb)
 	fprintf(fp, "%u\n", kb);
 	if (fclose(fp) != 0)
 		log_warn("cannot set the read-ahead in '%s'", path);
-}
-
-/* Sign every request with the cluster secret in "path" (NULL: none).
- * The key stays loaded for the life of the process. 0 or -errno. */
-static int use_secret(const char *path, struct auth_key **key)
-{
-	struct http_client_sec sec = { 0 };
-	int r;
-
-	*key = NULL;
-	if (path == NULL || *path == '\0')
-		return 0;
-	if ((r = auth_key_load(path, key)) != 0)
-		return r;
-	sec.auth = *key;
-	http_client_set_defaults(&sec);
-	return 0;
 }
 
 /* Mount options every DFS mount gets. */
@@ -172,8 +159,8 @@ int main(int argc, char *argv[])
 	};
 	struct fuse_cmdline_opts opts = { 0 };
 	struct fs fs = { 0 };
-	struct auth_key *key = NULL;
-	const char *master, *secret;
+	struct secure_opts sec = { 0 };
+	const char *master;
 	int r = 1;
 
 	log_init("fusefs", LOG_LEVEL_INFO);
@@ -202,12 +189,10 @@ int main(int argc, char *argv[])
 			argv[0], master);
 		goto out;
 	}
-	secret = cfg.secret != NULL ? cfg.secret : getenv("DFS_SECRET");
-	if (use_secret(secret, &key) != 0) {
-		fprintf(stderr, "%s: cannot use the cluster secret '%s'\n",
-			argv[0], secret);
+	sec.secret_file = cfg.secret;
+	sec.ca_file = cfg.ca;
+	if (secure_init("fusefs", &sec, 0) != 0)
 		goto out;
-	}
 	add_default_options(&args);
 	fs.cfg = cfg;
 	fs.client = dfs_client_new(master);
@@ -217,10 +202,11 @@ int main(int argc, char *argv[])
 	dfs_session_end(fs.client);
 	dfs_client_free(fs.client);
 out:
-	auth_key_free(key);
+	secure_release();
 	free(opts.mountpoint);
 	free(cfg.master);
 	free(cfg.secret);
+	free(cfg.ca);
 	fuse_opt_free_args(&args);
 	return r;
 }

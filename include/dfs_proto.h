@@ -24,7 +24,10 @@
  *    "mode" carries the S_IFMT type bits as st_mode does.
  *  - The chunk object (proto_chunk_to_json()):
  *        {"index", "handle", "version", "replicas": ["addr", ...],
- *         "primary": "addr" (only on write leases), "lease_ms" (idem)}
+ *         "primary": "addr" (only on write leases), "lease_ms" (idem),
+ *         "token": chunk access token (auth.h; only when the cluster has
+ *         a secret: READ on read locations, READ|WRITE on write leases,
+ *         valid 5 minutes), sent to chunk servers in X-DFS-Token}
  */
 #ifndef DFS_PROTO_H
 #define DFS_PROTO_H
@@ -277,6 +280,48 @@ enum proto_rename_flags {
  */
 #define EP_JOBS "/api/jobs"
 
+/*
+ * {"action": "start" | "cancel" | "status", "addr"}
+ *     -> {"servers": [{"addr", "rack", "alive",
+ *                      "state": "normal" | "draining" | "decommissioned",
+ *                      "chunks", "remaining"}]}
+ * Decommissioning of chunk server "addr" (`dfs decommission`). "start"
+ * marks it draining (recorded in the database, so a restarted master
+ * goes on): it gets no new chunks and no copies, its replicas stop
+ * counting towards their chunks' factors and are copied onto servers in
+ * normal service by re-replication (bounded as usual) while it keeps
+ * serving reads. Once every chunk it holds has its factor elsewhere it
+ * becomes "decommissioned" (safe to remove) and its now-excess replicas
+ * are deleted. "cancel" puts it back in normal service. "status"
+ * without "addr" lists every server not in normal service. "chunks":
+ * chunks with a replica recorded on the server; "remaining": those
+ * still short of their factor on other servers. The reply lists the
+ * server asked about. NOENT (unknown server), INVAL.
+ * The chunk server objects of EP_STATUS and EP_OVERVIEW carry the same
+ * "state" (`dfs status --json` leaves it out, SPEC 5).
+ */
+#define EP_DECOMMISSION "/api/decommission"
+
+/*
+ * {"action": "start" | "stop" | "status", "threshold": percent
+ *  (start only, 0.1..100, default 10)}
+ *     -> {"running": bool,
+ *         "state": "idle" | "running" | "balanced" | "stopped" | "blocked",
+ *         "threshold", "mean" (percent), "moved", "failed", "rounds",
+ *         "started_ms", "finished_ms" (0 while running),
+ *         "servers": [{"addr", "rack", "used", "capacity",
+ *                      "usage" (percent), "deviation" (from "mean")}]}
+ * The balancer (`dfs balance`), a master background task: it moves
+ * replicas (copy to the emptier server, then delete on the fuller one;
+ * never below the replication factor, keeping a chunk's racks) until
+ * every live server in normal service has its usage (used / capacity)
+ * within "threshold" percentage points of the mean (the cluster's used
+ * over its capacity), at the re-replication rate limits. "start" while
+ * a run is on changes nothing. A run ends "balanced", "stopped" or
+ * "blocked" (nothing left that could move). INVAL.
+ */
+#define EP_BALANCE "/api/balance"
+
 /* GET -> the status web page (HTML, no external assets), on masterd. */
 #define EP_STATUS_PAGE "/"
 
@@ -340,6 +385,19 @@ enum proto_rename_flags {
  * ---------------------------------------------------------------------
  * Query parameters: handle, version, offset, length, size: decimal;
  * chain: comma-separated addresses still to forward to, in order.
+ *
+ * Security (auth.h, secure.h): with a cluster secret, every request to
+ * any daemon except its public paths (masterd: EP_STATUS_PAGE,
+ * "/status.txt", EP_METRICS, EP_OVERVIEW, EP_JOBS; chunkd: EP_HEALTH,
+ * EP_METRICS; mr: MR_EP_HEALTH and the coordinator's "/") carries an
+ * X-DFS-Auth signature, else 401 UNAUTH. EP_CHUNK_READ needs an
+ * X-DFS-Token granting READ for its handle, EP_CHUNK_WRITE,
+ * EP_CHUNK_TRUNCATE and EP_CHUNK_SYNC one granting WRITE (the "token" of
+ * the chunk object; a server passes it down the chain), else 403
+ * FORBIDDEN with auth_strerror()'s text ("token expired": ask the master
+ * again). The master's commands (EP_CHUNK_SETVERSION,
+ * EP_CHUNK_REPLICATE, EP_CHUNK_INFO) need no token: only cluster members
+ * can sign them; a copying server makes its own read token.
  */
 
 /*
@@ -416,7 +474,9 @@ enum proto_rename_flags {
  * close releases one (EP_SESSION "closes"). A regular file whose last
  * name goes (unlink, rename over it) stays, nameless (nlink 0), with its
  * data and attrs, as long as any session holds it, and is deleted with
- * its chunks when the last hold goes or its session expires.
+ * its chunks when the last hold goes or its session expires (and at
+ * least 2 s after the name went: a client's cached name may still lead
+ * to it for its entry timeout).
  */
 
 /*

@@ -110,7 +110,8 @@ void http_server_free(struct http_server *srv);
 /* Request accessors. Returned strings are borrowed from the request. */
 const char *http_request_method(const struct http_request *req);
 const char *http_request_path(const struct http_request *req);
-/* Query parameter or NULL. */
+/* Query parameter (decoded), or NULL when absent or when it holds a NUL
+ * byte (%00), which a C string would silently cut short. */
 const char *http_request_query(const struct http_request *req,
 			       const char *key);
 /* Request header (case-insensitive name) or NULL. */

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "auth.h"
 #include "dfs_proto.h"
 
 struct http_client;
@@ -46,6 +47,8 @@ struct dfs_chunk {
 	char replicas[DFS_MAX_REPLICAS][DFS_ADDR_MAX];
 	char primary[DFS_ADDR_MAX]; /* lease holder; "" on read locations */
 	int64_t lease_ms;       /* lease end, ms since the epoch; 0 if none */
+	char token[AUTH_TOKEN_MAX]; /* chunk access token (auth.h) for the
+				     * X-DFS-Token header; "" if none */
 };
 
 /* New JSON object for an attr / a chunk (caller owns the reference). */

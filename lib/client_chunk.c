@@ -12,6 +12,11 @@
  * Writes go to the chunk's primary with chain = the other replicas; reads
  * try each replica in turn. Transient failures (see client_int.h) drop the
  * cached location, and the call asks the master again and retries.
+ *
+ * Every call to a chunk server carries the chunk access token of its
+ * location (X-DFS-Token, secure.h). A server that refuses it (FORBIDDEN:
+ * the token expired while cached, or the cluster's key changed) makes the
+ * call drop the location and try once more with a fresh one.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +29,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "proto.h"
+#include "secure.h"
 #include "timeutil.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -335,11 +341,13 @@ static int chunk_mutate(struct client_locs *l, const char *method,
 			const void *body, size_t len, struct chain_try *t)
 {
 	struct http_result res = { 0 };
+	struct secure_token_hdr th;
 	int r;
 
-	r = http_client_request(client_http(l->c), method, ch->primary, query,
-				body, len, "application/octet-stream",
-				ERR_BODY_MAX, &res);
+	r = http_client_request_hdr(client_http(l->c), method, ch->primary,
+				    query, secure_token_headers(&th, ch->token),
+				    body, len, "application/octet-stream",
+				    ERR_BODY_MAX, &res);
 	if (r != 0) {
 		/* The primary did not answer: report it. */
 		t->wire = -1;
@@ -464,13 +472,28 @@ static bool chain_should_retry(struct chain_req *q, const struct chain_try *t,
 	return client_error_is_transient(r, t->wire);
 }
 
+/*
+ * A chunk server refused the access token (wire FORBIDDEN): true the
+ * first time (*done false), after dropping the cached location so that
+ * the next attempt asks the master for a new token.
+ */
+static bool token_refresh(struct client_locs *l, uint64_t index, int wire,
+			  bool *done)
+{
+	if (wire != DFS_ERR_FORBIDDEN || *done)
+		return false;
+	*done = true;
+	locs_forget(l, index);
+	return true;
+}
+
 /* Run a chain operation with the recovery rules of dfs_proto.h (write
  * pipeline recovery) within the retry budget of client_int.h. */
 static int chain_run(struct client_locs *l, struct chain_req *q)
 {
 	struct client_retry rt;
 	struct chain_try t;
-	bool skip;
+	bool skip, refreshed = false;
 	int r;
 
 	client_retry_init(&rt, CLIENT_RETRY_MS);
@@ -482,6 +505,9 @@ static int chain_run(struct client_locs *l, struct chain_req *q)
 		if (q->op != CHAIN_WRITE && !t.from_master &&
 		    t.wire == DFS_ERR_NOENT)
 			return 0;
+		if (!t.from_master && token_refresh(l, q->index, t.wire,
+						    &refreshed))
+			continue;
 		if (!chain_should_retry(q, &t, r, &rt))
 			break;
 		locs_forget(l, q->index);
@@ -529,6 +555,7 @@ static int replica_read(struct client_locs *l, const struct dfs_chunk *ch,
 {
 	char query[QUERY_MAX];
 	char *err_body = NULL;
+	struct secure_token_hdr th;
 	size_t got = 0;
 	long status = 0;
 	int r;
@@ -537,8 +564,9 @@ static int replica_read(struct client_locs *l, const struct dfs_chunk *ch,
 		 "%s?handle=%llu&version=%llu&offset=%llu&length=%zu",
 		 EP_CHUNK_READ, (unsigned long long)ch->handle,
 		 (unsigned long long)ch->version, (unsigned long long)off, len);
-	r = http_client_get_into(client_http(l->c), addr, query, buf, len,
-				 &got, &status, &err_body);
+	r = http_client_get_into_hdr(client_http(l->c), addr, query,
+				     secure_token_headers(&th, ch->token), buf,
+				     len, &got, &status, &err_body);
 	if (r != 0) {
 		*wire = -1;
 		goto out;
@@ -609,7 +637,7 @@ int client_chunk_read(struct client_locs *l, uint64_t index, uint64_t off,
 {
 	struct client_retry rt;
 	int r, wire, noent_passes = 0;
-	bool all_noent;
+	bool all_noent, refreshed = false;
 
 	client_retry_init(&rt, CLIENT_RETRY_MS);
 	for (;;) {
@@ -623,6 +651,8 @@ int client_chunk_read(struct client_locs *l, uint64_t index, uint64_t off,
 			memset(buf, 0, len);
 			return 0;
 		}
+		if (token_refresh(l, index, wire, &refreshed))
+			continue;
 		if (!client_error_is_transient(r, wire))
 			break;
 		locs_forget(l, index);

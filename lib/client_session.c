@@ -160,8 +160,6 @@ static int session_register(struct client_session *s)
 		pthread_mutex_lock(&s->lock);
 		s->need_register = true;
 		pthread_mutex_unlock(&s->lock);
-		log_warnx("cannot register client session %016llx: %s",
-			  (unsigned long long)s->id, strerror(-r));
 	}
 	return r;
 }
@@ -248,9 +246,18 @@ static void *session_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->lock);
 		r = session_exchange(s);
+		/* One line per outage, not one per attempt. */
+		if (r != 0 && !failed)
+			log_warnx("client session %016llx: master unreachable "
+				  "(%s); retrying", (unsigned long long)s->id,
+				  strerror(-r));
+		else if (r == 0 && failed)
+			log_info("client session %016llx: master reachable "
+				 "again", (unsigned long long)s->id);
 		pthread_mutex_lock(&s->lock);
 		failed = r != 0;
-		due = time_mono_ms() + (failed ? SESSION_RETRY_MS : s->renew_ms);
+		due = time_mono_ms() +
+		      (failed ? SESSION_RETRY_MS : s->renew_ms);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -307,8 +314,8 @@ int dfs_session_start(struct dfs_client *c)
 void dfs_session_end(struct dfs_client *c)
 {
 	struct client_session *s = client_get_session(c);
-	bool known;
-	int r;
+	json_t *req;
+	int r, wire;
 
 	if (s == NULL)
 		return;
@@ -318,13 +325,16 @@ void dfs_session_end(struct dfs_client *c)
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->thread, NULL);
 	client_set_session(c, NULL);
-	r = session_call(s,
-			 json_pack("{s:I, s:b}", "session", (json_int_t)s->id,
-				   "end", true),
-			 true, &known);
+	/* One attempt: at unmount a master that is away must not hold the
+	 * mount up (the session then expires on its own). */
+	req = json_pack("{s:I, s:b}", "session", (json_int_t)s->id, "end",
+			true);
+	r = rpc_call(client_http(c), dfs_client_master(c), EP_SESSION, req,
+		     NULL, &wire);
+	json_decref(req);
 	if (r != 0)
-		log_warnx("cannot end client session %016llx: %s",
-			  (unsigned long long)s->id, strerror(-r));
+		log_warnx("cannot end client session %016llx (%s): it expires "
+			  "by itself", (unsigned long long)s->id, strerror(-r));
 	session_free(s);
 }
 

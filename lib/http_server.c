@@ -73,7 +73,7 @@
  * MHD's per-connection memory; the read buffer lives in it, and a bigger
  * read buffer means fewer, larger pieces of body per callback.
  */
-#define HTTP_CONN_MEMORY (256u * 1024)
+#define HTTP_CONN_MEMORY (64u * 1024)
 
 /* Longest "host:port" of a peer, IPv6 in brackets. */
 #define HTTP_PEER_MAX (INET6_ADDRSTRLEN + 16)
@@ -271,8 +271,15 @@ const char *http_request_path(const struct http_request *req)
 const char *http_request_query(const struct http_request *req,
 			       const char *key)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
-					   key);
+	const char *v = NULL;
+	size_t n = 0;
+
+	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND,
+					  key, strlen(key), &v, &n) != MHD_YES ||
+	    v == NULL)
+		return NULL;
+	/* A decoded %00 would cut the value short unseen: refuse it. */
+	return strlen(v) == n ? v : NULL;
 }
 
 const char *http_request_header(const struct http_request *req,

@@ -109,6 +109,8 @@ json_t *proto_chunk_to_json(const struct dfs_chunk *c)
 		json_object_set_new(obj, "lease_ms",
 				    json_integer((json_int_t)c->lease_ms));
 	}
+	if (obj != NULL && c->token[0] != '\0')
+		json_object_set_new(obj, "token", json_string(c->token));
 	return obj;
 }
 
@@ -141,6 +143,26 @@ static int proto_get_replicas(const json_t *obj, struct dfs_chunk *c)
 	return 0;
 }
 
+/* The optional "token" of a chunk into token[AUTH_TOKEN_MAX]: printable
+ * ASCII that fits (the chunk server judges the rest). */
+static int proto_get_token(const json_t *obj, char *token)
+{
+	const json_t *v = json_object_get(obj, "token");
+	const char *s;
+	size_t i, n;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if ((s = json_string_value(v)) == NULL ||
+	    (n = json_string_length(v)) >= AUTH_TOKEN_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~')
+			return -EINVAL;
+	memcpy(token, s, n + 1);
+	return 0;
+}
+
 int proto_chunk_from_json(const json_t *obj, struct dfs_chunk *chunk)
 {
 	struct dfs_chunk c;
@@ -164,6 +186,8 @@ int proto_chunk_from_json(const json_t *obj, struct dfs_chunk *chunk)
 	    (r = proto_copy_addr(primary, c.primary)) != 0)
 		return r;
 	c.lease_ms = (int64_t)lease;
+	if ((r = proto_get_token(obj, c.token)) != 0)
+		return r;
 	*chunk = c;
 	return 0;
 }

@@ -58,6 +58,8 @@ struct cs_server {
 	bool registered;
 	/* Heartbeats arrive within the timeout. */
 	bool alive;
+	/* Administrative state (decommission.h). */
+	enum chunk_srv_state state;
 };
 
 struct chunk_srv {
@@ -280,7 +282,7 @@ static bool can_take(const struct cs_server *s, uint64_t chunk_size)
 {
 	uint64_t want = (s->pending + 1) * chunk_size + CS_FREE_RESERVE;
 
-	if (!s->registered || !s->alive)
+	if (!s->registered || !s->alive || s->state != CS_STATE_NORMAL)
 		return false;
 	return s->capacity == 0 ||
 	       (s->capacity > s->used && s->capacity - s->used >= want);
@@ -455,6 +457,58 @@ bool chunk_srv_is_alive(struct chunk_srv *cs, const char *addr)
 	return alive;
 }
 
+void chunk_srv_set_state(struct chunk_srv *cs, const char *addr,
+			 enum chunk_srv_state state)
+{
+	struct cs_server *s;
+
+	pthread_mutex_lock(&cs->lock);
+	s = server_get(cs, addr);
+	if (s->state != state) {
+		s->state = state;
+		cs->epoch++;
+	}
+	pthread_mutex_unlock(&cs->lock);
+}
+
+enum chunk_srv_state chunk_srv_state_of(struct chunk_srv *cs,
+					const char *addr)
+{
+	enum chunk_srv_state state = CS_STATE_NORMAL;
+	struct cs_server *s;
+
+	pthread_mutex_lock(&cs->lock);
+	if ((s = server_find(cs, addr)) != NULL)
+		state = s->state;
+	pthread_mutex_unlock(&cs->lock);
+	return state;
+}
+
+bool chunk_srv_in_service(struct chunk_srv *cs, const char *addr)
+{
+	struct cs_server *s;
+	bool ok;
+
+	pthread_mutex_lock(&cs->lock);
+	s = server_find(cs, addr);
+	ok = s != NULL && s->registered && s->alive &&
+	     s->state == CS_STATE_NORMAL;
+	pthread_mutex_unlock(&cs->lock);
+	return ok;
+}
+
+const char *chunk_srv_state_name(enum chunk_srv_state state)
+{
+	switch (state) {
+	case CS_STATE_DRAINING:
+		return "draining";
+	case CS_STATE_DECOMMISSIONED:
+		return "decommissioned";
+	default:
+		return "normal";
+	}
+}
+
 static int info_cmp(const void *a, const void *b)
 {
 	const struct chunk_srv_info *x = a, *y = b;
@@ -480,6 +534,7 @@ size_t chunk_srv_list(struct chunk_srv *cs, struct chunk_srv_info **out)
 		v[i].capacity = s->capacity;
 		v[i].used = s->used;
 		v[i].reported = s->reported;
+		v[i].state = s->state;
 	}
 	pthread_mutex_unlock(&cs->lock);
 	if (n > 0)

@@ -44,6 +44,14 @@ struct master;
 /* Longest rack name, including the NUL. */
 #define CS_RACK_MAX 64
 
+/* Administrative state of a server (decommission.h): only servers in
+ * normal service take new chunks and copies. */
+enum chunk_srv_state {
+	CS_STATE_NORMAL,
+	CS_STATE_DRAINING,        /* being decommissioned */
+	CS_STATE_DECOMMISSIONED,  /* drained: safe to remove */
+};
+
 /* What the status and statfs endpoints show of one server. */
 struct chunk_srv_info {
 	char addr[DFS_ADDR_MAX];
@@ -52,6 +60,7 @@ struct chunk_srv_info {
 	uint64_t capacity;     /* bytes, as last reported */
 	uint64_t used;         /* bytes, as last reported */
 	uint64_t reported;     /* chunks in the last report */
+	enum chunk_srv_state state;
 };
 
 /* Routes of the chunk server API (arg: struct master). */
@@ -121,6 +130,22 @@ bool chunk_srv_settling(struct chunk_srv *cs);
 
 /* True if "addr" is a registered server that is alive. */
 bool chunk_srv_is_alive(struct chunk_srv *cs, const char *addr);
+
+/* Set the administrative state of server "addr" (added to the table,
+ * dead, if unknown); wakes the replicator when it changes. */
+void chunk_srv_set_state(struct chunk_srv *cs, const char *addr,
+			 enum chunk_srv_state state);
+
+/* The administrative state of "addr" (normal when unknown). */
+enum chunk_srv_state chunk_srv_state_of(struct chunk_srv *cs,
+					const char *addr);
+
+/* True if "addr" is alive and in normal service: its replicas count
+ * towards a chunk's replication factor. */
+bool chunk_srv_in_service(struct chunk_srv *cs, const char *addr);
+
+/* "normal", "draining" or "decommissioned". */
+const char *chunk_srv_state_name(enum chunk_srv_state state);
 
 /* Snapshot of every known server, sorted by address, as a new array
  * (caller frees; NULL when there is none). Returns the count. */

@@ -24,6 +24,7 @@
 #include "oplog.h"
 #include "proto.h"
 #include "replicator.h"
+#include "secure.h"
 #include "timeutil.h"
 #include "versions.h"
 #include "wire.h"
@@ -850,6 +851,12 @@ static int emit_chunk(const struct dfs_chunk *c, void *arg)
 	} else {
 		keep_live(cr->m, &out);
 	}
+	if ((r = secure_token_make(out.handle,
+				   cr->req->write ? AUTH_TOKEN_READ |
+							    AUTH_TOKEN_WRITE
+						  : AUTH_TOKEN_READ,
+				   SECURE_TOKEN_TTL_MS, out.token)) != 0)
+		return r;
 	json_array_append_new(cr->arr, proto_chunk_to_json(&out));
 	return 0;
 }
@@ -1045,12 +1052,13 @@ static json_t *servers_json(const struct server_counts *sc)
 	for (i = 0; i < sc->n; i++) {
 		s = &sc->v[i];
 		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "addr",
-				       s->addr, "rack", s->rack, "alive",
-				       s->alive, "chunks",
+			arr, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:s}",
+				       "addr", s->addr, "rack", s->rack,
+				       "alive", s->alive, "chunks",
 				       (json_int_t)sc->chunks[i], "capacity",
 				       (json_int_t)s->capacity, "used",
-				       (json_int_t)s->used));
+				       (json_int_t)s->used, "state",
+				       chunk_srv_state_name(s->state)));
 	}
 	return arr;
 }

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 
 #include "admin_srv.h"
+#include "balancer.h"
+#include "decommission.h"
 #include "open_files.h"
 #include "xattr_srv.h"
 #include "chunk_srv.h"
@@ -26,6 +28,7 @@
 #include "oplog.h"
 #include "proto.h"
 #include "replicator.h"
+#include "secure.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 #include "banned.h"
@@ -50,6 +53,9 @@ static const struct opt_def {
 	uint64_t min, max;    /* bounds of numeric values */
 	const char *help;
 } opt_table[] = {
+	{ "ca", 'a', OPT_STR, "FILE", "$DFS_CA", 0, 0,
+	  "CA certificate (PEM) of the daemons' TLS certificates; calls\n"
+	  "\t\t\tto other daemons use https" },
 	{ "chunk-size", 'c', OPT_SIZE, "N", "64M", 64 * 1024,
 	  4ULL * 1024 * 1024 * 1024,
 	  "chunk size of a new file system in bytes (a multiple of 64K;\n"
@@ -69,11 +75,25 @@ static const struct opt_def {
 	{ "replication-copies", 'R', OPT_UINT, "N", "2", 1, 64,
 	  "most re-replication copies at a time per chunkserver (as\n"
 	  "\t\t\tsource or target)" },
-	{ "secret", 's', OPT_STR, "FILE", NULL, 0, 0,
-	  "cluster secret key file (accepted; not used yet)" },
+	{ "secret", 's', OPT_STR, "FILE", "$DFS_SECRET", 0, 0,
+	  "cluster secret key file: every request must be signed with\n"
+	  "\t\t\tit (none: no authentication)" },
+	{ "tls-cert", 'T', OPT_STR, "FILE", NULL, 0, 0,
+	  "TLS certificate (PEM): serve https only (needs --tls-key)" },
+	{ "tls-key", 'K', OPT_STR, "FILE", NULL, 0, 0,
+	  "private key (PEM) of --tls-cert" },
 };
 
 #define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+
+/* Security options (secure.h), gathered by apply_option(). */
+static struct secure_opts sec_opts;
+
+/* Paths served without request authentication: what a browser or a
+ * metrics scraper reads (nothing there changes anything). */
+static const char *const public_paths[] = {
+	EP_STATUS_PAGE, "/status.txt", EP_METRICS, EP_OVERVIEW, EP_JOBS, NULL
+};
 
 static void synopsis(FILE *f)
 {
@@ -81,7 +101,9 @@ static void synopsis(FILE *f)
 		   "[--coordinator ADDR]\n"
 		   "               [--heartbeat-timeout S] [--listen ADDR]\n"
 		   "               [--replication N] [--replication-copies N] "
-		   "[--secret FILE]\n");
+		   "[--secret FILE]\n"
+		   "               [--ca FILE] [--tls-cert FILE --tls-key FILE]"
+		   "\n");
 }
 
 static void usage(FILE *f)
@@ -205,6 +227,11 @@ static int apply_option(struct master_config *cfg, const struct opt_def *o,
 		break;
 	case 's':
 		cfg->secret_file = arg;
+		/* fall through */
+	case 'a':
+	case 'K':
+	case 'T':
+		secure_opts_set(&sec_opts, o->name, arg);
 		break;
 	}
 	return 0;
@@ -391,9 +418,11 @@ static int start_http(struct master *m)
 	size_t n = 0, i;
 	const char *colon;
 
+	secure_server_opts(&opts, public_paths);
 	if (client_srv_nroutes + chunk_srv_nroutes + replicator_nroutes +
 		    admin_srv_nroutes + open_files_nroutes +
-		    xattr_srv_nroutes >
+		    xattr_srv_nroutes + decommission_nroutes +
+		    balancer_nroutes >
 	    NROUTES_MAX)
 		fatalx("route table too small");
 	for (i = 0; i < client_srv_nroutes; i++)
@@ -408,6 +437,10 @@ static int start_http(struct master *m)
 		routes[n++] = open_files_routes[i];
 	for (i = 0; i < xattr_srv_nroutes; i++)
 		routes[n++] = xattr_srv_routes[i];
+	for (i = 0; i < decommission_nroutes; i++)
+		routes[n++] = decommission_routes[i];
+	for (i = 0; i < balancer_nroutes; i++)
+		routes[n++] = balancer_routes[i];
 	m->http = http_server_new(&opts, routes, n, m);
 	if (m->http == NULL)
 		return -EADDRNOTAVAIL;
@@ -443,7 +476,9 @@ static const struct module {
 	{ "leases", start_leases, stop_leases },
 	{ "chunkserver client", start_hc, stop_hc },
 	{ "chunk servers", start_chunk_srv, stop_chunk_srv },
+	{ "decommissioning", decommission_start, decommission_stop },
 	{ "replicator", start_repl, stop_repl },
+	{ "balancer", balancer_start, balancer_stop },
 	{ "operations", admin_srv_start, admin_srv_stop },
 	{ "open files", open_files_start, open_files_stop },
 	{ "http server", start_http, stop_http },
@@ -482,6 +517,8 @@ int main(int argc, char **argv)
 
 	log_init("masterd", LOG_LEVEL_INFO);
 	parse_args(argc, argv, &m.cfg);
+	if (secure_init("masterd", &sec_opts, SECURE_DAEMON) != 0)
+		return 1;
 	m.start_ms = time_now_ms();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
@@ -494,6 +531,7 @@ int main(int argc, char **argv)
 		;
 	log_info("stopping on signal %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	stop_modules(&m, NMODULES);
+	secure_release();
 	log_info("stopped");
 	return 0;
 }

@@ -27,7 +27,7 @@ struct master_config {
 	uint32_t replication;
 	/* A chunk server without a heartbeat for this long is dead. */
 	int64_t heartbeat_timeout_ms;
-	/* Cluster secret key file (accepted, not used yet), or NULL. */
+	/* Cluster secret key file (--secret; secure.h), or NULL. */
 	const char *secret_file;
 	/* Most re-replication copies in flight per server (as source or
 	 * as target). */
@@ -55,6 +55,10 @@ struct master {
 	struct http_server *http;
 	/* Client sessions, open-file holds, the orphan reaper. */
 	struct open_files *files;
+	/* Draining and decommissioned servers (decommission.h). */
+	struct decommission *decom;
+	/* Replica moves that even out server usage (balancer.h). */
+	struct balancer *bal;
 	/* Start time, ms since the epoch. */
 	int64_t start_ms;
 	/* "host:port" actually listened on (port 0 resolved). */

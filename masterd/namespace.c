@@ -21,6 +21,8 @@
  *   sessions(id PK, since_s)     client sessions (ns_files.h); orphans
  *                                are inodes with nlink 0 (index
  *                                inodes_orphans)
+ *   server_states(addr PK, state)  servers draining or decommissioned
+ *                                (ns_server_state.h)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -65,7 +67,9 @@ static const char *const schema_sql =
 	"CREATE INDEX IF NOT EXISTS inodes_orphans ON inodes(ino)"
 	" WHERE nlink = 0;"
 	"CREATE TABLE IF NOT EXISTS sessions(id INTEGER PRIMARY KEY,"
-	" since_s INTEGER NOT NULL);";
+	" since_s INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS server_states(addr TEXT PRIMARY KEY,"
+	" state TEXT NOT NULL) WITHOUT ROWID;";
 
 static const char *const rsql[R_COUNT] = {
 	[R_BEGIN] = "BEGIN",

@@ -19,9 +19,9 @@
  *     mkdir       parent name ino mode uid gid time [replication]
  *     symlink     parent name ino target uid gid time
  *     link        ino parent name time
- *     unlink      parent name time
+ *     unlink      parent name time [orphan]
  *     rmdir       parent name time
- *     rename      parent name newparent newname flags time
+ *     rename      parent name newparent newname flags time [orphan]
  *     setattr     ino valid [mode uid gid size atime mtime] time
  *     extend      ino size time
  *     set_replication  ino replication time
@@ -30,6 +30,11 @@
  *     bump_version     handle version [replicas: [addr]]
  *     replicas_update  addr add: [[handle, version]] remove: [handle]
  *     server_register  addr rack
+ *     reap        inos: [ino]    delete these orphans (nlink 0)
+ *     append, session_add, session_del      see ns_files.h
+ *     setxattr, removexattr                 see ns_xattr.h
+ * With "orphan": true, unlink and rename keep a regular file that loses
+ * its last name as an orphan, nlink 0 (ns_files.h, open_files.h).
  * An op that fails changes nothing and returns a negative errno (the
  * POSIX error of the matching system call, e.g. -ENOTEMPTY).
  *

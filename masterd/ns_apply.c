@@ -10,7 +10,8 @@
  *    dentry (except the root, which has none) and inodes.parent names it;
  *  - nlink of a directory is 2 + its subdirectories; of a file, its
  *    dentries; an inode whose nlink drops to 0 is deleted with its
- *    chunks, replica rows and xattrs;
+ *    chunks, replica rows and xattrs, except a regular file that an op
+ *    with "orphan" keeps nameless until the reap op (ns_files.h);
  *  - chunks of a file never sit at index >= ceil(size / chunk_size) after
  *    a truncation (they may past the size while a writer is extending);
  *  - meta next_ino / next_handle stay above every inode / handle in use.
@@ -25,6 +26,7 @@
 #include "namespace.h"
 #include "namespace_int.h"
 #include "ns_files.h"
+#include "ns_server_state.h"
 #include "ns_xattr.h"
 #include "proto.h"
 #include "banned.h"
@@ -1177,6 +1179,12 @@ static int op_removexattr(struct op_ctx *c)
 	return ns_xattr_op_remove(c->ns, c->op, &c->now);
 }
 
+/* The op of ns_server_state.h. */
+static int op_server_state(struct op_ctx *c)
+{
+	return ns_server_state_op(c->ns, c->op);
+}
+
 /* The op table: name, function, whether the op carries "time". */
 static const struct op_def {
 	const char *name;
@@ -1196,6 +1204,7 @@ static const struct op_def {
 	{ "replicas_update", op_replicas_update, false },
 	{ "rmdir", op_rmdir, true },
 	{ "server_register", op_server_register, false },
+	{ "server_state", op_server_state, false },
 	{ "session_add", op_session_add, true },
 	{ "session_del", op_session_del, false },
 	{ "set_replicas", op_set_replicas, false },

@@ -155,21 +155,23 @@ int ns_files_op_append(struct ns *ns, const json_t *op,
 	if (sqlite3_changes(ns->db) != 1)
 		return append_error(ns, ino);
 	*result = proto_attr_to_json(&attr);
-	json_object_set_new(*result, "offset", json_integer((json_int_t)offset));
+	json_object_set_new(*result, "offset",
+			    json_integer((json_int_t)offset));
 	return 0;
 }
 
-/* Run a read query of ids, handing each to fn. */
-static int read_ids(struct ns_reader *rd, const char *sql, int64_t limit,
-		    ns_id_fn fn, void *arg)
+/* Run a read query of ids, handing each to fn; "args" (n of them) are
+ * bound to ?1, ?2, ... */
+static int read_ids(struct ns_reader *rd, const char *sql,
+		    const int64_t *args, int n, ns_id_fn fn, void *arg)
 {
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
 	if ((st = prepare(rd->db, sql)) == NULL)
 		return -EIO;
-	if (limit >= 0)
-		sqlite3_bind_int64(st, 1, limit);
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_int64(st, i + 1, args[i]);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((r = fn((uint64_t)sqlite3_column_int64(st, 0), arg)) != 0)
 			break;
@@ -182,13 +184,17 @@ static int read_ids(struct ns_reader *rd, const char *sql, int64_t limit,
 
 int ns_sessions(struct ns_reader *rd, ns_id_fn fn, void *arg)
 {
-	return read_ids(rd, "SELECT id FROM sessions ORDER BY id", -1, fn,
-			arg);
+	return read_ids(rd, "SELECT id FROM sessions ORDER BY id", NULL, 0,
+			fn, arg);
 }
 
-int ns_orphans(struct ns_reader *rd, unsigned max, ns_id_fn fn, void *arg)
+int ns_orphans(struct ns_reader *rd, unsigned max,
+	       const struct timespec *before, ns_id_fn fn, void *arg)
 {
+	int64_t args[3] = { max, before->tv_sec, before->tv_nsec };
+
 	return read_ids(rd, "SELECT ino FROM inodes WHERE nlink = 0"
-			    " ORDER BY ino LIMIT ?1",
-			(int64_t)max, fn, arg);
+			    " AND (ctime_s < ?2 OR (ctime_s = ?2"
+			    " AND ctime_ns < ?3)) ORDER BY ino LIMIT ?1",
+			args, 3, fn, arg);
 }

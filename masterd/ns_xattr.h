@@ -5,8 +5,10 @@
  * Names are stored whole ("user.color"); the master does not restrict
  * the namespace prefix, the mount does (only user.* reaches it). Values
  * are binary, 0 .. NS_XATTR_SIZE_MAX bytes, base64 in ops and on the
- * wire (dfs_xattr_encode() and dfs_xattr_decode() of dfs_client.h). An inode's names, each counted with a terminating NUL, add up to
- * NS_XATTR_LIST_MAX bytes at most, so one listxattr(2) buffer holds them.
+ * wire (dfs_xattr_encode() and dfs_xattr_decode() of dfs_client.h). An
+ * inode's names, each counted with a terminating NUL, add up to
+ * NS_XATTR_LIST_MAX bytes at most, so one listxattr(2) buffer holds
+ * them.
  *
  * Ops (applied through ns_apply(); "time" is [s, ns]):
  *     setxattr     ino name value flags time

@@ -3,9 +3,9 @@
  * and record appends (see open_files.h).
  *
  * THREAD SAFETY: "lock" guards the session tree, every session's hold
- * tree, the global hold and doomed trees, npending, kicked and stop. Database reads
- * made under the lock are single getattrs (EP_OPEN); commits (oplog)
- * are always made without it.
+ * tree, the global hold and doomed trees, npending, kicked and stop.
+ * Database reads made under the lock are single getattrs (EP_OPEN);
+ * commits (oplog) are always made without it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -324,7 +324,8 @@ static int parse_session_req(const json_t *body, struct session_req *sr)
 }
 
 /* EP_SESSION "opens": the session's holds become exactly that table. */
-static int session_register(struct open_files *of, const struct session_req *sr)
+static int session_register(struct open_files *of,
+			    const struct session_req *sr)
 {
 	struct session *s;
 	const json_t *v;
@@ -503,8 +504,8 @@ static void expire_sessions(struct open_files *of)
 	if (e->n > 0) {
 		ids = json_array();
 		for (i = 0; i < e->n; i++)
-			json_array_append_new(ids,
-					      json_integer((json_int_t)e->ids[i]));
+			json_array_append_new(
+				ids, json_integer((json_int_t)e->ids[i]));
 		op = json_pack("{s:s, s:o}", "op", "session_del", "sessions",
 			       ids);
 		if (oplog_submit(of->m->oplog, op, NULL) != 0)
@@ -536,6 +537,7 @@ static int orphan_collect(uint64_t ino, void *arg)
 static bool reap_orphans(struct open_files *of)
 {
 	struct orphan_list *l = xcalloc(1, sizeof(*l));
+	struct timespec before = time_now_ts();
 	struct ns_reader *rd;
 	json_t *inos = NULL, *op;
 	bool full = false;
@@ -547,7 +549,8 @@ static bool reap_orphans(struct open_files *of)
 	pthread_mutex_unlock(&of->lock);
 	if (r != 0 || (rd = ns_reader_get(of->m->ns)) == NULL)
 		goto out;
-	r = ns_orphans(rd, REAP_BATCH, orphan_collect, l);
+	before.tv_sec -= OPEN_FILES_GRACE_MS / 1000;
+	r = ns_orphans(rd, REAP_BATCH, &before, orphan_collect, l);
 	ns_reader_put(rd);
 	if (r != 0 || l->n == 0)
 		goto out;

@@ -14,7 +14,10 @@
  *  - unlink and rename turn a regular file that loses its last name into
  *    an orphan (nlink 0, ns_files.h) instead of deleting it;
  *  - a thread (the reaper) deletes every orphan nobody holds, with its
- *    chunks (op "reap"), shortly after its last hold goes.
+ *    chunks (op "reap"), shortly after its last hold goes, but not
+ *    before OPEN_FILES_GRACE_MS since its last name went: a client may
+ *    have looked the name up just before (its kernel trusts a name for
+ *    the entry timeout, 1 s by default) and open it a moment later.
  * Holds live in memory; sessions are also recorded in the database. A
  * restarted master loads them as "pending": their holds are unknown
  * until each client registers its open files again (EP_SESSION
@@ -53,6 +56,10 @@ struct master;
  * time after which an unrenewed session ends. */
 #define OPEN_FILES_RENEW_MS 10000
 #define OPEN_FILES_TIMEOUT_MS 60000
+
+/* Least time an orphan is kept after its last name went (whole
+ * seconds). */
+#define OPEN_FILES_GRACE_MS 2000
 
 /* Routes of EP_OPEN, EP_SESSION and EP_APPEND (arg: struct master). */
 extern const struct http_route open_files_routes[];

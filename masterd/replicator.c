@@ -108,6 +108,9 @@ struct replicator {
 	size_t nmarks, capmarks;
 	uint64_t *revokes;
 	size_t nrevokes, caprevokes;
+	/* Chunks another module is moving (replicator_pin()). */
+	uint64_t *pins;
+	size_t npins, cappins;
 	struct repl_avoid avoid[REPL_AVOID_MAX];
 	size_t navoid;
 	struct replicator_stats stats;
@@ -249,18 +252,43 @@ static bool scan_alive(const struct scan_ctx *sc, const char *addr)
 	return s != NULL && s->alive;
 }
 
+/* The scan's state of "addr" (normal when unknown). */
+static enum chunk_srv_state scan_state(const struct scan_ctx *sc,
+				       const char *addr)
+{
+	const struct chunk_srv_info *s;
+
+	s = bsearch(addr, sc->servers, sc->nservers, sizeof(*sc->servers),
+		    info_addr_cmp);
+	return s != NULL ? s->state : CS_STATE_NORMAL;
+}
+
 static int scan_chunk(uint64_t handle, uint32_t replication,
 		      const char *const *addrs, int naddrs, void *arg)
 {
 	struct scan_ctx *sc = arg;
 	struct replicator *rp = sc->rp;
-	uint32_t live = 0;
+	uint32_t live = 0, good = 0, retired = 0;
+	enum chunk_srv_state st;
 	int i;
 
-	for (i = 0; i < naddrs; i++)
-		live += scan_alive(sc, addrs[i]);
-	if (live == 0 || live == replication)
+	for (i = 0; i < naddrs; i++) {
+		if (!scan_alive(sc, addrs[i]))
+			continue;
+		live++;
+		st = scan_state(sc, addrs[i]);
+		good += st == CS_STATE_NORMAL;
+		retired += st == CS_STATE_DECOMMISSIONED;
+	}
+	/*
+	 * Only replicas on servers in normal service count towards the
+	 * factor: a draining server's replicas are copied elsewhere (and
+	 * kept, serving reads); a decommissioned server's are removed
+	 * once the chunk has its factor without them.
+	 */
+	if (live == 0 || (good == replication && retired == 0))
 		return 0;
+	live = good;
 	grow((void **)&rp->cands, &rp->capcands, rp->ncands,
 	     sizeof(*rp->cands));
 	rp->cands[rp->ncands++] = (struct repl_cand){ handle, live,
@@ -338,6 +366,29 @@ static int keep_live(struct replicator *rp, struct dfs_chunk *c)
 	return n;
 }
 
+/* Replicas of c (live ones) on servers in normal service. */
+static int count_good(struct replicator *rp, const struct dfs_chunk *c)
+{
+	int i, n = 0;
+
+	for (i = 0; i < c->nreplicas; i++)
+		n += chunk_srv_in_service(rp->m->cs, c->replicas[i]);
+	return n;
+}
+
+/* A live replica of c on a decommissioned server, or NULL. */
+static const char *retired_replica(struct replicator *rp,
+				   const struct dfs_chunk *c)
+{
+	int i;
+
+	for (i = 0; i < c->nreplicas; i++)
+		if (chunk_srv_state_of(rp->m->cs, c->replicas[i]) ==
+		    CS_STATE_DECOMMISSIONED)
+			return c->replicas[i];
+	return NULL;
+}
+
 /* Revoke the lease of a chunk with a new version on its live replicas,
  * holding the grant lock. On success *c is the chunk as it is now. */
 static int revoke(struct replicator *rp, uint64_t handle, struct dfs_chunk *c)
@@ -361,21 +412,24 @@ static int revoke(struct replicator *rp, uint64_t handle, struct dfs_chunk *c)
 	return r;
 }
 
-/* Remove the replica of c on its fullest live server (c holds the live
- * replicas only). */
+/* Remove the replica of c on a decommissioned server, else on its
+ * fullest live server in normal service (c holds the live replicas
+ * only). Replicas on draining servers stay. */
 static void trim(struct replicator *rp, const struct dfs_chunk *c)
 {
 	struct chunk_srv_info *v;
-	const char *victim = NULL;
+	const char *victim = retired_replica(rp, c);
+	bool retired = victim != NULL;
 	uint64_t most = 0;
 	json_t *op;
 	size_t i, n;
 	int j, r;
 
 	n = chunk_srv_list(rp->m->cs, &v);
-	for (j = 0; j < c->nreplicas; j++)
+	for (j = 0; j < c->nreplicas && !retired; j++)
 		for (i = 0; i < n; i++)
 			if (strcmp(v[i].addr, c->replicas[j]) == 0 &&
+			    v[i].state == CS_STATE_NORMAL &&
 			    (victim == NULL || v[i].used > most)) {
 				victim = c->replicas[j];
 				most = v[i].used;
@@ -540,9 +594,13 @@ static enum plan_result plan_copy(struct replicator *rp, struct dfs_chunk *c,
 static enum plan_result plan_trim(struct replicator *rp, struct dfs_chunk *c,
 				  uint32_t replication)
 {
+	uint32_t good;
+
 	if (quiesce(rp, c) != 0)
 		return PLAN_LATER;
-	if ((uint32_t)c->nreplicas > replication)
+	good = (uint32_t)count_good(rp, c);
+	if (good > replication ||
+	    (good == replication && retired_replica(rp, c) != NULL))
 		trim(rp, c);
 	return PLAN_DONE;
 }
@@ -559,17 +617,19 @@ static enum plan_result plan_chunk(struct replicator *rp,
 	pthread_mutex_lock(&rp->lock);
 	inflight = copy_find(rp, cand->handle, NULL) != NULL;
 	pthread_mutex_unlock(&rp->lock);
-	if (inflight)
+	if (inflight || replicator_is_pinned(rp, cand->handle))
 		return PLAN_DONE;
 	if (chunk_read(rp, cand->handle, &c, &replication) != 0)
 		return PLAN_DONE;
 	all = c;
-	live = keep_live(rp, &c);
-	if (live == 0 || (uint32_t)live == replication)
+	if (keep_live(rp, &c) == 0)
 		return PLAN_DONE;
-	if ((uint32_t)live > replication)
+	live = count_good(rp, &c);
+	if ((uint32_t)live < replication)
+		return plan_copy(rp, &c, &all);
+	if ((uint32_t)live > replication || retired_replica(rp, &c) != NULL)
 		return plan_trim(rp, &c, replication);
-	return plan_copy(rp, &c, &all);
+	return PLAN_DONE;
 }
 
 /* Work through the queue as far as slots allow. */
@@ -739,6 +799,7 @@ void replicator_free(struct replicator *rp)
 	free(rp->copies);
 	free(rp->marks);
 	free(rp->revokes);
+	free(rp->pins);
 	free(rp->cands);
 	free(rp);
 }
@@ -748,6 +809,51 @@ void replicator_free(struct replicator *rp)
  * Reports and requests
  * ---------------------------------------------------------------------
  */
+
+void replicator_pin(struct replicator *rp, uint64_t handle, bool pin)
+{
+	size_t i;
+
+	pthread_mutex_lock(&rp->lock);
+	for (i = 0; i < rp->npins && rp->pins[i] != handle; i++)
+		;
+	if (pin && i == rp->npins) {
+		grow((void **)&rp->pins, &rp->cappins, rp->npins,
+		     sizeof(*rp->pins));
+		rp->pins[rp->npins++] = handle;
+	} else if (!pin && i < rp->npins) {
+		rp->pins[i] = rp->pins[--rp->npins];
+	}
+	pthread_mutex_unlock(&rp->lock);
+}
+
+bool replicator_is_pinned(struct replicator *rp, uint64_t handle)
+{
+	bool found = false;
+	size_t i;
+
+	pthread_mutex_lock(&rp->lock);
+	for (i = 0; i < rp->npins && !found; i++)
+		found = rp->pins[i] == handle;
+	pthread_mutex_unlock(&rp->lock);
+	return found;
+}
+
+int replicator_copy(struct replicator *rp, const struct dfs_chunk *c,
+		    const char *source, const char *target)
+{
+	unsigned max = rp->m->cfg.repl_copies;
+	bool busy;
+
+	pthread_mutex_lock(&rp->lock);
+	busy = copy_find(rp, c->handle, NULL) != NULL ||
+	       copies_on(rp, source) >= max || copies_on(rp, target) >= max ||
+	       is_avoided(rp, source) || is_avoided(rp, target);
+	pthread_mutex_unlock(&rp->lock);
+	if (busy)
+		return -EBUSY;
+	return copy_start(rp, c, source, target) == PLAN_DONE ? 0 : -EAGAIN;
+}
 
 bool replicator_copy_reported(struct replicator *rp, uint64_t handle,
 			      const char *addr)

@@ -32,6 +32,13 @@
  * chunk as corrupt) until the chunk is back to its factor from good
  * copies; then the server is told to remove them ("drop_corrupt").
  *
+ * Administrative states (decommission.h): only replicas on servers in
+ * normal service count towards a chunk's factor. Replicas on draining
+ * servers are copied elsewhere and kept (they serve reads); replicas on
+ * decommissioned servers are removed once the chunk has its factor
+ * without them. Chunks another module pins (the balancer's moves,
+ * balancer.h) are left to it.
+ *
  * Nothing runs while the master is settling after a start (servers are
  * still registering, chunks would look lost). Thread-safe.
  */
@@ -60,6 +67,24 @@ struct replicator *replicator_new(struct master *m);
 /* Stop the planner and free. Copies still running on chunk servers are
  * forgotten (their reports record them). NULL is a no-op. */
 void replicator_free(struct replicator *rp);
+
+/*
+ * Copy chunk c (its handle and current version) from live server
+ * "source" to live server "target" like a re-replication copy, within
+ * the same per-server copy slots (the balancer's moves). The copy is
+ * recorded when the target reports it. 0 when ordered; -EBUSY when the
+ * chunk has a copy in flight or a server has no free slot; -EAGAIN
+ * when the order failed.
+ */
+int replicator_copy(struct replicator *rp, const struct dfs_chunk *c,
+		    const char *source, const char *target);
+
+/* Pin (or unpin) chunk "handle": the planner leaves a pinned chunk
+ * alone (no copy, no trim) while its owner (the balancer) moves it. */
+void replicator_pin(struct replicator *rp, uint64_t handle, bool pin);
+
+/* True if "handle" is pinned. */
+bool replicator_is_pinned(struct replicator *rp, uint64_t handle);
 
 /* True if server "addr" is copying chunk "handle" on the planner's
  * order: a report listing that replica records it. */

@@ -139,7 +139,8 @@ static void handle_getxattr(struct http_request *req, void *arg)
 		goto out;
 	}
 	if ((rd = ns_reader_get(m->ns)) == NULL) {
-		http_reply_error(req, DFS_ERR_IO, "metadata database unavailable");
+		http_reply_error(req, DFS_ERR_IO,
+				 "metadata database unavailable");
 		goto out;
 	}
 	if ((r = ns_getxattr(rd, ino, name, &value, &len)) != 0) {
@@ -177,7 +178,8 @@ static void handle_listxattr(struct http_request *req, void *arg)
 		goto out;
 	}
 	if ((rd = ns_reader_get(m->ns)) == NULL) {
-		http_reply_error(req, DFS_ERR_IO, "metadata database unavailable");
+		http_reply_error(req, DFS_ERR_IO,
+				 "metadata database unavailable");
 		goto out;
 	}
 	names = json_array();

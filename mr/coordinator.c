@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mr_proto.h"
 #include "proto.h"
+#include "secure.h"
 #include "util.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -230,7 +231,12 @@ struct co_opts {
 	const char *master;
 	const char *data;
 	struct coord_opts c;
+	struct secure_opts sec;   /* --secret, --ca, --tls-* (secure.h) */
 };
+
+/* Paths served without request authentication: the status page and
+ * the liveness probe. */
+static const char *const co_public_paths[] = { "/", MR_EP_HEALTH, NULL };
 
 static void co_usage(FILE *fp)
 {
@@ -240,6 +246,8 @@ static void co_usage(FILE *fp)
 		"         [--worker-timeout MS] [--task-timeout MS] "
 		"[--locality-wait MS]\n"
 		"         [--backup-after MS] [--max-failures N]\n"
+		"         [--secret FILE] [--ca FILE] "
+		"[--tls-cert FILE --tls-key FILE]\n"
 		"  --listen ADDR         serve here (default %s; port 0: any)\n"
 		"  --master ADDR         DFS master (default $DFS_MASTER or "
 		"127.0.0.1:9000)\n"
@@ -251,8 +259,8 @@ static void co_usage(FILE *fp)
 		"(1000)\n"
 		"  --backup-after MS     least run time of a task before a "
 		"backup copy (5000)\n"
-		"  --max-failures N      task errors that fail a job (4)\n",
-		MR_DEFAULT_COORDINATOR);
+		"  --max-failures N      task errors that fail a job (4)\n"
+		SECURE_HELP_DAEMON, MR_DEFAULT_COORDINATOR);
 }
 
 enum co_code {
@@ -273,6 +281,7 @@ static const struct option co_long[] = {
 	{ "max-failures", required_argument, NULL, CO_MAX_FAILURES },
 	{ "task-timeout", required_argument, NULL, CO_TASK_TIMEOUT },
 	{ "worker-timeout", required_argument, NULL, CO_WORKER_TIMEOUT },
+	SECURE_LONGOPTS_DAEMON,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -328,7 +337,11 @@ static int co_parse(int argc, char **argv, struct co_opts *o)
 				return -1;
 			o->c.max_failures = (unsigned)v;
 			break;
-		default: co_usage(stderr); return -1;
+		default:
+			if (secure_getopt(&o->sec, c, optarg))
+				break;
+			co_usage(stderr);
+			return -1;
 		}
 	}
 	if (optind != argc) {
@@ -376,16 +389,20 @@ int cmd_coordinator(int argc, char **argv)
 			o.data, strerror(-r));
 		return 1;
 	}
+	if (secure_init("mr coordinator", &o.sec, SECURE_DAEMON) != 0)
+		return 1;
 	o.c.master = o.master;
 	o.c.data_dir = o.data;
 	co_block_signals(&set);
 	c = coord_new(&o.c);
 	so.listen = o.listen;
+	secure_server_opts(&so, co_public_paths);
 	if ((srv = http_server_new(&so, co_routes,
 				   sizeof(co_routes) / sizeof(co_routes[0]),
 				   c)) == NULL) {
 		log_errorx("cannot listen on '%s'", o.listen);
 		coord_free(c);
+		secure_release();
 		return 1;
 	}
 	log_info("listening on %.*s:%u", (int)strcspn(o.listen, ":"),
@@ -399,5 +416,6 @@ int cmd_coordinator(int argc, char **argv)
 	coord_stop(c);
 	http_server_free(srv);
 	coord_free(c);
+	secure_release();
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "mr_proto.h"
 #include "proto.h"
+#include "secure.h"
 #include "timeutil.h"
 #include "util.h"
 #include "wire.h"
@@ -353,6 +354,7 @@ struct sub_opts {
 	unsigned long long reduce_delay_ms;
 	unsigned long long timeout_s;
 	bool quiet;
+	struct secure_opts sec;  /* --secret, --ca (secure.h) */
 };
 
 enum sub_code {
@@ -371,6 +373,7 @@ static const struct option sub_long[] = {
 	{ "quiet", no_argument, NULL, SUB_QUIET },
 	{ "reduce-delay", required_argument, NULL, SUB_REDUCE_DELAY },
 	{ "timeout", required_argument, NULL, SUB_TIMEOUT },
+	SECURE_LONGOPTS_CLIENT,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -382,7 +385,7 @@ static void sub_usage(FILE *fp)
 		"[--reduces R]\n"
 		"         [--param NAME=VALUE]... [--coordinator ADDR] "
 		"[--timeout S] [--quiet]\n"
-		"         [--reduce-delay MS]\n"
+		"         [--reduce-delay MS] [--secret FILE] [--ca FILE]\n"
 		"Paths are DFS paths or paths under a DFS mount; a directory "
 		"stands for the\nfiles in it. Prints progress on stderr and "
 		"the counters at the end; exits 0\nwhen the job succeeded. The "
@@ -431,7 +434,11 @@ static int sub_parse(int argc, char **argv, struct sub_opts *o)
 					     &o->timeout_s))
 				goto bad;
 			break;
-		default: sub_usage(stderr); return -1;
+		default:
+			if (secure_getopt(&o->sec, c, optarg))
+				break;
+			sub_usage(stderr);
+			return -1;
 		}
 	}
 	for (; optind < argc; optind++)
@@ -497,6 +504,8 @@ int cmd_submit(int argc, char **argv)
 		goto out;
 	}
 	status = 1;
+	if (secure_init("mr submit", &o.sec, 0) != 0)
+		goto out;
 	coord = sub_coordinator(o.coordinator);
 	hc = http_client_new(&ho);
 	if (o.job.app != NULL &&
@@ -525,6 +534,7 @@ out:
 	json_decref(reply);
 	http_client_free(hc);
 	jobopts_release(&o.job);
+	secure_release();
 	return status;
 }
 
@@ -536,6 +546,7 @@ static void st_usage(FILE *fp)
 {
 	fprintf(fp, "usage: mr status [JOB] [--json] [--tasks] "
 		"[--coordinator ADDR]\n"
+		"                 [--secret FILE] [--ca FILE]\n"
 		"Shows a job's state and counters, or lists the jobs.\n");
 }
 
@@ -562,8 +573,10 @@ int cmd_status(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "tasks", no_argument, NULL, 't' },
+		SECURE_LONGOPTS_CLIENT,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct secure_opts sec = { 0 };
 	const char *coord_opt = NULL, *id = NULL;
 	bool json = false, tasks = false;
 	struct http_client *hc;
@@ -577,7 +590,11 @@ int cmd_status(int argc, char **argv)
 		case 'h': st_usage(stdout); return 0;
 		case 'j': json = true; break;
 		case 't': tasks = true; break;
-		default: st_usage(stderr); return 2;
+		default:
+			if (secure_getopt(&sec, c, optarg))
+				break;
+			st_usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc)
@@ -586,9 +603,12 @@ int cmd_status(int argc, char **argv)
 		st_usage(stderr);
 		return 2;
 	}
+	if (secure_init("mr status", &sec, 0) != 0)
+		return 1;
 	hc = http_client_new(NULL);
 	o = sub_get_job(hc, sub_coordinator(coord_opt), id, tasks, &err);
 	http_client_free(hc);
+	secure_release();
 	if (o == NULL) {
 		fprintf(stderr, "mr status: %s: %s\n", id != NULL ? id : "jobs",
 			strerror(-err));

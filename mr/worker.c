@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mr_proto.h"
 #include "proto.h"
+#include "secure.h"
 #include "timeutil.h"
 #include "util.h"
 #include "worker.h"
@@ -313,7 +314,11 @@ struct wk_opts {
 	const char *data;
 	long slots;
 	long map_memory_mib;
+	struct secure_opts sec;   /* --secret, --ca, --tls-* (secure.h) */
 };
+
+/* Paths served without request authentication: the liveness probe. */
+static const char *const wk_public_paths[] = { MR_EP_HEALTH, NULL };
 
 static void wk_usage(FILE *fp)
 {
@@ -322,6 +327,8 @@ static void wk_usage(FILE *fp)
 		"[--master ADDR] [--data DIR]\n"
 		"         [--listen ADDR] [--advertise ADDR] [--slots N] "
 		"[--map-memory MiB]\n"
+		"         [--secret FILE] [--ca FILE] "
+		"[--tls-cert FILE --tls-key FILE]\n"
 		"  --chunkd ADDR        the chunk server on this host, as the "
 		"master names it\n"
 		"  --coordinator ADDR   default $DFS_COORDINATOR or %s\n"
@@ -334,7 +341,7 @@ static void wk_usage(FILE *fp)
 		"listen address)\n"
 		"  --slots N            tasks run at once (default: CPUs)\n"
 		"  --map-memory MiB     map output buffered before spilling "
-		"(64)\n", MR_DEFAULT_COORDINATOR);
+		"(64)\n" SECURE_HELP_DAEMON, MR_DEFAULT_COORDINATOR);
 }
 
 enum wk_code {
@@ -353,6 +360,7 @@ static const struct option wk_long[] = {
 	{ "map-memory", required_argument, NULL, WK_MAP_MEMORY },
 	{ "master", required_argument, NULL, 'm' },
 	{ "slots", required_argument, NULL, WK_SLOTS },
+	SECURE_LONGOPTS_DAEMON,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -383,7 +391,11 @@ static int wk_parse(int argc, char **argv, struct worker *w,
 				goto bad;
 			o->map_memory_mib = (long)v;
 			break;
-		default: wk_usage(stderr); return -1;
+		default:
+			if (secure_getopt(&o->sec, c, optarg))
+				break;
+			wk_usage(stderr);
+			return -1;
 		}
 	}
 	if (optind != argc || w->chunkd == NULL) {
@@ -502,6 +514,7 @@ static void wk_release(struct worker *w)
 	pthread_mutex_destroy(&w->lock);
 	pthread_mutex_destroy(&w->app_lock);
 	free(w->data);
+	secure_release();
 }
 
 int cmd_worker(int argc, char **argv)
@@ -523,6 +536,8 @@ int cmd_worker(int argc, char **argv)
 	log_init("mr-worker", LOG_LEVEL_INFO);
 	if ((r = wk_parse(argc, argv, &w, &o)) != 0)
 		return r > 0 ? 0 : 2;
+	if (secure_init("mr worker", &o.sec, SECURE_DAEMON) != 0)
+		return 1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -534,6 +549,7 @@ int cmd_worker(int argc, char **argv)
 	w.dc = dfs_client_new(w.master);
 	routes = wk_routes(&nroutes);
 	so.listen = o.listen;
+	secure_server_opts(&so, wk_public_paths);
 	if (wk_setup(&w, &o) != 0) {
 		wk_release(&w);
 		return 1;

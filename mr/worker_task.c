@@ -30,6 +30,7 @@
 #include "log.h"
 #include "plan.h"
 #include "proto.h"
+#include "secure.h"
 #include "task.h"
 #include "util.h"
 #include "worker.h"
@@ -215,12 +216,16 @@ static int wk_read_replica(struct worker *w, const struct dfs_chunk *ch,
 			    "&offset=0&length=%zu", EP_CHUNK_READ,
 			    ch->handle, ch->version, len);
 	char *err_body = NULL;
+	struct secure_token_hdr th;
 	size_t got = 0;
 	long status = 0;
 	int r;
 
-	r = http_client_get_into(w->bulk, addr, q, buf, len, &got, &status,
-				 &err_body);
+	/* The token came with the plan; once it expires the read fails
+	 * here and the client library fetches a fresh one. */
+	r = http_client_get_into_hdr(w->bulk, addr, q,
+				     secure_token_headers(&th, ch->token), buf,
+				     len, &got, &status, &err_body);
 	if (r == 0 && (status != 200 || got != len))
 		r = -EIO;
 	if (r != 0)

@@ -37,4 +37,8 @@ int cmd_setrep(struct cli *cli, int argc, char **argv);
 int cmd_du(struct cli *cli, int argc, char **argv);
 int cmd_df(struct cli *cli, int argc, char **argv);
 
+/* cmd_cluster.c: decommissioning and balancing. */
+int cmd_decommission(struct cli *cli, int argc, char **argv);
+int cmd_balance(struct cli *cli, int argc, char **argv);
+
 #endif

@@ -105,9 +105,12 @@ static void status_print_server(const json_t *cs)
 	char ubuf[16], cbuf[16];
 	const char *rack = cli_json_str(cs, "rack");
 
-	printf("%-21s %-10s %-5s %8llu %9s %9s %5.1f%%\n",
+	const char *state = cli_json_str(cs, "state");
+
+	printf("%-21s %-10s %-5s %-14s %8llu %9s %9s %5.1f%%\n",
 	       cli_json_str(cs, "addr"), rack[0] != '\0' ? rack : "-",
 	       json_is_true(json_object_get(cs, "alive")) ? "alive" : "DEAD",
+	       state[0] != '\0' ? state : "normal",
 	       (unsigned long long)cli_json_u64(cs, "chunks"),
 	       cli_human_size(used, ubuf, sizeof(ubuf)),
 	       cli_human_size(cap, cbuf, sizeof(cbuf)),
@@ -121,8 +124,8 @@ static void status_print(const json_t *st)
 	size_t i, alive = 0;
 	json_t *cs;
 
-	printf("%-21s %-10s %-5s %8s %9s %9s %6s\n", "ADDRESS", "RACK",
-	       "STATE", "CHUNKS", "USED", "CAPACITY", "USE%");
+	printf("%-21s %-10s %-5s %-14s %8s %9s %9s %6s\n", "ADDRESS", "RACK",
+	       "LIVE", "STATE", "CHUNKS", "USED", "CAPACITY", "USE%");
 	json_array_foreach(servers, i, cs) {
 		status_print_server(cs);
 		if (json_is_true(json_object_get(cs, "alive")))

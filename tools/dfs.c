@@ -17,6 +17,7 @@
 #include "cmd.h"
 #include "dfs_client.h"
 #include "log.h"
+#include "secure.h"
 
 #include "banned.h"
 
@@ -75,6 +76,30 @@ static const struct cli_cmd cli_cmds[] = {
 	  "  -H          sizes like 1.5G instead of bytes\n"
 	  "Capacity, used and free space are summed over the live chunk\n"
 	  "servers.\n" },
+	{ "decommission", cmd_decommission,
+	  "[-w] [--json] ADDR | --status [ADDR] | --cancel ADDR",
+	  "Drain a chunk server so it can be removed",
+	  "  -w, --wait  wait until ADDR is decommissioned\n"
+	  "  --status    show the draining and decommissioned servers\n"
+	  "              (or ADDR's state)\n"
+	  "  --cancel    put ADDR back in normal service\n"
+	  "  --json      print the master's reply object\n"
+	  "The server gets no new chunks; every chunk it holds is copied\n"
+	  "to other servers (at the re-replication rate) while it keeps\n"
+	  "serving reads. Then it is 'decommissioned': safe to remove.\n"
+	  "A master restart goes on with the drain.\n" },
+	{ "balance", cmd_balance,
+	  "[-w] [--threshold PCT] [--json] | --status | --stop",
+	  "Move replicas until the servers' usage is even",
+	  "  --threshold PCT  allowed distance of each server's usage from\n"
+	  "                   the mean, in percentage points (default 10)\n"
+	  "  -w, --wait  wait until the run ends; exit 1 unless balanced\n"
+	  "  --status    show the balancer's state and each server's usage\n"
+	  "  --stop      stop the run\n"
+	  "  --json      print the master's reply object\n"
+	  "The master moves replicas (copy, then delete) from the fullest\n"
+	  "servers to the emptiest, never below a chunk's replication\n"
+	  "factor and keeping its racks, at the re-replication rate.\n" },
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
@@ -94,18 +119,23 @@ static void dfs_usage(FILE *out)
 	size_t i;
 
 	fprintf(out,
-		"usage: dfs [--master ADDR] COMMAND [OPTIONS] [ARGS]\n"
+		"usage: dfs [--master ADDR] [--secret FILE] [--ca FILE] COMMAND "
+		"[OPTIONS] [ARGS]\n"
 		"\n"
 		"The DFS admin and client command line.\n"
 		"\n"
 		"Options:\n"
 		"  -m, --master ADDR  master host:port (default $DFS_MASTER,\n"
 		"                     else 127.0.0.1:9000)\n"
+		"      --secret FILE  cluster secret that signs every request\n"
+		"                     (default $DFS_SECRET)\n"
+		"      --ca FILE      CA certificate of the daemons' TLS\n"
+		"                     certificates: use https (default $DFS_CA)\n"
 		"  -h, --help         show this help\n"
 		"\n"
 		"Commands:\n");
 	for (i = 0; i < CLI_NCMDS; i++)
-		fprintf(out, "  %-8s %s\n", cli_cmds[i].name,
+		fprintf(out, "  %-12s %s\n", cli_cmds[i].name,
 			cli_cmds[i].summary);
 	fprintf(out,
 		"\n"
@@ -113,12 +143,16 @@ static void dfs_usage(FILE *out)
 		"(\"/a/b\"). Exit status: 0 success, 1 failure, 2 bad usage.\n");
 }
 
+/* Security options (secure.h), gathered by dfs_parse_global(). */
+static struct secure_opts dfs_sec;
+
 /* Parse the global options; returns the index of COMMAND or -status. */
 static int dfs_parse_global(int argc, char **argv, struct cli *cli)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "master", required_argument, NULL, 'm' },
+		SECURE_LONGOPTS_CLIENT,
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -138,6 +172,8 @@ static int dfs_parse_global(int argc, char **argv, struct cli *cli)
 				argv[optind - 1]);
 			return -CLI_USAGE;
 		default:
+			if (secure_getopt(&dfs_sec, opt, optarg))
+				break;
 			fprintf(stderr, "dfs: unknown option '%s'\n",
 				argv[optind - 1]);
 			return -CLI_USAGE;
@@ -179,7 +215,10 @@ int main(int argc, char **argv)
 			argv[i]);
 		return CLI_USAGE;
 	}
+	if (secure_init("dfs", &dfs_sec, 0) != 0)
+		return CLI_FAIL;
 	r = cmd->fn(&cli, argc - i, argv + i);
 	cli_release(&cli);
+	secure_release();
 	return r;
 }

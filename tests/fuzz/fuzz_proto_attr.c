@@ -68,7 +68,8 @@ static void check_chunk(const json_t *obj)
 	if (a.index != b.index || a.handle != b.handle ||
 	    a.version != b.version || a.nreplicas != b.nreplicas ||
 	    strcmp(a.primary, b.primary) != 0 ||
-	    (a.primary[0] != '\0' && a.lease_ms != b.lease_ms))
+	    (a.primary[0] != '\0' && a.lease_ms != b.lease_ms) ||
+	    strcmp(a.token, b.token) != 0 || strlen(a.token) >= AUTH_TOKEN_MAX)
 		fuzz_fail("chunk");
 	for (i = 0; i < a.nreplicas; i++)
 		if (strcmp(a.replicas[i], b.replicas[i]) != 0 ||

@@ -12,6 +12,11 @@
 # build/fuzz/artifacts/ and makes the script exit 1 after the other
 # harnesses ran. Environment: CC (default clang), FUZZ_BUILD (default
 # build/fuzz), FUZZ_ONLY (run just this harness, e.g. fuzz_auth).
+#
+# fuzz_master and fuzz_chunkd run a whole daemon inside the fuzzer: its
+# sources are compiled in with main() renamed (-Dmain=masterd_main), all
+# of lib/ with them. Their background threads allocate on their own, so
+# they run without leak detection.
 set -euo pipefail
 
 secs=${1:-10}
@@ -31,18 +36,40 @@ case "$secs" in
 	;;
 esac
 
-pkgs="jansson libcurl openssl"
+pkgs="jansson libcurl openssl libmicrohttpd sqlite3 libxxhash"
 cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 -D_GNU_SOURCE -I$root/include $(pkg-config --cflags $pkgs)"
-libs="$(pkg-config --libs $pkgs) -pthread"
+libs="$(pkg-config --libs $pkgs) -pthread -ldl -lm"
 common="lib/log.c lib/xmalloc.c lib/timeutil.c lib/wire.c"
+alllib=$(cd "$root" && ls lib/*.c | grep -v -x -F "$(printf '%s\n' $common)" |
+	tr '\n' ' ')
+# A daemon's sources, its main() renamed.
+daemon_srcs() {
+	(cd "$root" && ls "$1"/*.c | tr '\n' ' ')
+}
 
-# The lib/ files each harness needs besides $common.
+# The files each harness needs besides $common.
 declare -A deps=(
 	[fuzz_auth]="lib/auth.c"
 	[fuzz_names]="lib/proto.c lib/http_client.c lib/auth.c"
 	[fuzz_proto_attr]="lib/proto.c lib/http_client.c lib/auth.c"
+	[fuzz_http]="tests/fuzz/fuzz_net.c lib/http_server.c lib/http_client.c lib/auth.c lib/proto.c"
+	[fuzz_path]="tools/cli.c $alllib"
+	[fuzz_master]="tests/fuzz/fuzz_net.c $(daemon_srcs masterd) $alllib"
+	[fuzz_chunkd]="tests/fuzz/fuzz_net.c $(daemon_srcs chunkd) $alllib"
+)
+
+# Extra compiler flags and libFuzzer options of some harnesses.
+declare -A extra_cflags=(
+	[fuzz_path]="-I$root/tools"
+	[fuzz_master]="-I$root/masterd -Dmain=masterd_main"
+	[fuzz_chunkd]="-I$root/chunkd -Dmain=chunkd_main"
+)
+declare -A extra_run=(
+	[fuzz_http]="-detect_leaks=0"
+	[fuzz_master]="-detect_leaks=0"
+	[fuzz_chunkd]="-detect_leaks=0"
 )
 
 mkdir -p "$out/artifacts"
@@ -54,7 +81,8 @@ for name in $(printf '%s\n' "${!deps[@]}" | sort); do
 	srcs="tests/fuzz/$name.c ${deps[$name]} $common"
 	echo "== build $name"
 	# shellcheck disable=SC2086
-	if ! (cd "$root" && $cc $cflags -o "$out/$name" $srcs $libs); then
+	if ! (cd "$root" && $cc $cflags ${extra_cflags[$name]:-} \
+		-o "$out/$name" $srcs $libs); then
 		echo "!! $name does not build" >&2
 		failed+=("$name")
 		continue
@@ -62,7 +90,7 @@ for name in $(printf '%s\n' "${!deps[@]}" | sort); do
 	mkdir -p "$out/corpus/$name"
 	echo "== run $name for ${secs}s (log: $out/$name.log)"
 	if "$out/$name" -max_total_time="$secs" -timeout=10 \
-		-rss_limit_mb=2048 -print_final_stats=1 \
+		-rss_limit_mb=2048 -print_final_stats=1 ${extra_run[$name]:-} \
 		-artifact_prefix="$out/artifacts/$name-" \
 		"$out/corpus/$name" "$root/tests/fuzz/corpus/$name" \
 		>"$out/$name.log" 2>&1; then

@@ -344,7 +344,14 @@ class Run:
             if s.fds[slot] is not None:
                 os.close(s.fds[slot][0])
                 s.fds[slot] = None
-            s.fds[slot] = (os.open(s.p(rel), flags, 0o644), flags)
+            fd = os.open(s.p(rel), flags, 0o644)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                # Not kept: DFS removes a directory at once, so fstat()
+                # of a descriptor of a removed one fails (ESTALE), where
+                # a local file system answers with nlink 0.
+                os.close(fd)
+                return "directory"
+            s.fds[slot] = (fd, flags)
             return None
         self.both(f"fd{slot} = open({rel}, {flags:#o})", fn,
                   [("fd", slot)])

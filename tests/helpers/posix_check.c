@@ -908,7 +908,8 @@ static int check_perms(void)
 	if ((pid = fork()) < 0)
 		return EXPECT(pid >= 0) ? 0 : -1;
 	if (pid == 0) {
-		if (setgroups(0, NULL) != 0 || setresgid(NOBODY, NOBODY, NOBODY) ||
+		if (setgroups(0, NULL) != 0 ||
+		    setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
 		    setresuid(NOBODY, NOBODY, NOBODY) != 0)
 			_exit(2);
 		status = perms_as_nobody();

@@ -30,12 +30,16 @@ Guards (autouse)
     the test failed.
 
 Environment: DFS_BIN (binaries), DFS_KEEP=1 (keep data dirs),
-DFS_STRICT_LOGS=1 (warnings fail too).
+DFS_STRICT_LOGS=1 (warnings fail too), DFS_SECRET (the cluster key file
+of every cluster; one is made for the run when unset).
 """
 
 import os
 import re
+import secrets
+import shutil
 import signal
+import tempfile
 import threading
 
 import pytest
@@ -47,9 +51,34 @@ DEFAULT_TIMEOUT = 300
 ARTIFACTS = dfstest.REPO / "tests" / "integration" / "artifacts"
 
 
+_SECRET_DIR = []
+
+
+def _session_secret():
+    """SPEC 7: the cluster secret is always on. Unless $DFS_SECRET names
+    one already, make a key file for the run and export it: every cluster
+    is started with it (dfstest.Cluster), and every daemon, CLI and mount
+    a test starts itself finds it in $DFS_SECRET."""
+    if os.environ.get("DFS_SECRET"):
+        return
+    d = tempfile.mkdtemp(prefix="dfs-test-secret-")
+    path = os.path.join(d, "secret")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, (secrets.token_hex(32) + "\n").encode())
+    os.close(fd)
+    os.environ["DFS_SECRET"] = path
+    _SECRET_DIR.append(d)
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "dfs_timeout(seconds): deadline of one test")
+    _session_secret()
+
+
+def pytest_unconfigure(config):
+    for d in _SECRET_DIR:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

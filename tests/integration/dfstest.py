@@ -199,6 +199,8 @@ class Cluster:
                     "--replication", self.replication,
                     "--heartbeat-timeout", self.heartbeat_timeout,
                     *([] if self.mapreduce else ["--no-mapreduce"]),
+                    *(["--secret", os.environ["DFS_SECRET"]]
+                      if os.environ.get("DFS_SECRET") else []),
                     timeout=180)
         self.load_env()
         problems = self.check_logs()

@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import dfsauth
 import dfstest
 from dfstest import (BIN, LIVE_CLUSTERS, MiB, DfsError, is_mounted,
                      pid_alive, run, wait_until)
@@ -39,12 +40,15 @@ from dfstest import (BIN, LIVE_CLUSTERS, MiB, DfsError, is_mounted,
 
 
 def http(addr, path, body=None, method=None, timeout=30, raw=False):
-    """Call http://ADDR/PATH; returns (status, parsed JSON or bytes)."""
+    """Call http://ADDR/PATH; returns (status, parsed JSON or bytes).
+    Signed with $DFS_SECRET, chunk endpoints with a token (dfsauth)."""
     data = None
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    method = method or ("POST" if data else "GET")
     req = urllib.request.Request(f"http://{addr}{path}", data=data,
-                                 method=method or ("POST" if data else "GET"))
+                                 method=method,
+                                 headers=dfsauth.headers(method, path, data))
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             status, payload = r.status, r.read()

@@ -19,6 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import dfsauth
 from dfstest import BIN, DfsError, pid_alive, run, wait_until
 
 MR = BIN / "mr"
@@ -217,9 +218,11 @@ class MrCluster:
         return json.loads(self.mr(*args, timeout=30).stdout)
 
     def jobs(self):
-        return json.loads(run(["curl", "-sf", "--max-time", "5",
-                               f"http://{self.coordinator}/mr/jobs"],
-                              timeout=10).stdout)["jobs"]
+        status, body = dfsauth.request(self.coordinator, "/mr/jobs",
+                                       timeout=5)
+        if status != 200:
+            raise DfsError(f"/mr/jobs: HTTP {status}: {body[:200]!r}")
+        return json.loads(body)["jobs"]
 
 
 def seq(app_path=None, inputs=(), output=None, mapper=None, reducer=None,

@@ -67,7 +67,7 @@ class NetnsCluster(RackCluster):
         if args and args[0] == "start":
             args += ["--racks", str(self.racks)]
             if not self.mapreduce:
-                args.append("--no-mr")
+                args.append("--no-mapreduce")
             if not self.mounted:
                 args.append("--no-mount")
         env = dict(os.environ, DFS_BIN=str(BIN))

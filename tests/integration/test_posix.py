@@ -8,7 +8,18 @@ up, a 5 GiB sparse offset, use of an unlinked open file, rename (over
 files, directories, RENAME_NOREPLACE), rmdir errors, directory link
 counts, readdir with telldir/seekdir over 300 entries, utimensat
 (nanoseconds, UTIME_NOW/OMIT, times past 2038), ctime/mtime rules,
-symlinks, hard links and statfs.
+symlinks, hard links and statfs; then fstat (nlink 0) and ftruncate of
+an unlinked open file, open flags (O_EXCL through a symlink, O_NOFOLLOW,
+O_DIRECTORY, EISDIR, read-only descriptors, O_APPEND after lseek, O_TRUNC
+moving mtime even on an empty file), fallocate (mode 0 grows the size,
+KEEP_SIZE, hole punching done or EOPNOTSUPP), renameat2 RENAME_EXCHANGE
+of files and of a file with a directory across directories and the
+directory cases of rename, which timestamps link, unlink, rename,
+truncate, chmod, chown, write and mkdir move, user.* xattrs (size
+probes, ERANGE, XATTR_CREATE/REPLACE, binary and empty values, 64 KiB,
+E2BIG, directories, EPERM on symlinks, hard links), FIFOs and sockets,
+permissions as uid/gid 65534 (EACCES and EPERM where POSIX says, the
+sticky bit, ownership of new files) and set-group-ID directories.
 
 test_control runs every check on a local directory first: a check that
 fails there is a bug in the helper, not in DFS.
