@@ -209,7 +209,7 @@ tree_round() {
 	e=$(now)
 	add cp "$sys" "$(secs "$s" "$e")"
 	s=$(now)
-	diff -r "$TREE" "$d" >/dev/null || note "diff -r found differences on $sys"
+	diff -r --no-dereference "$TREE" "$d" >/dev/null || note "diff -r found differences on $sys"
 	e=$(now)
 	add diff "$sys" "$(secs "$s" "$e")"
 	s=$(now)

@@ -190,15 +190,15 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	bool created;
 	int r;
 
-	r = dfs_create(fs->client, parent, name,
-		       S_IFREG | (mode & 07777 & ~ctx->umask), ctx->uid,
-		       ctx->gid, &a);
+	/* Created and held as any open file (dfs_open()). */
+	r = dfs_create_open(fs->client, parent, name,
+			    mode & 07777 & ~ctx->umask, ctx->uid, ctx->gid,
+			    &a);
 	created = r == 0;
 	/* Someone else created it since the kernel looked: open theirs. */
-	if (r == -EEXIST && !(fi->flags & O_EXCL))
-		r = dfs_lookup(fs->client, parent, name, &a);
-	/* Hold it as any open does (with fresh attrs). */
-	if (r == 0 && (r = dfs_open(fs->client, a.ino, &a)) == -ENOENT)
+	if (r == -EEXIST && !(fi->flags & O_EXCL) &&
+	    (r = dfs_lookup(fs->client, parent, name, &a)) == 0 &&
+	    (r = dfs_open(fs->client, a.ino, &a)) == -ENOENT)
 		r = -ESTALE;
 	if (r != 0) {
 		fuse_reply_err(req, -r);

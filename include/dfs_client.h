@@ -189,6 +189,12 @@ int dfs_open(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr);
  * background). No-op without a session or such a hold. */
 void dfs_close(struct dfs_client *c, uint64_t ino);
 
+/* Create a regular file as dfs_create() does and hold it as dfs_open()
+ * does (one dfs_close()), in one master call when it can. */
+int dfs_create_open(struct dfs_client *c, uint64_t parent, const char *name,
+		    uint32_t mode, uint32_t uid, uint32_t gid,
+		    struct dfs_attr *attr);
+
 /*
  * Extended attributes (EP_SETXATTR ...). Names are whole ("user.x").
  * dfs_setxattr flags: 1 create only (-EEXIST), 2 replace only

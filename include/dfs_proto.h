@@ -491,6 +491,13 @@ enum proto_rename_flags {
 #define EP_OPEN "/api/open"
 
 /*
+ * EP_CREATE may carry "session" too: the new file is then held by that
+ * session at once (as after EP_OPEN) if the master knows the session,
+ * and the reply (the attrs) adds "held": true; without it the client
+ * opens the file with EP_OPEN.
+ */
+
+/*
  * {"session", "opens": [[ino, count], ...] (optional),
  *  "closes": [ino, ...] (optional), "end": bool (optional)}
  *     -> {"known": bool, "renew_ms", "timeout_ms"}

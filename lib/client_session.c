@@ -404,3 +404,54 @@ void dfs_close(struct dfs_client *c, uint64_t ino)
 	}
 	pthread_mutex_unlock(&s->lock);
 }
+
+/* EP_CREATE with the session; *held tells whether the master took the
+ * hold (then the table has it). */
+static int create_held(struct client_session *s, json_t *req,
+		       struct dfs_attr *attr, bool *held)
+{
+	json_t *reply = NULL;
+	int r;
+
+	*held = false;
+	pthread_rwlock_rdlock(&s->reg_lock);
+	r = client_master_call(s->c, EP_CREATE, req, &reply, false);
+	if (r == 0 && proto_attr_from_json(reply, attr) != 0)
+		r = -EPROTO;
+	if (r == 0 && json_is_true(json_object_get(reply, "held"))) {
+		*held = true;
+		pthread_mutex_lock(&s->lock);
+		table_add(s, attr->ino);
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_rwlock_unlock(&s->reg_lock);
+	json_decref(reply);
+	return r;
+}
+
+int dfs_create_open(struct dfs_client *c, uint64_t parent, const char *name,
+		    uint32_t mode, uint32_t uid, uint32_t gid,
+		    struct dfs_attr *attr)
+{
+	struct client_session *s = client_get_session(c);
+	json_t *req;
+	bool held;
+	int r;
+
+	mode = S_IFREG | (mode & 07777);
+	if (s == NULL)
+		return dfs_create(c, parent, name, mode, uid, gid, attr);
+	req = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "parent",
+			(json_int_t)parent, "name", name, "mode",
+			(json_int_t)mode, "uid", (json_int_t)uid, "gid",
+			(json_int_t)gid, "session", (json_int_t)s->id);
+	if (req == NULL)
+		return -EINVAL;
+	r = create_held(s, req, attr, &held);
+	json_decref(req);
+	/* The master did not know the session (it restarted): the usual
+	 * open registers it again. */
+	if (r == 0 && !held)
+		r = dfs_open(c, attr->ino, attr);
+	return r;
+}

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "master.h"
 #include "namespace.h"
+#include "open_files.h"
 #include "oplog.h"
 #include "proto.h"
 #include "replicator.h"
@@ -206,7 +207,10 @@ static void handle_mutation(struct http_request *req, struct master *m,
 	if (mu == &mu_unlink || mu == &mu_rename)
 		json_object_set_new(op, "orphan", json_true());
 	op_set_time(op);
-	submit_and_reply(req, m, op, mu->op);
+	if (mu == &mu_create)
+		open_files_submit_create(req, m, op, body);
+	else
+		submit_and_reply(req, m, op, mu->op);
 out:
 	json_decref(op);
 	json_decref(body);
