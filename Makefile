@@ -106,6 +106,7 @@ integration-test: all
 test: deps
 	$(MAKE) all
 	$(MAKE) unit-test
+	bash tests/fuzz/run.sh 3
 	$(MAKE) integration-test
 
 run: deps

@@ -180,7 +180,7 @@ cmp -s "$WORK/mr.sorted" "$WORK/unix.sorted" ||
 m_mr=$(median "${t_mr[@]}")
 m_seq=$(median "${t_seq[@]}")
 m_unix=$(median "${t_unix[@]}")
-chunk=$(curl -sf -X POST -d '{}' "http://$DFS_MASTER/api/statfs" |
+chunk=$(curl -sf "http://$DFS_MASTER/api/overview" |
 	sed -n 's/.*"chunk_size": *\([0-9]*\).*/\1/p')
 cat <<EOF
 

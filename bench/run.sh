@@ -220,10 +220,11 @@ tree_round() {
 
 # md_round: metadata creates/s straight against masterd.
 md_round() {
-	local master out
+	local master secret out
 	master=$(. "$CLUSTER_DIR/cluster.env" && echo "$DFS_MASTER")
-	out=$("$MDBENCH" --master "$master" --clients "$MD_CLIENTS" \
-		--files "$MD_FILES")
+	secret=$(. "$CLUSTER_DIR/cluster.env" && echo "${DFS_SECRET:-}")
+	out=$("$MDBENCH" --master "$master" ${secret:+--secret "$secret"} \
+		--clients "$MD_CLIENTS" --files "$MD_FILES")
 	add md dfs "$(awk '{ for (i = 1; i < NF; i++) if ($i == "creates/s") print $(i + 1) }' <<<"$out")"
 }
 

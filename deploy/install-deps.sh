@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-	build-essential pkg-config
+	build-essential pkg-config clang
 	libfuse3-dev fuse3
 	libsqlite3-dev sqlite3
 	libcurl4-openssl-dev

@@ -28,7 +28,8 @@
 # hex digits, mode 0600, made with openssl on the first start and kept
 # across restarts; --secret FILE uses an existing key file instead), and
 # every daemon and the mount get --secret: each request between them is
-# signed, and clients need DFS_SECRET (cluster.env exports it). --tls
+# signed, and clients need DFS_SECRET (cluster.env exports it). A
+# cluster started again in its DIR keeps its secret and TLS. --tls
 # also makes a self-signed CA and one certificate per daemon (for
 # 127.0.0.1) under DIR/tls with openssl; every daemon then serves https
 # only, and clients find the CA in DFS_CA.
@@ -629,6 +630,11 @@ do_start() {
 	if load_env && pid_alive "$DFS_MASTER_PID" masterd; then
 		die "a cluster is already running in $DIR (stop it with: $0 stop --dir $DIR)"
 	fi
+	# A cluster started again keeps its secret and TLS (not with --clean).
+	if ((!CLEAN)) && [[ -z "$secret" && -f "${SECRET:-}" ]]; then
+		secret=$SECRET
+	fi
+	((CLEAN)) || ((tls)) || tls=${TLS:-0}
 	MNT=$mnt NCS=$ncs CHUNK_SIZE=$cs REPLICATION=$rep HB_TIMEOUT=$hb
 	RACKS=$racks MAPREDUCE=$mapreduce SECRET=$secret TLS=$tls CA=
 	if ((CLEAN)); then

@@ -7,6 +7,7 @@
 #                          [--racks R] [--chunk-size N] [--replication N]
 #                          [--heartbeat-timeout S] [--subnet 10.77.X]
 #                          [--no-mount] [--no-mapreduce] [--clean]
+#                          [--secret FILE]
 #   netns-cluster.sh stop [--dir DIR]
 #   netns-cluster.sh status [--dir DIR]
 #   netns-cluster.sh restart-master [--dir DIR]
@@ -176,6 +177,7 @@ write_env() {
 		printf 'export DFS_MOUNT=%q\n' "$MNT"
 		printf 'export DFS_MOUNTED=%q\n' "$MOUNT"
 		printf 'export DFS_MASTER=%q\n' "$DFS_MASTER"
+		printf 'export DFS_SECRET=%q\n' "${DFS_SECRET:-}"
 		printf 'export DFS_MASTER_PID=%q\n' "${DFS_MASTER_PID:-}"
 		printf 'export DFS_FUSEFS_PID=%q\n' "${DFS_FUSEFS_PID:-}"
 		printf 'export DFS_CHUNKSERVERS=%q\n' "$NCS"
@@ -378,6 +380,8 @@ parse_start() {
 		--no-mount) MOUNT=0 ;;
 		--no-mapreduce | --no-mr) WITH_MR=0 ;;
 		--clean) CLEAN=1 ;;
+		# The cluster secret: every daemon finds it in $DFS_SECRET.
+		--secret) export DFS_SECRET=$(abs_dir "${2:?--secret needs a value}"); shift ;;
 		-h | --help) usage_of "${BASH_SOURCE[0]}"; exit 0 ;;
 		*) die "start: unknown argument '$1' (see --help)" ;;
 		esac

@@ -202,6 +202,8 @@ static void dirty_compact(struct dfs_file *f)
 {
 	size_t i, n = 0;
 
+	if (f->ndirty == 0)
+		return;
 	qsort(f->dirty_chunks, f->ndirty, sizeof(uint64_t), cmp_u64);
 	for (i = 0; i < f->ndirty; i++)
 		if (n == 0 || f->dirty_chunks[n - 1] != f->dirty_chunks[i])

@@ -7,8 +7,8 @@
  * The session keeps a table of how many opens of each inode went through
  * this client. dfs_open() takes a hold at the master with the open's
  * getattr (EP_OPEN); dfs_close() counts down and queues a release, which
- * the session thread sends in batches, at once, with the lease renewal
- * of EP_SESSION every "renew_ms". When the master does not know the
+ * the session thread sends in batches, within SESSION_CLOSE_DELAY_MS,
+ * with the lease renewal of EP_SESSION (every "renew_ms" anyway). When the master does not know the
  * session (it restarted, or the lease ran out while it was unreachable),
  * the thread registers the whole table again.
  *
@@ -43,6 +43,12 @@
 #define SESSION_RENEW_MS 10000
 #define SESSION_RETRY_MS 1000
 
+/* Releases are sent this long after the first of a batch is queued, or
+ * at once when this many are queued (the master keeps a nameless file
+ * 2 s anyway, so a short delay costs nothing). */
+#define SESSION_CLOSE_DELAY_MS 50
+#define SESSION_CLOSE_BATCH 1024
+
 /* Opens of one inode through this client. */
 struct open_count {
 	uint64_t ino;
@@ -59,6 +65,7 @@ struct client_session {
 	void *table;                    /* tsearch tree of struct open_count */
 	uint64_t *closes;               /* releases not sent yet */
 	size_t nclose;
+	int64_t first_close_ms;         /* when closes[0] was queued */
 	size_t close_cap;
 	bool need_register;
 	bool stop;
@@ -196,14 +203,19 @@ static int session_renew(struct client_session *s)
 static int session_exchange(struct client_session *s)
 {
 	bool reg;
-	int r;
+	int r = 0;
 
 	pthread_mutex_lock(&s->send_lock);
 	pthread_mutex_lock(&s->lock);
 	reg = s->need_register;
 	pthread_mutex_unlock(&s->lock);
-	r = reg ? session_register(s) : session_renew(s);
-	if (r == 0 && !reg && s->need_register)
+	if (!reg && (r = session_renew(s)) == 0) {
+		/* Renewed, or told to register again (answered at once). */
+		pthread_mutex_lock(&s->lock);
+		reg = s->need_register;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (reg)
 		r = session_register(s);
 	pthread_mutex_unlock(&s->send_lock);
 	return r;
@@ -214,10 +226,16 @@ static int session_exchange(struct client_session *s)
 static void session_wait(struct client_session *s, int64_t due, bool work)
 {
 	struct timespec ts;
-	int64_t left;
+	int64_t left, until;
 
-	while (!s->stop && !(work && (s->nclose > 0 || s->need_register))) {
-		left = due - time_mono_ms();
+	while (!s->stop && !(work && (s->need_register ||
+				      s->nclose >= SESSION_CLOSE_BATCH))) {
+		until = due;
+		/* Releases wait a little to go out in batches. */
+		if (work && s->nclose > 0 &&
+		    s->first_close_ms + SESSION_CLOSE_DELAY_MS < until)
+			until = s->first_close_ms + SESSION_CLOSE_DELAY_MS;
+		left = until - time_mono_ms();
 		if (left <= 0)
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -399,6 +417,8 @@ void dfs_close(struct dfs_client *c, uint64_t ino)
 			s->closes = xrealloc(s->closes,
 					     s->close_cap * sizeof(uint64_t));
 		}
+		if (s->nclose == 0)
+			s->first_close_ms = time_mono_ms();
 		s->closes[s->nclose++] = ino;
 		pthread_cond_signal(&s->cond);
 	}

@@ -121,6 +121,26 @@ static void m_extend(struct http_request *req, void *arg)
 	json_decref(j);
 }
 
+/* EP_APPEND: reserve "length" bytes at the end (record append). */
+static void m_append(struct http_request *req, void *arg)
+{
+	json_t *j = http_request_json(req), *reply;
+	uint64_t len = 0;
+
+	(void)arg;
+	if (j == NULL)
+		return;
+	proto_get_u64(j, "length", UINT64_MAX, &len);
+	pthread_mutex_lock(&F.lock);
+	F.size += len;
+	reply = file_attr();
+	json_object_set_new(reply, "offset",
+			    json_integer((json_int_t)(F.size - len)));
+	http_reply_json(req, 200, reply);
+	pthread_mutex_unlock(&F.lock);
+	json_decref(j);
+}
+
 static void m_setattr(struct http_request *req, void *arg)
 {
 	json_t *j = http_request_json(req);
@@ -375,6 +395,7 @@ static const struct http_route master_routes[] = {
 	{ "POST", EP_STATFS, m_statfs, 1 << 20 },
 	{ "POST", EP_GETATTR, m_getattr, 1 << 20 },
 	{ "POST", EP_EXTEND, m_extend, 1 << 20 },
+	{ "POST", EP_APPEND, m_append, 1 << 20 },
 	{ "POST", EP_SETATTR, m_setattr, 1 << 20 },
 	{ "POST", EP_CHUNKS, m_chunks, 1 << 20 },
 };
@@ -403,7 +424,9 @@ static int setup(void **state)
 	log_init("test_client", LOG_LEVEL_ERROR);
 	pthread_mutex_init(&F.lock, NULL);
 	fwd = http_client_new(NULL);
-	master_srv = start(master_routes, 5, NULL, master_addr);
+	master_srv = start(master_routes,
+			   sizeof(master_routes) / sizeof(master_routes[0]),
+			   NULL, master_addr);
 	for (int s = 0; s < NSRV; s++)
 		chunk_srv[s] = start(chunk_routes, 4, &srv_ids[s],
 				     chunk_addr[s]);
