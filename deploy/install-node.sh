@@ -15,7 +15,7 @@
 # --prefix (default /usr/local) must match the one given to make install;
 # the units name PREFIX's programs. --destdir installs into a staging
 # tree (packaging, tests): no user is made and systemd is not told.
-# Nothing is enabled or started: see deploy/DEPLOY.md for which units
+# Nothing is enabled or started: see README.md ("Deploying on several machines") for which units
 # each host runs.
 set -euo pipefail
 
