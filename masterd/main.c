@@ -441,13 +441,20 @@ static int start_http(struct master *m)
 		routes[n++] = decommission_routes[i];
 	for (i = 0; i < balancer_nroutes; i++)
 		routes[n++] = balancer_routes[i];
+	/*
+	 * Connection threads read m->addr (status page) as soon as the
+	 * server runs: fill it before, and rewrite it after only when the
+	 * port was 0 (picked by the kernel), before anyone can know it.
+	 */
+	snprintf(m->addr, sizeof(m->addr), "%s", m->cfg.listen);
 	m->http = http_server_new(&opts, routes, n, m);
 	if (m->http == NULL)
 		return -EADDRNOTAVAIL;
 	colon = strrchr(m->cfg.listen, ':');
-	snprintf(m->addr, sizeof(m->addr), "%.*s:%u",
-		 (int)(colon ? colon - m->cfg.listen : 0), m->cfg.listen,
-		 http_server_port(m->http));
+	if (colon == NULL || strcmp(colon, ":0") == 0)
+		snprintf(m->addr, sizeof(m->addr), "%.*s:%u",
+			 (int)(colon ? colon - m->cfg.listen : 0),
+			 m->cfg.listen, http_server_port(m->http));
 	log_info("listening on %s", m->addr);
 	return 0;
 }
