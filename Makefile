@@ -49,7 +49,7 @@ UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 HELPERS = $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 APPS = $(patsubst mr/apps/%.c,$(BUILD)/apps/%.so,$(APP_SRCS))
 
-.PHONY: all deps test unit-test integration-test run asan install clean \
+.PHONY: all deps test unit-test integration-test integration-test-asan run asan install clean \
 	bench fuzz format check-format
 
 all: $(PROGRAMS) $(HELPERS) $(APPS)
@@ -102,6 +102,12 @@ unit-test: $(UNIT_TESTS)
 integration-test: all
 	DFS_BIN=$(CURDIR)/$(BUILD)/bin timeout 1500 /usr/bin/python3 -m pytest \
 		-v -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+# The same integration suite against daemons built with ASan and UBSan;
+# a sanitizer report in any daemon's log fails the test that caused it.
+integration-test-asan: asan
+	DFS_BIN=$(CURDIR)/build/asan/bin timeout 1800 /usr/bin/python3 -m pytest \
+		-q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all
