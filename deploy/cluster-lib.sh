@@ -1,6 +1,6 @@
 # cluster-lib.sh - shell helpers of the scripts that run a whole DFS
-# cluster on one machine (netns-cluster.sh; local-cluster.sh has its own
-# copies for now). Source it; it defines functions only.
+# cluster on one machine (local-cluster.sh, netns-cluster.sh). Source
+# it; it defines functions only.
 #
 # The caller sets PROG (its name, for messages) and, for launch(), BIN
 # (the programs' folder). Processes are always handled by pid, checked
@@ -93,6 +93,14 @@ launch() {
 		setsid "$BIN/$name" "$@" </dev/null >>"$log" 2>&1 &
 	fi
 	LAUNCHED_PID=$!
+	# The child execs setsid (and ip) before NAME: wait (bounded) for
+	# that, so that pid_alive checks see the daemon, not its launcher.
+	local _
+	for _ in $(seq 100); do
+		pid_alive "$LAUNCHED_PID" "$name" && return 0
+		[[ -e "/proc/$LAUNCHED_PID" ]] || return 0
+		sleep 0.02
+	done
 }
 
 # exit_status PID: how our child PID ended ("status N", "signal N").

@@ -56,6 +56,8 @@ BIN=${DFS_BIN:-$REPO/build/bin}
 START_TIMEOUT=${DFS_START_TIMEOUT:-60}
 STOP_TIMEOUT=${DFS_STOP_TIMEOUT:-15}
 if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; else PY=python3; fi
+# shellcheck source=cluster-lib.sh
+source "$HERE/cluster-lib.sh"
 
 # Settings of the cluster being handled; cluster.env holds the same names.
 DIR=./var/cluster
@@ -78,80 +80,13 @@ STOP_ON_FAIL=0
 # have been killed on purpose, as in restart-master).
 WATCH_CHUNKD=0
 
-die() {
-	echo "$PROG: $*" >&2
-	exit 1
-}
-
-note() {
-	echo "$PROG: $*" >&2
-}
-
 usage() {
-	awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' \
-		"${BASH_SOURCE[0]}"
+	usage_of "${BASH_SOURCE[0]}"
 }
 
 # ---------------------------------------------------------------------
 # Processes and mounts
 # ---------------------------------------------------------------------
-
-# pid_alive PID NAME: PID runs (not a zombie) and its command is NAME.
-pid_alive() {
-	local pid=$1 name=$2 stat comm
-	[[ -n "$pid" && "$pid" =~ ^[0-9]+$ ]] || return 1
-	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-	comm=${stat#*(}
-	comm=${comm%%)*}
-	[[ "$comm" == "${name:0:15}" ]] || return 1
-	stat=${stat##*) }
-	[[ "${stat:0:1}" != Z ]]
-}
-
-# stop_pids TIMEOUT NAME PID...: SIGTERM each live PID of command NAME,
-# wait up to TIMEOUT seconds, then SIGKILL what is left.
-stop_pids() {
-	local timeout=$1 name=$2 pid deadline left
-	shift 2
-	for pid in "$@"; do
-		if pid_alive "$pid" "$name"; then
-			kill -TERM "$pid" 2>/dev/null || true
-		fi
-	done
-	deadline=$((SECONDS + timeout))
-	while :; do
-		left=()
-		for pid in "$@"; do
-			pid_alive "$pid" "$name" && left+=("$pid")
-		done
-		((${#left[@]} == 0)) && return 0
-		((SECONDS >= deadline)) && break
-		sleep 0.1
-	done
-	note "$name ${left[*]} did not stop in ${timeout}s; killing"
-	for pid in "${left[@]}"; do
-		kill -KILL "$pid" 2>/dev/null || true
-	done
-	sleep 0.2
-}
-
-# is_mounted MNT: MNT is listed in the mount table (even if its FUSE
-# server died and the mount point no longer answers).
-is_mounted() {
-	local m
-	m=$(printf '%s' "$1" | sed 's/ /\\040/g')
-	awk -v m="$m" '$2 == m { found = 1 } END { exit !found }' \
-		/proc/self/mounts
-}
-
-# unmount MNT: unmount, lazily if it is busy.
-unmount() {
-	local mnt=$1
-	is_mounted "$mnt" || return 0
-	fusermount3 -u "$mnt" 2>/dev/null && return 0
-	note "$mnt is busy; unmounting lazily"
-	fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"
-}
 
 # launch NAME LOG ARGS...: start BIN/NAME in its own session with stdout
 # and stderr appended to LOG; sets LAUNCHED_PID.
@@ -280,14 +215,6 @@ rack_of() {
 	echo "rack$((($1 - 1) % RACKS + 1))"
 }
 
-# abs_dir DIR: DIR made absolute (it need not exist).
-abs_dir() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s\n' "$PWD/${1#./}" ;;
-	esac
-}
-
 # ---------------------------------------------------------------------
 # Security
 # ---------------------------------------------------------------------
@@ -407,17 +334,6 @@ start_failed() {
 	fi
 	note "logs are in $DIR/logs"
 	exit 1
-}
-
-# exit_status PID: how our child PID ended ("status N", "signal N").
-exit_status() {
-	local st=0
-	wait "$1" 2>/dev/null || st=$?
-	if ((st > 128)); then
-		echo "signal $((st - 128))"
-	else
-		echo "status $st"
-	fi
 }
 
 # check_running: every process start launched is still alive.
