@@ -268,9 +268,12 @@ void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi)
 {
-	/* The master commits every change before answering. */
+	/* Entries are changed by the master alone: make its commits
+	 * durable. */
+	struct fs *fs = fs_of(req);
+
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, -dfs_sync(fs->client));
 }

@@ -319,6 +319,10 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 			r = e;
 		inode_table_put(fs->inodes, hs[i]);
 	}
+	/* Without a handle here, still make the master's commits (the
+	 * size another handle sent, say) durable. */
+	if (n == 0)
+		r = dfs_sync(fs->client);
 	fuse_reply_err(req, -r);
 }
 

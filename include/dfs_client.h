@@ -115,6 +115,10 @@ struct dfs_statfs {
 };
 int dfs_statfs(struct dfs_client *c, struct dfs_statfs *st);
 
+/* Wait until every namespace change acknowledged so far is on the
+ * master's disk (EP_SYNC); fsync() of a file or directory calls it. */
+int dfs_sync(struct dfs_client *c);
+
 /* Open file data of inode "ino". flags: O_ACCMODE bits and O_APPEND.
  * Returns NULL only on allocation failure (it does not call the master). */
 struct dfs_file *dfs_file_open(struct dfs_client *c, uint64_t ino, int flags,

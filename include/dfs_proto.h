@@ -145,6 +145,16 @@ enum proto_rename_flags {
  */
 #define EP_RENAME "/api/rename"
 
+/*
+ * {} -> {} once every namespace change acknowledged so far is on the
+ * master's disk. A change is committed (it survives a crash of masterd)
+ * before it is acknowledged, but reaches the disk (survives a crash of
+ * the machine) only within masterd's --sync-interval, or at the next
+ * EP_SYNC: clients send one on fsync() of a file or directory, like a
+ * local file system's journal commit. IO.
+ */
+#define EP_SYNC "/api/sync"
+
 /* {} -> {"capacity", "used", "free", "files", "chunk_size"} (bytes). */
 #define EP_STATFS "/api/statfs"
 

@@ -507,6 +507,17 @@ out:
 	return r > 0 ? 0 : r;
 }
 
+int dfs_sync(struct dfs_client *c)
+{
+	json_t *reply = NULL;
+	int r;
+
+	/* Idempotent: a repeated sync only waits again. */
+	r = client_master_call(c, EP_SYNC, NULL, &reply, true);
+	json_decref(reply);
+	return r;
+}
+
 int dfs_statfs(struct dfs_client *c, struct dfs_statfs *st)
 {
 	json_t *reply = NULL;

@@ -748,7 +748,8 @@ int dfs_file_fsync(struct dfs_file *f)
 			goto out;
 	}
 	f->ndirty = 0;
-	r = 0;
+	/* The size and mtime the flush sent must survive a crash too. */
+	r = dfs_sync(f->c);
 out:
 	pthread_mutex_unlock(&f->lock);
 	return r;

@@ -514,6 +514,19 @@ static void sum_capacity(struct master *m, struct capacity *c)
 	free(v);
 }
 
+/* EP_SYNC: answers once every metadata commit so far is on disk. */
+static void handle_sync(struct http_request *req, void *arg)
+{
+	struct master *m = arg;
+	int r;
+
+	if ((r = oplog_sync(m->oplog)) != 0) {
+		reply_errno(req, r, "sync");
+		return;
+	}
+	http_reply_json(req, 200, json_object());
+}
+
 static void handle_statfs(struct http_request *req, void *arg)
 {
 	struct master *m = arg;
@@ -1155,8 +1168,8 @@ static char *status_text(struct master *m, const json_t *st,
 	free(line);
 	oplog_get_stats(m->oplog, &os);
 	line = xasprintf("metadata ops %" PRIu64 " (%" PRIu64
-			 " failed) in %" PRIu64 " commits",
-			 os.ops, os.failed, os.batches);
+			 " failed) in %" PRIu64 " commits, %" PRIu64 " syncs",
+			 os.ops, os.failed, os.batches, os.syncs);
 	text = text_add(text, line);
 	free(line);
 	replicator_get_stats(m->repl, &rs);
@@ -1221,6 +1234,7 @@ const struct http_route client_srv_routes[] = {
 	{ "POST", EP_RMDIR, handle_rmdir, CLIENT_MAX_BODY },
 	{ "POST", EP_RENAME, handle_rename, CLIENT_MAX_BODY },
 	{ "POST", EP_STATFS, handle_statfs, CLIENT_MAX_BODY },
+	{ "POST", EP_SYNC, handle_sync, CLIENT_MAX_BODY },
 	{ "POST", EP_RESOLVE, handle_resolve, CLIENT_MAX_BODY },
 	{ "POST", EP_CHUNKS, handle_chunks, CLIENT_MAX_BODY },
 	{ "POST", EP_STAT, handle_stat, CLIENT_MAX_BODY },

@@ -78,6 +78,10 @@ static const struct opt_def {
 	{ "secret", 's', OPT_STR, "FILE", "$DFS_SECRET", 0, 0,
 	  "cluster secret key file: every request must be signed with\n"
 	  "\t\t\tit (none: no authentication)" },
+	{ "sync-interval", 'S', OPT_UINT, "MS", "100", 0, 60000,
+	  "longest time in milliseconds a committed metadata change\n"
+	  "\t\t\tmay wait for its fsync (a client's fsync() forces it at\n"
+	  "\t\t\tonce); 0: fsync every commit before answering" },
 	{ "tls-cert", 'T', OPT_STR, "FILE", NULL, 0, 0,
 	  "TLS certificate (PEM): serve https only (needs --tls-key)" },
 	{ "tls-key", 'K', OPT_STR, "FILE", NULL, 0, 0,
@@ -102,6 +106,8 @@ static void synopsis(FILE *f)
 		   "               [--heartbeat-timeout S] [--listen ADDR]\n"
 		   "               [--replication N] [--replication-copies N] "
 		   "[--secret FILE]\n"
+		   "               [--sync-interval MS]"
+		   "\n"
 		   "               [--ca FILE] [--tls-cert FILE --tls-key FILE]"
 		   "\n");
 }
@@ -225,6 +231,10 @@ static int apply_option(struct master_config *cfg, const struct opt_def *o,
 	case 'R':
 		cfg->repl_copies = (uint32_t)v;
 		break;
+	case 'S':
+		cfg->sync_interval_ms = (uint32_t)v;
+		cfg->sync_interval_set = true;
+		break;
 	case 's':
 		cfg->secret_file = arg;
 		/* fall through */
@@ -248,6 +258,8 @@ static void fill_defaults(struct master_config *cfg)
 		cfg->heartbeat_timeout_ms = 30000;
 	if (cfg->repl_copies == 0)
 		cfg->repl_copies = 2;
+	if (!cfg->sync_interval_set)
+		cfg->sync_interval_ms = 100;
 }
 
 /* "host:port" with a non-empty host and a port 0..65535. */
@@ -340,7 +352,7 @@ static void stop_ns(struct master *m)
 
 static int start_oplog(struct master *m)
 {
-	m->oplog = oplog_new(m->ns);
+	m->oplog = oplog_new(m->ns, m->cfg.sync_interval_ms);
 	return 0;
 }
 

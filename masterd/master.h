@@ -11,6 +11,7 @@
 #ifndef MASTERD_MASTER_H
 #define MASTERD_MASTER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dfs_proto.h"
@@ -35,6 +36,10 @@ struct master_config {
 	/* MapReduce coordinator whose jobs the status page shows, or
 	 * NULL. */
 	const char *coordinator;
+	/* Longest time a metadata commit may stay unsynced (oplog.h), ms;
+	 * 0: every commit is fsync()ed before it is answered. */
+	uint32_t sync_interval_ms;
+	bool sync_interval_set;
 };
 
 struct master {

@@ -49,6 +49,8 @@ static const struct overview_metric {
 	  "Metadata operations applied (failed ones included)." },
 	{ "commits", METRICS_COUNTER, "dfs_master_metadata_commits_total",
 	  "Metadata transactions committed (group commits)." },
+	{ "syncs", METRICS_COUNTER, "dfs_master_metadata_syncs_total",
+	  "fsyncs of lazily synced metadata commits (--sync-interval)." },
 };
 
 #define NOVERVIEW (sizeof(overview_metrics) / sizeof(overview_metrics[0]))

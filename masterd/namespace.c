@@ -301,7 +301,8 @@ static int db_configure(sqlite3 *db)
 			   "PRAGMA temp_store = MEMORY;");
 }
 
-/* Open the write connection: WAL, synchronous=FULL. */
+/* Open the write connection: WAL, synchronous=FULL (ns_set_lazy_sync()
+ * may relax it). */
 static int open_writer(struct ns *ns)
 {
 	int rc;
@@ -439,6 +440,42 @@ int ns_open(const char *path, uint64_t chunk_size, uint32_t replication,
 out:
 	ns_free(ns);
 	return r;
+}
+
+int ns_set_lazy_sync(struct ns *ns, bool lazy)
+{
+	return db_exec(ns->db, lazy ? "PRAGMA synchronous = NORMAL;"
+				    : "PRAGMA synchronous = FULL;");
+}
+
+/*
+ * With synchronous=NORMAL a WAL commit is written but not fsync()ed.
+ * SQLite hands out the WAL's file object (SQLITE_FCNTL_JOURNAL_POINTER);
+ * syncing it makes every commit so far durable, as synchronous=FULL
+ * would have at each one. No WAL file object yet means no commit since
+ * the database was opened, and load_schema() committed with FULL.
+ */
+int ns_sync(struct ns *ns)
+{
+	sqlite3_file *wal = NULL;
+	int rc;
+
+	rc = sqlite3_file_control(ns->db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+				  &wal);
+	if (rc != SQLITE_OK) {
+		log_errorx("cannot find the WAL of '%s': %s", ns->path,
+			   sqlite3_errstr(rc));
+		return -EIO;
+	}
+	if (wal == NULL || wal->pMethods == NULL)
+		return 0;
+	rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+	if (rc != SQLITE_OK) {
+		log_errorx("cannot sync the WAL of '%s': %s", ns->path,
+			   sqlite3_errstr(rc));
+		return -EIO;
+	}
+	return 0;
 }
 
 static void reader_close(struct ns_reader *rd)

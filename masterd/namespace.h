@@ -109,13 +109,22 @@ uint64_t ns_reserve_handle(struct ns *ns);
 
 /*
  * Writer side: not thread-safe, one writer thread at a time.
- * ns_begin() opens a write transaction; ns_commit() makes it durable
- * (synchronous=FULL: it survives power loss); ns_rollback() drops it.
- * 0 or a negative errno.
+ * ns_begin() opens a write transaction; ns_commit() commits it to the
+ * WAL, durable at once (synchronous=FULL: it survives power loss) unless
+ * lazy syncing is on; ns_rollback() drops it. 0 or a negative errno.
  */
 int ns_begin(struct ns *ns);
 int ns_commit(struct ns *ns);
 void ns_rollback(struct ns *ns);
+
+/*
+ * Lazy syncing (writer side): commits are written to the WAL without an
+ * fsync (synchronous=NORMAL), which survives a crash of the process but
+ * not of the machine; ns_sync() then makes every commit so far durable.
+ * Off (the default after ns_open()) every commit is fsync()ed.
+ */
+int ns_set_lazy_sync(struct ns *ns, bool lazy);
+int ns_sync(struct ns *ns);
 
 /*
  * Apply one op (borrowed). Inside ns_begin()/ns_commit() it runs in a

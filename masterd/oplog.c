@@ -11,6 +11,13 @@
  * off for a while, so a lone client alternating between connections
  * does not pay for it.
  *
+ * Syncing: with a sync interval (lazy syncing, namespace.h) a commit is
+ * written to SQLite's WAL but fsync()ed only by the first batch that
+ * ends at least one interval after the oldest unsynced commit, by the
+ * writer when it goes idle for that long, or at once for a batch holding
+ * a barrier (oplog_sync(): a client's fsync()). Without an interval every
+ * commit is fsync()ed by SQLite itself.
+ *
  * THREAD SAFETY: "lock" guards queue, qlen, wake_at, stopping and stats.
  * A request lives on its submitter's stack; the writer owns it from
  * take_batch() until it posts the request's semaphore, its last access.
@@ -46,8 +53,11 @@
 #define OPLOG_GATHER_BACKOFF 16
 
 struct oplog_req {
-	/* The op to apply (borrowed from the submitter). */
+	/* The op to apply (borrowed from the submitter); NULL for a sync
+	 * barrier. */
 	const json_t *op;
+	/* Sync every commit so far before answering. */
+	bool durable;
 	/* Its result object, or NULL on failure. */
 	json_t *result;
 	/* 0 or the op's negative errno. */
@@ -83,6 +93,10 @@ struct oplog {
 	/* Set by oplog_free(): no new ops, drain and exit. */
 	bool stopping;
 	struct oplog_stats stats;
+	/* Longest time a commit stays unsynced, µs; 0: SQLite syncs each. */
+	int64_t sync_us;
+	/* Writer only: when the oldest unsynced commit was made, or 0. */
+	int64_t dirty_since;
 	/* Writer-only gathering state. */
 	struct oplog_recent recent[OPLOG_RECENT_MAX];
 	uint64_t batch_no;
@@ -195,8 +209,8 @@ static void fail_batch(struct oplog_queue *batch, int err)
 	}
 }
 
-/* Apply a batch in one transaction (unlocked). Returns how many ops
- * failed. */
+/* Apply a batch's ops in one transaction (unlocked). Returns how many
+ * ops failed. */
 static unsigned run_batch(struct oplog *log, struct oplog_queue *batch)
 {
 	struct oplog_req *req;
@@ -204,12 +218,19 @@ static unsigned run_batch(struct oplog *log, struct oplog_queue *batch)
 	int64_t t0;
 	int r;
 
+	STAILQ_FOREACH (req, batch, link)
+		n += req->op != NULL;
+	if (n == 0)
+		return 0;
+	n = 0;
 	if ((r = ns_begin(log->ns)) != 0) {
 		log_errorx("cannot begin a transaction: %s", strerror(-r));
 		fail_batch(batch, -EIO);
 		return 0;
 	}
 	STAILQ_FOREACH (req, batch, link) {
+		if (req->op == NULL)
+			continue;
 		req->err = ns_apply(log->ns, req->op, &req->result);
 		failed += req->err != 0;
 		n++;
@@ -222,7 +243,68 @@ static unsigned run_batch(struct oplog *log, struct oplog_queue *batch)
 		failed = n;
 	}
 	log->commit_us = mono_us() - t0;
+	if (log->dirty_since == 0)
+		log->dirty_since = mono_us();
 	return failed;
+}
+
+/* fsync every commit so far (writer only, unlocked). */
+static int sync_now(struct oplog *log)
+{
+	int r = 0;
+
+	if (log->sync_us > 0 && log->dirty_since != 0) {
+		if ((r = ns_sync(log->ns)) == 0)
+			log->dirty_since = 0;
+		pthread_mutex_lock(&log->lock);
+		log->stats.syncs++;
+		pthread_mutex_unlock(&log->lock);
+	}
+	return r;
+}
+
+/* After a batch: sync if it holds a barrier or the interval is up. */
+static void sync_batch(struct oplog *log, struct oplog_queue *batch)
+{
+	struct oplog_req *req;
+	bool durable = false;
+	int r;
+
+	STAILQ_FOREACH (req, batch, link)
+		durable |= req->durable;
+	if (!durable && (log->dirty_since == 0 ||
+			 mono_us() - log->dirty_since < log->sync_us))
+		return;
+	if ((r = sync_now(log)) == 0)
+		return;
+	STAILQ_FOREACH (req, batch, link)
+		if (req->op == NULL)
+			req->err = r;
+}
+
+/* Wait (locked) for ops; past the sync interval of an unsynced commit,
+ * sync it. Returns with ops queued or stopping set. */
+static void wait_for_work(struct oplog *log)
+{
+	struct timespec ts;
+	int64_t due;
+
+	while (log->qlen == 0 && !log->stopping) {
+		if (log->sync_us == 0 || log->dirty_since == 0) {
+			pthread_cond_wait(&log->work, &log->lock);
+			continue;
+		}
+		due = log->dirty_since + log->sync_us;
+		if (mono_us() >= due) {
+			pthread_mutex_unlock(&log->lock);
+			sync_now(log);
+			pthread_mutex_lock(&log->lock);
+			continue;
+		}
+		ts.tv_sec = due / 1000000;
+		ts.tv_nsec = (due % 1000000) * 1000;
+		pthread_cond_timedwait(&log->work, &log->lock, &ts);
+	}
 }
 
 /* Wake every submitter of a batch; the requests are theirs again. */
@@ -245,8 +327,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&log->lock);
 	for (;;) {
 		log->wake_at = 1;
-		while (log->qlen == 0 && !log->stopping)
-			pthread_cond_wait(&log->work, &log->lock);
+		wait_for_work(log);
 		if (log->qlen == 0)
 			break;
 		gather(log);
@@ -254,6 +335,8 @@ static void *writer_main(void *arg)
 		n = take_batch(log, &batch);
 		pthread_mutex_unlock(&log->lock);
 		failed = run_batch(log, &batch);
+		if (log->sync_us > 0)
+			sync_batch(log, &batch);
 		note_submitters(log, &batch);
 		finish_batch(&batch);
 		pthread_mutex_lock(&log->lock);
@@ -262,10 +345,12 @@ static void *writer_main(void *arg)
 		log->stats.failed += failed;
 	}
 	pthread_mutex_unlock(&log->lock);
+	if (sync_now(log) != 0)
+		log_errorx("cannot sync the last metadata commits");
 	return NULL;
 }
 
-struct oplog *oplog_new(struct ns *ns)
+struct oplog *oplog_new(struct ns *ns, unsigned sync_ms)
 {
 	struct oplog *log;
 	pthread_condattr_t ca;
@@ -273,6 +358,9 @@ struct oplog *oplog_new(struct ns *ns)
 
 	log = xcalloc(1, sizeof(*log));
 	log->ns = ns;
+	log->sync_us = (int64_t)sync_ms * 1000;
+	if (ns_set_lazy_sync(ns, sync_ms > 0) != 0)
+		fatalx("cannot set the database's sync mode");
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -300,9 +388,13 @@ void oplog_free(struct oplog *log)
 	free(log);
 }
 
-int oplog_submit(struct oplog *log, const json_t *op, json_t **result)
+/* Queue a request and wait for its end. */
+static int submit(struct oplog *log, const json_t *op, bool durable,
+		  json_t **result)
 {
-	struct oplog_req req = { .op = op, .who = (uint64_t)pthread_self() };
+	struct oplog_req req = { .op = op,
+				 .durable = durable,
+				 .who = (uint64_t)pthread_self() };
 
 	if (result != NULL)
 		*result = NULL;
@@ -325,6 +417,16 @@ int oplog_submit(struct oplog *log, const json_t *op, json_t **result)
 	else
 		json_decref(req.result);
 	return req.err;
+}
+
+int oplog_submit(struct oplog *log, const json_t *op, json_t **result)
+{
+	return submit(log, op, false, result);
+}
+
+int oplog_sync(struct oplog *log)
+{
+	return submit(log, NULL, true, NULL);
 }
 
 void oplog_get_stats(struct oplog *log, struct oplog_stats *stats)

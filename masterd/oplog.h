@@ -6,16 +6,19 @@
  * The writer takes every op queued so far, opens one transaction, applies
  * each op in its own savepoint (a failing op undoes only itself and gets
  * its error), commits once, then wakes every submitter with its result.
- * Many concurrent requests thus share one fsync. oplog_submit() returns
- * only after the op's transaction is durable, so a reader that starts
- * afterwards sees it.
+ * Many concurrent requests thus share one commit. oplog_submit() returns
+ * only after the op's transaction is committed, so a reader that starts
+ * afterwards sees it, and so does the database after a crash of the
+ * process. With a sync interval the commit reaches the disk (survives a
+ * crash of the machine) within that interval, or at once through
+ * oplog_sync(); without one, every commit is fsync()ed before it returns.
  *
  * This is also the seam for replication: a later version appends the
  * batch to a Raft log and applies it once a majority has it; submitters
  * do not change.
  *
  * Calling sequence:
- *     log = oplog_new(ns);           starts the writer thread
+ *     log = oplog_new(ns, sync_ms);  starts the writer thread
  *     oplog_submit(log, op, &res);   from any thread, blocks
  *     oplog_free(log);               drains the queue, stops the thread
  */
@@ -29,8 +32,10 @@ struct ns;
 struct oplog;
 
 /* Start the writer thread over "ns" (borrowed; it must outlive the
- * oplog). Never NULL (exits if the thread cannot start). */
-struct oplog *oplog_new(struct ns *ns);
+ * oplog), syncing commits at most "sync_ms" milliseconds after they are
+ * made (0: each before it is answered). Never NULL (exits if the thread
+ * cannot start). */
+struct oplog *oplog_new(struct ns *ns, unsigned sync_ms);
 
 /* Apply what is still queued, stop the writer. NULL is a no-op. */
 void oplog_free(struct oplog *log);
@@ -44,11 +49,16 @@ void oplog_free(struct oplog *log);
  */
 int oplog_submit(struct oplog *log, const json_t *op, json_t **result);
 
+/* Wait until every commit made so far is on disk. 0, -EIO or
+ * -ESHUTDOWN. */
+int oplog_sync(struct oplog *log);
+
 /* Counters for the status page and metrics. */
 struct oplog_stats {
 	uint64_t ops;        /* ops applied (including failed ones) */
 	uint64_t batches;    /* transactions committed */
 	uint64_t failed;     /* ops that returned an error */
+	uint64_t syncs;      /* fsyncs of lazily synced commits */
 };
 void oplog_get_stats(struct oplog *log, struct oplog_stats *stats);
 

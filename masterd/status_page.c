@@ -127,9 +127,10 @@ static void overview_counters(struct master *m, json_t *st)
 	oplog_get_stats(m->oplog, &os);
 	replicator_get_stats(m->repl, &rs);
 	json_object_update_new(
-		st, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ops",
-			      (json_int_t)os.ops, "commits",
-			      (json_int_t)os.batches, "corrupt",
+		st, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "ops", (json_int_t)os.ops, "commits",
+			      (json_int_t)os.batches, "syncs",
+			      (json_int_t)os.syncs, "corrupt",
 			      (json_int_t)rs.corrupt, "rereplicating",
 			      (json_int_t)rs.running, "copied",
 			      (json_int_t)rs.copied, "copy_failed",

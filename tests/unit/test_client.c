@@ -56,6 +56,7 @@ struct fake {
 	int nreads;                     /* chunk reads served */
 	int nwrites;                    /* chunk writes at a primary */
 	int nextend;                    /* EP_EXTEND calls */
+	int nsync;                      /* EP_SYNC calls */
 };
 
 static struct fake F;
@@ -119,6 +120,15 @@ static void m_extend(struct http_request *req, void *arg)
 	http_reply_json(req, 200, file_attr());
 	pthread_mutex_unlock(&F.lock);
 	json_decref(j);
+}
+
+static void m_sync(struct http_request *req, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
+	F.nsync++;
+	pthread_mutex_unlock(&F.lock);
+	http_reply_json(req, 200, json_object());
 }
 
 /* EP_APPEND: reserve "length" bytes at the end (record append). */
@@ -395,6 +405,7 @@ static const struct http_route master_routes[] = {
 	{ "POST", EP_STATFS, m_statfs, 1 << 20 },
 	{ "POST", EP_GETATTR, m_getattr, 1 << 20 },
 	{ "POST", EP_EXTEND, m_extend, 1 << 20 },
+	{ "POST", EP_SYNC, m_sync, 1 << 20 },
 	{ "POST", EP_APPEND, m_append, 1 << 20 },
 	{ "POST", EP_SETATTR, m_setattr, 1 << 20 },
 	{ "POST", EP_CHUNKS, m_chunks, 1 << 20 },
@@ -641,7 +652,10 @@ static void test_faults(void **state)
 	f = dfs_file_open(c, INO, O_WRONLY, 0);
 	assert_int_equal(dfs_file_write(f, ref, size, 0), size);
 	assert_int_equal(dfs_file_flush(f), 0);
+	assert_int_equal(F.nsync, 0);
+	/* fsync() makes the master's record of the size durable too. */
 	assert_int_equal(dfs_file_fsync(f), 0);
+	assert_int_equal(F.nsync, 1);
 	assert_int_equal(dfs_file_close(f), 0);
 	assert_int_equal(F.stale_writes, 0);
 	check_replicas(ref, size);
