@@ -79,9 +79,9 @@ static const struct opt_def {
 	  "cluster secret key file: every request must be signed with\n"
 	  "\t\t\tit (none: no authentication)" },
 	{ "sync-interval", 'S', OPT_UINT, "MS", "100", 0, 60000,
-	  "longest time in milliseconds a committed metadata change\n"
-	  "\t\t\tmay wait for its fsync (a client's fsync() forces it at\n"
-	  "\t\t\tonce); 0: fsync every commit before answering" },
+	  "milliseconds a committed metadata change waits for its\n"
+	  "\t\t\tfsync (at most twice that; a client's fsync() forces\n"
+	  "\t\t\tit at once); 0: fsync every commit before answering" },
 	{ "tls-cert", 'T', OPT_STR, "FILE", NULL, 0, 0,
 	  "TLS certificate (PEM): serve https only (needs --tls-key)" },
 	{ "tls-key", 'K', OPT_STR, "FILE", NULL, 0, 0,

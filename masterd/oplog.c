@@ -1,28 +1,28 @@
 /*
- * oplog.c - the writer thread and its queue (see oplog.h).
+ * oplog.c - group commit by the submitters themselves (see oplog.h).
  *
- * Gathering: with N clients each waiting for its previous op, the
- * clients of batch k come back while batch k+1 commits, so N clients
- * settle into two alternating batches of N/2 and every fsync carries half
- * of what it could. Before taking a batch the writer therefore waits a
- * little (at most about one commit time) while fewer ops are queued than
- * there were distinct submitters (threads; one per HTTP connection) in
- * the last two batches. A wait in which nobody arrived turns gathering
- * off for a while, so a lone client alternating between connections
- * does not pay for it.
+ * Leader and followers: the one writer role ("busy") is held by one
+ * submitting thread at a time, the leader. A submitter that finds the
+ * role free takes it and applies everything queued, its own op included,
+ * in one transaction: an uncontended op costs no hand-off to another
+ * thread (on a virtual machine each wake-up of an idle CPU costs tens of
+ * microseconds, and a writer thread costs two per op). Submitters that
+ * arrive meanwhile queue up and sleep; they are the next batch. When its
+ * own op is done the leader answers its batch and, if more is queued,
+ * hands the role to the oldest queued submitter, which then leads.
  *
  * Syncing: with a sync interval (lazy syncing, namespace.h) a commit is
- * written to SQLite's WAL but fsync()ed only by the first batch that
- * ends at least one interval after the oldest unsynced commit, by the
- * writer when it goes idle for that long, or at once for a batch holding
- * a barrier (oplog_sync(): a client's fsync()). Without an interval every
- * commit is fsync()ed by SQLite itself.
+ * written to SQLite's WAL but fsync()ed only by the first batch that ends
+ * at least one interval after the oldest unsynced commit, by the syncer
+ * thread when nothing commits for that long, or at once for a batch
+ * holding a barrier (oplog_sync(): a client's fsync()). Without an
+ * interval every commit is fsync()ed by SQLite itself.
  *
- * THREAD SAFETY: "lock" guards queue, qlen, wake_at, stopping and stats.
- * A request lives on its submitter's stack; the writer owns it from
- * take_batch() until it posts the request's semaphore, its last access.
- * The gathering state (recent[], batch_no, backoff, commit_us) belongs to
- * the writer thread alone.
+ * THREAD SAFETY: "lock" guards queue, qlen, busy, stopping and stats.
+ * The write connection and dirty_since belong to whoever holds the role;
+ * taking and passing it under "lock" orders their accesses. A request
+ * lives on its submitter's stack; the leader owns it from take_batch()
+ * until it posts the request's semaphore, its last access.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,16 +42,6 @@
 /* Most ops applied in one transaction, to bound its latency. */
 #define OPLOG_BATCH_MAX 4096
 
-/* Distinct recent submitters tracked for gathering. */
-#define OPLOG_RECENT_MAX 64
-
-/* Bounds of one gathering wait, microseconds. */
-#define OPLOG_GATHER_MIN_US 50
-#define OPLOG_GATHER_MAX_US 1000
-
-/* Batches without gathering after a wait in which nobody came. */
-#define OPLOG_GATHER_BACKOFF 16
-
 struct oplog_req {
 	/* The op to apply (borrowed from the submitter); NULL for a sync
 	 * barrier. */
@@ -62,46 +52,40 @@ struct oplog_req {
 	json_t *result;
 	/* 0 or the op's negative errno. */
 	int err;
-	/* Who submitted it (the submitting thread). */
-	uint64_t who;
-	/* Posted by the writer once the result is final. */
+	/* Set with "done" posted: the result is final. */
+	bool finished;
+	/* Set with "done" posted: the submitter now holds the role. */
+	bool lead;
+	/* Posted by a leader: finished or lead is set. */
 	sem_t done;
 	STAILQ_ENTRY(oplog_req) link;
 };
 
 STAILQ_HEAD(oplog_queue, oplog_req);
 
-/* A submitter seen recently. */
-struct oplog_recent {
-	uint64_t who;
-	uint64_t batch_no;   /* last batch it had an op in */
-};
-
 struct oplog {
-	/* The namespace the writer applies ops to (borrowed). */
+	/* The namespace ops apply to (borrowed). */
 	struct ns *ns;
-	/* The writer thread. */
-	pthread_t thread;
 	pthread_mutex_t lock;
-	/* Signalled when qlen reaches wake_at or stopping is set. */
-	pthread_cond_t work;
-	/* Ops waiting for the next batch, and how many. */
+	/* Ops waiting for a leader, and how many. */
 	struct oplog_queue queue;
 	unsigned qlen;
-	/* Queue length at which a submitter wakes the writer. */
-	unsigned wake_at;
-	/* Set by oplog_free(): no new ops, drain and exit. */
+	/* Someone holds the writer role. */
+	bool busy;
+	/* Set by oplog_free(): no new ops. */
 	bool stopping;
+	/* Signalled when the role is released while stopping. */
+	pthread_cond_t idle;
+	/* Signalled when stopping is set, for the syncer. */
+	pthread_cond_t stop;
 	struct oplog_stats stats;
 	/* Longest time a commit stays unsynced, µs; 0: SQLite syncs each. */
 	int64_t sync_us;
-	/* Writer only: when the oldest unsynced commit was made, or 0. */
+	/* Role holder only: when the oldest unsynced commit was made, or 0. */
 	int64_t dirty_since;
-	/* Writer-only gathering state. */
-	struct oplog_recent recent[OPLOG_RECENT_MAX];
-	uint64_t batch_no;
-	unsigned backoff;
-	int64_t commit_us;
+	/* Syncs commits when nobody else does (only with sync_us). */
+	pthread_t syncer;
+	bool syncer_started;
 };
 
 static int64_t mono_us(void)
@@ -112,75 +96,7 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Record the submitters of a batch (writer only). */
-static void note_submitters(struct oplog *log, struct oplog_queue *batch)
-{
-	struct oplog_recent *slot, *oldest;
-	struct oplog_req *req;
-	int i;
-
-	log->batch_no++;
-	STAILQ_FOREACH (req, batch, link) {
-		slot = NULL;
-		oldest = &log->recent[0];
-		for (i = 0; i < OPLOG_RECENT_MAX && slot == NULL; i++) {
-			if (log->recent[i].who == req->who)
-				slot = &log->recent[i];
-			else if (log->recent[i].batch_no < oldest->batch_no)
-				oldest = &log->recent[i];
-		}
-		if (slot == NULL) {
-			slot = oldest;
-			slot->who = req->who;
-		}
-		slot->batch_no = log->batch_no;
-	}
-}
-
-/* Distinct submitters of the last two batches (writer only). */
-static unsigned recent_submitters(const struct oplog *log)
-{
-	unsigned n = 0;
-	int i;
-
-	for (i = 0; i < OPLOG_RECENT_MAX; i++)
-		if (log->recent[i].batch_no != 0 &&
-		    log->recent[i].batch_no + 1 >= log->batch_no)
-			n++;
-	return n;
-}
-
-/* Wait (locked) a little for the submitters of the last batches. */
-static void gather(struct oplog *log)
-{
-	unsigned expected = recent_submitters(log), before = log->qlen;
-	int64_t wait_us = log->commit_us;
-	struct timespec ts;
-
-	if (log->backoff > 0) {
-		log->backoff--;
-		return;
-	}
-	if (log->qlen >= expected || log->stopping)
-		return;
-	if (wait_us < OPLOG_GATHER_MIN_US)
-		wait_us = OPLOG_GATHER_MIN_US;
-	if (wait_us > OPLOG_GATHER_MAX_US)
-		wait_us = OPLOG_GATHER_MAX_US;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += wait_us * 1000;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
-	log->wake_at = expected;
-	while (log->qlen < expected && !log->stopping)
-		if (pthread_cond_timedwait(&log->work, &log->lock, &ts) != 0)
-			break;
-	if (log->qlen == before)
-		log->backoff = OPLOG_GATHER_BACKOFF;
-}
-
-/* Move up to OPLOG_BATCH_MAX queued requests into "batch" (locked);
- * returns how many. */
+/* Move up to OPLOG_BATCH_MAX queued requests into "batch" (locked). */
 static unsigned take_batch(struct oplog *log, struct oplog_queue *batch)
 {
 	struct oplog_req *req;
@@ -209,13 +125,12 @@ static void fail_batch(struct oplog_queue *batch, int err)
 	}
 }
 
-/* Apply a batch's ops in one transaction (unlocked). Returns how many
- * ops failed. */
+/* Apply a batch's ops in one transaction (role held, unlocked). Returns
+ * how many ops failed. */
 static unsigned run_batch(struct oplog *log, struct oplog_queue *batch)
 {
 	struct oplog_req *req;
 	unsigned n = 0, failed = 0;
-	int64_t t0;
 	int r;
 
 	STAILQ_FOREACH (req, batch, link)
@@ -235,20 +150,18 @@ static unsigned run_batch(struct oplog *log, struct oplog_queue *batch)
 		failed += req->err != 0;
 		n++;
 	}
-	t0 = mono_us();
 	if ((r = ns_commit(log->ns)) != 0) {
 		log_errorx("cannot commit %u ops: %s", n, strerror(-r));
 		ns_rollback(log->ns);
 		fail_batch(batch, -EIO);
 		failed = n;
 	}
-	log->commit_us = mono_us() - t0;
 	if (log->dirty_since == 0)
 		log->dirty_since = mono_us();
 	return failed;
 }
 
-/* fsync every commit so far (writer only, unlocked). */
+/* fsync every commit so far (role held, unlocked). */
 static int sync_now(struct oplog *log)
 {
 	int r = 0;
@@ -270,6 +183,8 @@ static void sync_batch(struct oplog *log, struct oplog_queue *batch)
 	bool durable = false;
 	int r;
 
+	if (log->sync_us == 0)
+		return;
 	STAILQ_FOREACH (req, batch, link)
 		durable |= req->durable;
 	if (!durable && (log->dirty_since == 0 ||
@@ -282,71 +197,84 @@ static void sync_batch(struct oplog *log, struct oplog_queue *batch)
 			req->err = r;
 }
 
-/* Wait (locked) for ops; past the sync interval of an unsynced commit,
- * sync it. Returns with ops queued or stopping set. */
-static void wait_for_work(struct oplog *log)
-{
-	struct timespec ts;
-	int64_t due;
-
-	while (log->qlen == 0 && !log->stopping) {
-		if (log->sync_us == 0 || log->dirty_since == 0) {
-			pthread_cond_wait(&log->work, &log->lock);
-			continue;
-		}
-		due = log->dirty_since + log->sync_us;
-		if (mono_us() >= due) {
-			pthread_mutex_unlock(&log->lock);
-			sync_now(log);
-			pthread_mutex_lock(&log->lock);
-			continue;
-		}
-		ts.tv_sec = due / 1000000;
-		ts.tv_nsec = (due % 1000000) * 1000;
-		pthread_cond_timedwait(&log->work, &log->lock, &ts);
-	}
-}
-
-/* Wake every submitter of a batch; the requests are theirs again. */
-static void finish_batch(struct oplog_queue *batch)
+/* Answer a batch's requests but "self" (whose owner is running). */
+static void finish_batch(struct oplog_queue *batch, struct oplog_req *self)
 {
 	struct oplog_req *req, *next;
 
 	for (req = STAILQ_FIRST(batch); req != NULL; req = next) {
 		next = STAILQ_NEXT(req, link);
-		sem_post(&req->done);
+		req->finished = true;
+		if (req != self)
+			sem_post(&req->done);
 	}
 }
 
-static void *writer_main(void *arg)
+/* Give up the role (locked): to the oldest queued submitter, or free. */
+static void pass_role(struct oplog *log)
 {
-	struct oplog *log = arg;
+	struct oplog_req *next = STAILQ_FIRST(&log->queue);
+
+	if (next != NULL) {
+		next->lead = true;
+		sem_post(&next->done);
+		return;
+	}
+	log->busy = false;
+	if (log->stopping)
+		pthread_cond_broadcast(&log->idle);
+}
+
+/* Apply batches until "self" is finished (role held, locked; returns
+ * locked, role passed on). */
+static void lead(struct oplog *log, struct oplog_req *self)
+{
 	struct oplog_queue batch;
 	unsigned n, failed;
 
-	pthread_mutex_lock(&log->lock);
-	for (;;) {
-		log->wake_at = 1;
-		wait_for_work(log);
-		if (log->qlen == 0)
-			break;
-		gather(log);
-		log->wake_at = UINT32_MAX;
+	while (!self->finished) {
 		n = take_batch(log, &batch);
 		pthread_mutex_unlock(&log->lock);
 		failed = run_batch(log, &batch);
-		if (log->sync_us > 0)
-			sync_batch(log, &batch);
-		note_submitters(log, &batch);
-		finish_batch(&batch);
+		sync_batch(log, &batch);
+		finish_batch(&batch, self);
 		pthread_mutex_lock(&log->lock);
 		log->stats.batches++;
 		log->stats.ops += n;
 		log->stats.failed += failed;
 	}
+	pass_role(log);
+}
+
+/*
+ * The syncer: once nothing committed for a sync interval after an
+ * unsynced commit, take the free role and sync. It sleeps a whole
+ * interval at a time, so an unsynced commit waits at most about two.
+ */
+static void *syncer_main(void *arg)
+{
+	struct oplog *log = arg;
+	struct timespec ts;
+	int64_t due;
+
+	pthread_mutex_lock(&log->lock);
+	while (!log->stopping) {
+		due = mono_us() + log->sync_us;
+		ts.tv_sec = due / 1000000;
+		ts.tv_nsec = (due % 1000000) * 1000;
+		pthread_cond_timedwait(&log->stop, &log->lock, &ts);
+		if (log->stopping || log->busy || mono_us() < due)
+			continue;
+		log->busy = true;
+		pthread_mutex_unlock(&log->lock);
+		if (log->dirty_since != 0 &&
+		    mono_us() - log->dirty_since >= log->sync_us &&
+		    sync_now(log) != 0)
+			log_errorx("cannot sync metadata commits");
+		pthread_mutex_lock(&log->lock);
+		pass_role(log);
+	}
 	pthread_mutex_unlock(&log->lock);
-	if (sync_now(log) != 0)
-		log_errorx("cannot sync the last metadata commits");
 	return NULL;
 }
 
@@ -364,12 +292,17 @@ struct oplog *oplog_new(struct ns *ns, unsigned sync_ms)
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&log->work, &ca);
+	pthread_cond_init(&log->idle, &ca);
+	pthread_cond_init(&log->stop, &ca);
 	pthread_condattr_destroy(&ca);
 	STAILQ_INIT(&log->queue);
-	if ((r = pthread_create(&log->thread, NULL, writer_main, log)) != 0) {
-		errno = r;
-		fatal("cannot start the writer thread");
+	if (log->sync_us > 0) {
+		if ((r = pthread_create(&log->syncer, NULL, syncer_main,
+					log)) != 0) {
+			errno = r;
+			fatal("cannot start the metadata syncer thread");
+		}
+		log->syncer_started = true;
 	}
 	return log;
 }
@@ -380,21 +313,26 @@ void oplog_free(struct oplog *log)
 		return;
 	pthread_mutex_lock(&log->lock);
 	log->stopping = true;
-	pthread_cond_signal(&log->work);
+	pthread_cond_signal(&log->stop);
+	while (log->busy)
+		pthread_cond_wait(&log->idle, &log->lock);
+	log->busy = true;
 	pthread_mutex_unlock(&log->lock);
-	pthread_join(log->thread, NULL);
-	pthread_cond_destroy(&log->work);
+	if (log->syncer_started)
+		pthread_join(log->syncer, NULL);
+	if (sync_now(log) != 0)
+		log_errorx("cannot sync the last metadata commits");
+	pthread_cond_destroy(&log->idle);
+	pthread_cond_destroy(&log->stop);
 	pthread_mutex_destroy(&log->lock);
 	free(log);
 }
 
-/* Queue a request and wait for its end. */
+/* Queue a request and return once it is answered. */
 static int submit(struct oplog *log, const json_t *op, bool durable,
 		  json_t **result)
 {
-	struct oplog_req req = { .op = op,
-				 .durable = durable,
-				 .who = (uint64_t)pthread_self() };
+	struct oplog_req req = { .op = op, .durable = durable };
 
 	if (result != NULL)
 		*result = NULL;
@@ -406,11 +344,19 @@ static int submit(struct oplog *log, const json_t *op, bool durable,
 		return -ESHUTDOWN;
 	}
 	STAILQ_INSERT_TAIL(&log->queue, &req, link);
-	if (++log->qlen >= log->wake_at)
-		pthread_cond_signal(&log->work);
+	log->qlen++;
+	if (!log->busy) {
+		log->busy = true;
+		lead(log, &req);
+	} else {
+		pthread_mutex_unlock(&log->lock);
+		while (sem_wait(&req.done) != 0)
+			;
+		pthread_mutex_lock(&log->lock);
+		if (!req.finished)
+			lead(log, &req);
+	}
 	pthread_mutex_unlock(&log->lock);
-	while (sem_wait(&req.done) != 0)
-		;
 	sem_destroy(&req.done);
 	if (result != NULL)
 		*result = req.result;

@@ -1,11 +1,12 @@
 /*
  * oplog.h - the one way namespace changes are made: ops (see namespace.h)
- * queued by request handlers and applied by a single writer thread with
- * group commit.
+ * submitted by request handlers and applied one transaction at a time
+ * with group commit.
  *
- * The writer takes every op queued so far, opens one transaction, applies
- * each op in its own savepoint (a failing op undoes only itself and gets
- * its error), commits once, then wakes every submitter with its result.
+ * One submitter at a time, the leader, takes every op queued so far,
+ * opens one transaction, applies each op in its own savepoint (a failing
+ * op undoes only itself and gets its error), commits once, then wakes
+ * every submitter of the batch with its result (oplog.c).
  * Many concurrent requests thus share one commit. oplog_submit() returns
  * only after the op's transaction is committed, so a reader that starts
  * afterwards sees it, and so does the database after a crash of the
@@ -18,9 +19,9 @@
  * do not change.
  *
  * Calling sequence:
- *     log = oplog_new(ns, sync_ms);  starts the writer thread
+ *     log = oplog_new(ns, sync_ms);  starts the syncer thread (sync_ms)
  *     oplog_submit(log, op, &res);   from any thread, blocks
- *     oplog_free(log);               drains the queue, stops the thread
+ *     oplog_free(log);               waits for the last op, syncs
  */
 #ifndef MASTERD_OPLOG_H
 #define MASTERD_OPLOG_H
@@ -31,13 +32,14 @@
 struct ns;
 struct oplog;
 
-/* Start the writer thread over "ns" (borrowed; it must outlive the
- * oplog), syncing commits at most "sync_ms" milliseconds after they are
- * made (0: each before it is answered). Never NULL (exits if the thread
- * cannot start). */
+/* Apply ops to "ns" (borrowed; it must outlive the oplog), syncing
+ * commits about "sync_ms" milliseconds after they are made, at most
+ * twice that (0: each before it is answered). Never NULL (exits if the
+ * syncer thread cannot start). */
 struct oplog *oplog_new(struct ns *ns, unsigned sync_ms);
 
-/* Apply what is still queued, stop the writer. NULL is a no-op. */
+/* Wait for the op being applied, refuse new ones, sync, free. NULL is a
+ * no-op. */
 void oplog_free(struct oplog *log);
 
 /*
