@@ -8,11 +8,15 @@
  *
  * Writes: a contiguous dirty range of up to DFS_MAX_WRITE bytes ("wb")
  * collects write() calls. When a write does not continue it, or the range
- * is full, the range moves to "wq" and the handle's worker thread sends it
- * (split at chunk boundaries, one PUT per piece to the chunk's primary)
- * while the application keeps filling a new "wb": sending and filling
- * overlap. One range is in flight at a time, so ranges reach the chunk
- * servers in the order they were written. A flush waits for the worker,
+ * is full, the range moves to a free slot of "wq" and one of the handle's
+ * worker threads sends it (split at chunk boundaries, one PUT per piece
+ * to the chunk's primary) while the application keeps filling a new "wb":
+ * sending and filling overlap, and up to WQ_SLOTS ranges are in flight,
+ * so the chain's round trips of one range overlap those of the next.
+ * Ranges in flight never overlap each other (a range that overlaps one
+ * waits for it), so the order in which they land does not matter. While
+ * writing, the master learns the new size every EXTEND_STEP bytes, and
+ * only up to where every byte was sent; a flush waits for the workers,
  * sends "wb" itself and then calls EP_EXTEND once, which grows the
  * master's size and sets mtime. A background failure is kept in "error"
  * and reported by the next write or flush.
@@ -26,9 +30,10 @@
  * a read-ahead started under an older "gen" is thrown away.
  *
  * Locking: "lock" guards every field but "size" and "unflushed", which
- * are atomics so that dfs_file_size() never waits for a transfer. The
- * worker holds "lock" except while it moves data. The worker owns "wq"
- * while wq_busy and "ra"'s buffer while ra_state is RA_RUNNING.
+ * are atomics so that dfs_file_size() never waits for a transfer. A
+ * worker holds "lock" except while it moves data. A worker owns a "wq"
+ * slot's buffer while the slot is WQ_SENDING and "ra"'s buffer while
+ * ra_state is RA_RUNNING.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +61,13 @@
 /* Chunks to fsync remembered before the list is deduplicated. */
 #define DIRTY_COMPACT 1024
 
+/* Write ranges in flight at once per handle (and most worker threads). */
+#define WQ_SLOTS 4
+
+/* While writing, the master learns the size every this many bytes (each
+ * EP_EXTEND is a metadata commit; the flush at close sends the rest). */
+#define EXTEND_STEP (16ULL * 1024 * 1024)
+
 /* Largest file offset accepted (sizes are 63-bit on the wire). */
 #define FILE_MAX_OFF (1ULL << 62)
 
@@ -77,6 +89,19 @@ struct file_buf {
 	size_t len;             /* valid bytes */
 };
 
+enum wq_state {
+	WQ_FREE = 0,            /* buffer unused */
+	WQ_QUEUED,              /* range waiting for a worker */
+	WQ_SENDING,             /* a worker is sending the range */
+};
+
+/* A write range handed to the workers. */
+struct wq_slot {
+	struct file_buf buf;
+	enum wq_state state;
+	uint64_t seq;           /* queueing order: oldest goes first */
+};
+
 struct dfs_file {
 	struct dfs_client *c;   /* borrowed */
 	uint64_t ino;
@@ -95,8 +120,9 @@ struct dfs_file {
 	struct dfs_attr attr;   /* reply to the last EP_EXTEND */
 
 	struct file_buf wb;     /* dirty range being filled */
-	struct file_buf wq;     /* dirty range the worker is sending */
-	bool wq_busy;           /* wq is the worker's */
+	struct wq_slot wq[WQ_SLOTS]; /* ranges handed to the workers */
+	unsigned wq_pending;    /* slots queued or sending */
+	uint64_t wq_seq;        /* last slot seq given */
 
 	struct file_buf rc;     /* read cache window */
 	struct file_buf ra;     /* read-ahead window */
@@ -111,9 +137,9 @@ struct dfs_file {
 	size_t ndirty;
 	size_t dirty_cap;
 
-	pthread_t worker;
-	bool worker_started;
-	bool stop;              /* the worker exits when idle */
+	pthread_t workers[WQ_SLOTS];
+	unsigned nworkers;      /* workers started */
+	bool stop;              /* the workers exit when idle */
 };
 
 static void *file_worker(void *arg);
@@ -176,17 +202,20 @@ static bool buf_holds(const struct file_buf *b, uint64_t off)
 	return b->len > 0 && off >= b->off && off - b->off < b->len;
 }
 
-/* Start the worker if it is not running. False if it cannot start. */
+/* Start one more worker if every one may be busy (one per pending
+ * range, at least one). False if there is none and none can start. */
 static bool file_start_worker(struct dfs_file *f)
 {
-	if (f->worker_started)
+	if (f->nworkers == WQ_SLOTS ||
+	    (f->nworkers > 0 && f->nworkers >= f->wq_pending))
 		return true;
-	if (pthread_create(&f->worker, NULL, file_worker, f) != 0) {
+	if (pthread_create(&f->workers[f->nworkers], NULL, file_worker, f) !=
+	    0) {
 		log_warnx("cannot start a worker for inode %llu",
 			  (unsigned long long)f->ino);
-		return false;
+		return f->nworkers > 0;
 	}
-	f->worker_started = true;
+	f->nworkers++;
 	return true;
 }
 
@@ -268,23 +297,37 @@ static void file_note_attr(struct dfs_file *f, const struct dfs_attr *attr)
 		f->extend_due = false;
 }
 
-/* Send the range the worker owns, then tell the master of a new end;
- * lock held on entry and exit, dropped while data moves. */
-static void worker_write(struct dfs_file *f)
+/* True if no range in flight but "self" starts below "end"; lock held. */
+static bool wq_sent_below(const struct dfs_file *f,
+			  const struct wq_slot *self, uint64_t end)
 {
-	struct file_buf *b = &f->wq;
+	for (int i = 0; i < WQ_SLOTS; i++)
+		if (&f->wq[i] != self && f->wq[i].state != WQ_FREE &&
+		    f->wq[i].buf.off < end)
+			return false;
+	return true;
+}
+
+/* Send a queued range, then tell the master of a new end if it moved
+ * EXTEND_STEP; lock held on entry and exit, dropped while data moves. */
+static void worker_write(struct dfs_file *f, struct wq_slot *s)
+{
+	struct file_buf *b = &s->buf;
 	uint64_t end = b->off + b->len, cs = 1;
 	struct dfs_attr attr;
 	bool grow;
 	int r;
 
+	s->state = WQ_SENDING;
 	pthread_mutex_unlock(&f->lock);
 	if ((r = client_chunk_size(f->c, &cs)) == 0)
 		r = file_send(f, b->data, b->off, b->len, cs);
 	pthread_mutex_lock(&f->lock);
 	if (r == 0)
 		file_note_sent(f, cs, b->off, b->len);
-	grow = r == 0 && end > f->master_size;
+	grow = r == 0 && end > f->master_size &&
+	       end - f->master_size >= EXTEND_STEP &&
+	       wq_sent_below(f, s, end);
 	if (grow) {
 		pthread_mutex_unlock(&f->lock);
 		r = client_extend(f->c, f->ino, end, &attr);
@@ -300,8 +343,44 @@ static void worker_write(struct dfs_file *f)
 			f->error = r;
 	}
 	b->len = 0;
-	f->wq_busy = false;
+	s->state = WQ_FREE;
+	f->wq_pending--;
 	pthread_cond_broadcast(&f->cond);
+}
+
+/* The oldest queued range, or NULL; lock held. */
+static struct wq_slot *wq_next(struct dfs_file *f)
+{
+	struct wq_slot *best = NULL;
+
+	for (int i = 0; i < WQ_SLOTS; i++)
+		if (f->wq[i].state == WQ_QUEUED &&
+		    (best == NULL || f->wq[i].seq < best->seq))
+			best = &f->wq[i];
+	return best;
+}
+
+/* A free slot, or NULL; lock held. */
+static struct wq_slot *wq_free_slot(struct dfs_file *f)
+{
+	for (int i = 0; i < WQ_SLOTS; i++)
+		if (f->wq[i].state == WQ_FREE)
+			return &f->wq[i];
+	return NULL;
+}
+
+/* True if [off, off+len) overlaps a range in flight; lock held. */
+static bool wq_overlaps(const struct dfs_file *f, uint64_t off, size_t len)
+{
+	const struct file_buf *b;
+
+	for (int i = 0; i < WQ_SLOTS; i++) {
+		b = &f->wq[i].buf;
+		if (f->wq[i].state != WQ_FREE && off < b->off + b->len &&
+		    b->off < off + len)
+			return true;
+	}
+	return false;
 }
 
 /* Fetch [off, off+len) (inside the file) from the chunk servers into
@@ -349,16 +428,17 @@ static void worker_readahead(struct dfs_file *f)
 	pthread_cond_broadcast(&f->cond);
 }
 
-/* The worker: sends queued write ranges and fetches read-ahead windows
+/* A worker: sends queued write ranges and fetches read-ahead windows
  * until the handle closes. */
 static void *file_worker(void *arg)
 {
 	struct dfs_file *f = arg;
+	struct wq_slot *s;
 
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
-		if (f->wq_busy)
-			worker_write(f);
+		if ((s = wq_next(f)) != NULL)
+			worker_write(f, s);
 		else if (f->ra_state == RA_QUEUED)
 			worker_readahead(f);
 		else if (f->stop)
@@ -370,22 +450,33 @@ static void *file_worker(void *arg)
 	return NULL;
 }
 
-/* Hand "wb" to the worker (waiting for the previous range to go out);
- * lock held. "wb" is empty afterwards. */
+/* Hand "wb" to the workers (waiting for a free slot, and for a range in
+ * flight that it overlaps); lock held. "wb" is empty afterwards. */
 static void file_queue(struct dfs_file *f)
 {
 	struct file_buf tmp;
+	struct wq_slot *s;
 
-	while (f->wq_busy)
+	while ((s = wq_free_slot(f)) == NULL ||
+	       wq_overlaps(f, f->wb.off, f->wb.len))
 		pthread_cond_wait(&f->cond, &f->lock);
-	tmp = f->wq;
-	f->wq = f->wb;
+	tmp = s->buf;
+	s->buf = f->wb;
 	f->wb = tmp;
 	f->wb.len = 0;
-	f->wq_busy = true;
+	s->state = WQ_QUEUED;
+	s->seq = ++f->wq_seq;
+	f->wq_pending++;
 	if (!file_start_worker(f))
-		worker_write(f);
+		worker_write(f, s);
 	pthread_cond_broadcast(&f->cond);
+}
+
+/* Wait until no range is in flight; lock held. */
+static void wq_drain(struct dfs_file *f)
+{
+	while (f->wq_pending > 0)
+		pthread_cond_wait(&f->cond, &f->lock);
 }
 
 /* Write everything buffered and tell the master (EP_EXTEND: size and
@@ -397,8 +488,7 @@ static int file_flush_locked(struct dfs_file *f)
 	uint64_t cs;
 	int r = 0;
 
-	while (f->wq_busy)
-		pthread_cond_wait(&f->cond, &f->lock);
+	wq_drain(f);
 	if (b->len > 0) {
 		if ((r = client_chunk_size(f->c, &cs)) == 0 &&
 		    (r = file_send(f, b->data, b->off, b->len, cs)) == 0)
@@ -651,7 +741,7 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 	}
 	if (len > size - pos)
 		len = size - pos;
-	if (f->wb.len > 0 || f->wq_busy) {
+	if (f->wb.len > 0 || f->wq_pending > 0) {
 		if (buf_holds(&f->wb, pos) &&
 		    pos + len <= f->wb.off + f->wb.len) {
 			memcpy(buf, f->wb.data + (pos - f->wb.off), len);
@@ -674,8 +764,7 @@ void dfs_file_set_size(struct dfs_file *f, uint64_t size)
 	struct file_buf *b = &f->wb;
 
 	pthread_mutex_lock(&f->lock);
-	while (f->wq_busy)
-		pthread_cond_wait(&f->cond, &f->lock);
+	wq_drain(f);
 	__atomic_store_n(&f->size, size, __ATOMIC_RELEASE);
 	f->master_size = size;
 	if (f->sent_end > size)
@@ -766,11 +855,12 @@ int dfs_file_close(struct dfs_file *f)
 	f->stop = true;
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
-	if (f->worker_started)
-		pthread_join(f->worker, NULL);
+	for (unsigned i = 0; i < f->nworkers; i++)
+		pthread_join(f->workers[i], NULL);
 	client_locs_free(f->locs);
 	buf_release(&f->wb);
-	buf_release(&f->wq);
+	for (int i = 0; i < WQ_SLOTS; i++)
+		buf_release(&f->wq[i].buf);
 	buf_release(&f->rc);
 	buf_release(&f->ra);
 	free(f->dirty_chunks);
