@@ -122,7 +122,8 @@ run: deps
 asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined all
 
-bench: deps
+bench:
+	@bash deploy/install-deps.sh --bench
 	$(MAKE) all
 	bash bench/run.sh
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages DFS needs to build, run and test, if missing.
 # Runs 'apt-get update' once, only when something has to be installed.
+#   install-deps.sh [--bench]
+# --bench adds what `make bench` compares against and measures with:
+# MooseFS (master, chunk server, client), fio and perf.
 set -euo pipefail
 
 packages=(
@@ -21,6 +24,18 @@ packages=(
 	# Operations tests: promtool, headless Chromium, systemd-analyze.
 	prometheus chromium systemd
 )
+
+case "${1:-}" in
+--bench)
+	packages+=(moosefs-master moosefs-chunkserver moosefs-client fio
+		linux-perf)
+	;;
+"") ;;
+*)
+	echo "usage: install-deps.sh [--bench]" >&2
+	exit 2
+	;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
