@@ -4,17 +4,22 @@
  *
  * Besides the client calls it serves the master's: EP_CHUNK_SETVERSION
  * (a new lease; waits for the chunk's mutation lock so it lands between
- * two chained mutations), EP_CHUNK_REPLICATE (handed to the copier) and
+ * two mutations), EP_CHUNK_REPLICATE (handed to the copier) and
  * EP_CHUNK_INFO (a copying server asks the source what to pull).
  *
  * Reads come straight from the store. Mutations (write, truncate, sync)
- * run along a replica chain: the server takes the chunk's mutation lock,
- * applies the mutation locally while a helper thread forwards it to
- * chain[0] with the rest of the chain, and answers once both are done, so
- * every replica applies mutations in the order the primary took them.
- * When a server down the chain fails, the answer is DOWNSTREAM with
- * {"failed": "addr"} naming the first server that failed (a downstream
- * server's own "failed" field is passed up unchanged).
+ * go to every server of the request's chain: the server takes the
+ * chunk's mutation lock, applies the mutation locally while helper
+ * threads forward it, and answers once all are done, so every replica
+ * applies mutations in the order the primary took them. A small mutation
+ * (a body of at most 256 KiB; truncate and sync carry none) fans out: it
+ * is sent to every chain member at once, each with an empty chain, for
+ * one hop of latency. A larger write travels down the chain: it is sent
+ * to chain[0] with the rest of the chain, so each server sends the body
+ * once and the primary's uplink carries it once. When another server
+ * fails, the answer is DOWNSTREAM with {"failed": "addr"} naming the
+ * first server that failed (in chain order; a downstream server's own
+ * "failed" field is passed up unchanged).
  *
  * Every request is checked before anything is touched: handle and
  * version below 2^63, offset and length within the chunk size (length at
@@ -25,8 +30,8 @@
  * EP_HEALTH and EP_METRICS must be signed (401 otherwise), a read needs
  * an X-DFS-Token granting READ for its handle and a mutation one
  * granting WRITE (403 FORBIDDEN otherwise, checked after the parameters
- * and before anything is touched); a mutation passes the same token
- * down the chain. The master's commands (new version, copy order,
+ * and before anything is touched); a mutation passes the same token to
+ * the servers it forwards to. The master's commands (new version, copy order,
  * replica info) carry no token: their signature is their authority.
  *
  * Calling sequence:

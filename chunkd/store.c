@@ -6,8 +6,12 @@
  * st->mu guards the entry tree, every entry's "refs", the "present",
  * "version" and "length" fields of every entry (written with both st->mu
  * and the entry's rw lock held for writing, so holders of either may read
- * them), and st->nreplicas and st->used. An entry's rw lock guards its
- * files. Lock order: entry mut (store_lock), then entry rw, then st->mu.
+ * them), st->nreplicas and st->used, the fd cache (every entry's "fds"
+ * and "lru", st->lru, st->nopen) and the set-aside handles. An entry's
+ * rw lock guards its files; cached fds are used under it in either mode
+ * and closed only under it in write mode. Lock order: entry mut
+ * (store_lock), then entry rw, then st->mu; the fd cache's eviction
+ * takes another entry's rw while holding st->mu, but only with a trylock.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <assert.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -41,15 +46,26 @@
 /* The header checksum covers the bytes before it. */
 #define META_SUM_OFF 36
 
+/*
+ * Most replicas that keep their files open between calls (two fds each;
+ * see "Open files"). Enough for the replicas a burst of small files
+ * touches in a row (create, write, sync, read back), small against the
+ * descriptor limit and the connections the server keeps.
+ */
+#define STORE_FD_CACHE_MAX 64
+
+/*
+ * How long a free-space figure is trusted. Every replica creation checks
+ * that a whole chunk still fits; a statvfs() each time costs more than a
+ * small write. The figure is measured again after ENOSPC and after a
+ * deletion; writes in between can use at most what 100 ms of writing
+ * takes, which a failed write then reports as ENOSPC as before.
+ */
+#define STORE_AVAIL_TTL_MS 100
+
 struct store_lock {
 	struct store *st;
 	struct store_entry *ent;  /* referenced, its mut held */
-};
-
-/* Open files of one replica. */
-struct replica_fds {
-	int data;
-	int meta;
 };
 
 /* A mutation seen from the block checksums' side. */
@@ -322,6 +338,7 @@ struct store_entry *store_entry_get(struct store *st, uint64_t handle,
 	} else if (create) {
 		ent = xcalloc(1, sizeof(*ent));
 		ent->handle = handle;
+		ent->fds.data = ent->fds.meta = -1;
 		atomic_init(&ent->dir_synced, true);
 		pthread_rwlock_init(&ent->rw, NULL);
 		pthread_mutex_init(&ent->mut, NULL);
@@ -368,6 +385,7 @@ void store_entry_set(struct store *st, struct store_entry *ent, bool present,
 		     uint64_t version, uint64_t length)
 {
 	pthread_mutex_lock(&st->mu);
+	assert(present || ent->fds.data < 0);
 	if (ent->present) {
 		st->nreplicas--;
 		st->used -= ent->length;
@@ -422,14 +440,185 @@ out:
 	return r;
 }
 
-/* Bytes still available to the store's file system. */
-uint64_t store_avail(const struct store *st)
-{
-	struct statvfs sv;
+/*
+ * ---------------------------------------------------------------------
+ * Open files (the fd cache)
+ * ---------------------------------------------------------------------
+ * A present replica keeps its two files open in its entry after a use,
+ * so that a creation, a write, a sync and a read in a row open nothing.
+ * At most STORE_FD_CACHE_MAX entries keep them, the least recently used
+ * losing theirs first; more only while every older one is in use at that
+ * moment (bounded by the threads), and the next use trims them again.
+ *
+ * Users hold the entry's rw lock in either mode and use a copy of the
+ * fds taken under st->mu. The fds are closed only by a holder of the
+ * write lock (no user can then hold a copy): before the replica's files
+ * are unlinked, renamed or replaced (store_fds_drop()), after a failed
+ * mutation, or by eviction, which takes the victim's write lock with a
+ * trylock (it holds st->mu already) and skips an entry in use. An entry
+ * whose replica is absent has none (store_entry_set() checks).
+ */
 
+/* Make ent, whose files are cached, the most recently used (st->mu). */
+static void cache_touch(struct store *st, struct store_entry *ent)
+{
+	TAILQ_REMOVE(&st->lru, ent, lru);
+	TAILQ_INSERT_HEAD(&st->lru, ent, lru);
+}
+
+/* Take ent's files out of the cache into *out (st->mu held). */
+static void cache_detach(struct store *st, struct store_entry *ent,
+			 struct replica_fds *out)
+{
+	*out = ent->fds;
+	if (ent->fds.data < 0)
+		return;
+	TAILQ_REMOVE(&st->lru, ent, lru);
+	st->nopen--;
+	ent->fds.data = ent->fds.meta = -1;
+}
+
+/* The least recently used entry but "keep" whose write lock was free,
+ * returned with it held; NULL if none (st->mu held). */
+static struct store_entry *cache_victim(struct store *st,
+					struct store_entry *keep)
+{
+	struct store_entry *v;
+
+	TAILQ_FOREACH_REVERSE(v, &st->lru, store_lru, lru)
+		if (v != keep && pthread_rwlock_trywrlock(&v->rw) == 0)
+			return v;
+	return NULL;
+}
+
+/* Close the least recently used files beyond STORE_FD_CACHE_MAX, never
+ * those of "keep" (the caller's). */
+static void cache_trim(struct store *st, struct store_entry *keep)
+{
+	struct replica_fds old;
+	struct store_entry *v;
+
+	pthread_mutex_lock(&st->mu);
+	while (st->nopen > STORE_FD_CACHE_MAX &&
+	       (v = cache_victim(st, keep)) != NULL) {
+		cache_detach(st, v, &old);
+		pthread_rwlock_unlock(&v->rw);
+		pthread_mutex_unlock(&st->mu);
+		fds_close(st, &old);
+		pthread_mutex_lock(&st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+/*
+ * Cache the files "mine" just opened for ent, a present replica (caller
+ * holds ent->rw): *fds gets the ones to use. Two readers may open at
+ * once; the second closes its own and uses the first's.
+ */
+static void fds_keep(struct store *st, struct store_entry *ent,
+		     struct replica_fds *mine, struct replica_fds *fds)
+{
+	bool raced;
+
+	pthread_mutex_lock(&st->mu);
+	raced = ent->fds.data >= 0;
+	if (!raced) {
+		ent->fds = *mine;
+		TAILQ_INSERT_HEAD(&st->lru, ent, lru);
+		st->nopen++;
+	}
+	*fds = ent->fds;
+	pthread_mutex_unlock(&st->mu);
+	if (raced)
+		fds_close(st, mine);
+	else
+		cache_trim(st, ent);
+}
+
+/*
+ * The open files of a present replica (caller holds ent->rw in either
+ * mode): cached, or opened now and cached. They stay valid while the
+ * caller holds ent->rw and belong to the cache (never close them).
+ * 0 or -errno.
+ */
+static int fds_get(struct store *st, struct store_entry *ent,
+		   struct replica_fds *fds)
+{
+	struct replica_fds mine;
+	int r;
+
+	pthread_mutex_lock(&st->mu);
+	*fds = ent->fds;
+	if (fds->data >= 0)
+		cache_touch(st, ent);
+	pthread_mutex_unlock(&st->mu);
+	if (fds->data >= 0)
+		return 0;
+	if ((r = fds_open(st, ent->handle, O_RDWR, &mine)) != 0)
+		return r;
+	fds_keep(st, ent, &mine, fds);
+	return 0;
+}
+
+/* Close the cached files of a replica (ent->rw held for writing). */
+void store_fds_drop(struct store *st, struct store_entry *ent)
+{
+	struct replica_fds old;
+
+	pthread_mutex_lock(&st->mu);
+	cache_detach(st, ent, &old);
+	pthread_mutex_unlock(&st->mu);
+	fds_close(st, &old);
+}
+
+/* Close every cached file (store_free: no call is running). */
+static void cache_release(struct store *st)
+{
+	struct replica_fds old;
+	struct store_entry *ent;
+
+	while ((ent = TAILQ_FIRST(&st->lru)) != NULL) {
+		cache_detach(st, ent, &old);
+		fds_close(st, &old);
+	}
+}
+
+/*
+ * ---------------------------------------------------------------------
+ * Free space
+ * ---------------------------------------------------------------------
+ */
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Bytes still available to the store's file system, as measured at most
+ * STORE_AVAIL_TTL_MS ago (0 if statvfs() fails). Concurrent callers may
+ * both measure; either figure is good. */
+uint64_t store_avail(struct store *st)
+{
+	int64_t now = monotonic_ms(), at = atomic_load(&st->avail_at_ms);
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (at != INT64_MIN && now - at < STORE_AVAIL_TTL_MS)
+		return atomic_load(&st->avail);
 	if (statvfs(st->dir, &sv) != 0)
 		return 0;
-	return (uint64_t)sv.f_bavail * sv.f_frsize;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	atomic_store(&st->avail, avail);
+	atomic_store(&st->avail_at_ms, now);
+	return avail;
+}
+
+void store_avail_forget(struct store *st)
+{
+	atomic_store(&st->avail_at_ms, INT64_MIN);
 }
 
 void store_corrupt_path(const struct store *st, uint64_t handle,
@@ -439,21 +628,13 @@ void store_corrupt_path(const struct store *st, uint64_t handle,
 		 (unsigned long long)handle, suffix);
 }
 
-/* True if a copy of "handle" was set aside as corrupt and not dropped
- * yet: the replica must not be recreated by a write (it would hold only
- * that write); only a whole copy (store_import) brings it back. */
-static bool is_set_aside(const struct store *st, uint64_t handle)
-{
-	char path[PATH_MAX];
-
-	store_corrupt_path(st, handle, ".meta", path);
-	if (access(path, F_OK) == 0)
-		return true;
-	store_corrupt_path(st, handle, "", path);
-	return access(path, F_OK) == 0;
-}
-
-/* Write the first metadata file of a replica (temp file, then rename). */
+/*
+ * Write the first metadata file of a replica: a temp file, renamed into
+ * place once its header is whole, so a crash never leaves a ".meta" that
+ * a restart would take for a damaged replica (a leftover temp file is
+ * removed by the startup scan). The file stays open: the open fd (read
+ * and write) or -errno.
+ */
 static int meta_create(struct store *st, uint64_t handle, uint64_t version)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
@@ -462,27 +643,37 @@ static int meta_create(struct store *st, uint64_t handle, uint64_t version)
 	store_replica_path(st, handle, ".meta.tmp", tmp);
 	store_replica_path(st, handle, ".meta", path);
 	fd = st->ops->open(st->ops_arg, STORE_FILE_META, tmp,
-			   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			   O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return fd;
 	r = store_meta_write_header(st, fd, handle, version, 0);
-	st->ops->close(st->ops_arg, STORE_FILE_META, fd);
 	if (r == 0 && rename(tmp, path) != 0)
 		r = -errno;
-	if (r < 0)
-		unlink(tmp);
+	if (r == 0)
+		return fd;
+	st->ops->close(st->ops_arg, STORE_FILE_META, fd);
+	if (unlink(tmp) != 0 && errno != ENOENT)
+		log_warn("cannot remove '%s'", tmp);
 	return r;
 }
 
-/* Create an empty replica at "version" and open it (ent->rw held for
- * writing, replica absent). 0, -ENOSPC or -errno. */
+/*
+ * Create an empty replica at "version" (ent->rw held for writing, replica
+ * absent) and cache its files, opened once here: *fds gets them. The
+ * data file comes first and the metadata last, so a crash in between
+ * leaves a data file without metadata, which the startup scan removes.
+ * A replica set aside as corrupt and not dropped yet is not recreated
+ * (it would hold only this mutation; only a whole copy, store_import,
+ * brings it back). 0, -EBADMSG (set aside), -ENOSPC or -errno.
+ */
 static int replica_create(struct store *st, struct store_entry *ent,
 			  uint64_t version, struct replica_fds *fds)
 {
+	struct replica_fds mine = {-1, -1};
 	char path[PATH_MAX];
 	int r;
 
-	if (is_set_aside(st, ent->handle)) {
+	if (store_corrupt_has(st, ent->handle)) {
 		log_warnx("chunk %016llx: not recreating a replica set aside "
 			  "as corrupt",
 			  (unsigned long long)ent->handle);
@@ -495,19 +686,22 @@ static int replica_create(struct store *st, struct store_entry *ent,
 			  O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (r < 0)
 		return r;
-	st->ops->close(st->ops_arg, STORE_FILE_DATA, r);
-	if ((r = meta_create(st, ent->handle, version)) < 0 ||
-	    (r = fds_open(st, ent->handle, O_RDWR, fds)) < 0) {
-		unlink(path);
+	mine.data = r;
+	if ((r = meta_create(st, ent->handle, version)) < 0) {
+		fds_close(st, &mine);
+		if (unlink(path) != 0 && errno != ENOENT)
+			log_warn("cannot remove '%s'", path);
 		return r;
 	}
+	mine.meta = r;
 	atomic_store(&ent->dir_synced, false);
 	store_entry_set(st, ent, true, version, 0);
+	fds_keep(st, ent, &mine, fds);
 	return 0;
 }
 
-/* Open a replica for a mutation at "version", creating it if absent
- * (ent->rw held for writing). 0, -ESTALE or -errno. */
+/* The files of a replica for a mutation at "version", creating it if
+ * absent (ent->rw held for writing). 0, -ESTALE or -errno. */
 static int replica_prepare(struct store *st, struct store_entry *ent,
 			   uint64_t version, struct replica_fds *fds)
 {
@@ -516,7 +710,7 @@ static int replica_prepare(struct store *st, struct store_entry *ent,
 		return replica_create(st, ent, version, fds);
 	if (ent->version != version)
 		return -ESTALE;
-	return fds_open(st, ent->handle, O_RDWR, fds);
+	return fds_get(st, ent, fds);
 }
 
 /* Move the files of "handle" to DIR/corrupt/ (or remove them if that
@@ -533,8 +727,9 @@ static void quarantine_files(struct store *st, uint64_t handle)
 	for (i = 0; i < 2; i++) {
 		store_replica_path(st, handle, suffixes[i], from);
 		store_corrupt_path(st, handle, suffixes[i], to);
-		if (rename(from, to) != 0 && errno != ENOENT &&
-		    unlink(from) != 0)
+		if (rename(from, to) == 0)
+			store_corrupt_note(st, handle);
+		else if (errno != ENOENT && unlink(from) != 0)
 			log_warn("cannot remove '%s'", from);
 	}
 }
@@ -547,6 +742,7 @@ static void quarantine(struct store *st, struct store_entry *ent)
 	log_warnx("chunk %016llx v%" PRIu64 ": corrupt replica moved to "
 		  "'%s/corrupt'",
 		  (unsigned long long)ent->handle, ent->version, st->dir);
+	store_fds_drop(st, ent);
 	quarantine_files(st, ent->handle);
 	store_entry_set(st, ent, false, 0, 0);
 }
@@ -699,9 +895,8 @@ int store_read(struct store *st, uint64_t handle, uint64_t version,
 		r = -ENOENT;
 	else if (ent->version != version)
 		r = -ESTALE;
-	else if ((r = fds_open(st, handle, O_RDONLY, &fds)) == 0)
+	else if ((r = fds_get(st, ent, &fds)) == 0)
 		r = read_blocks(st, ent, &fds, off, buf, len);
-	fds_close(st, &fds);
 	pthread_rwlock_unlock(&ent->rw);
 	if (r == -EBADMSG)
 		quarantine_after_read(st, ent, version);
@@ -721,12 +916,11 @@ int store_verify(struct store *st, uint64_t handle)
 		return -ENOENT;
 	buf = xmalloc(16 * BS);
 	pthread_rwlock_rdlock(&ent->rw);
-	r = ent->present ? fds_open(st, handle, O_RDONLY, &fds) : -ENOENT;
+	r = ent->present ? fds_get(st, ent, &fds) : -ENOENT;
 	version = ent->version;
 	for (off = 0; r == 0 && off < ent->length; off += 16 * BS)
 		r = read_blocks(st, ent, &fds, off, buf,
 				min_u64(16 * BS, ent->length - off));
-	fds_close(st, &fds);
 	pthread_rwlock_unlock(&ent->rw);
 	if (r == -EBADMSG)
 		quarantine_after_read(st, ent, version);
@@ -930,9 +1124,12 @@ static int mutate(struct store *st, uint64_t handle, uint64_t version,
 		r = m->buf != NULL ? apply_write(st, ent, &fds, m->off,
 						 m->buf, m->len)
 				   : apply_truncate(st, ent, &fds, m->off);
-	fds_close(st, &fds);
+	if (r == -ENOSPC)
+		store_avail_forget(st);
 	if (r == -EBADMSG)
 		quarantine(st, ent);
+	else if (r < 0 && r != -ESTALE)
+		store_fds_drop(st, ent); /* the next call reopens afresh */
 	pthread_rwlock_unlock(&ent->rw);
 	store_entry_put(st, ent);
 	return r;
@@ -992,7 +1189,7 @@ int store_sync(struct store *st, uint64_t handle, uint64_t version)
 		r = -ENOENT;
 	else if (ent->version != version)
 		r = -ESTALE;
-	else if ((r = fds_open(st, handle, O_RDONLY, &fds)) == 0 &&
+	else if ((r = fds_get(st, ent, &fds)) == 0 &&
 		 (r = st->ops->fsync(st->ops_arg, STORE_FILE_DATA,
 				     fds.data)) == 0 &&
 		 (r = st->ops->fsync(st->ops_arg, STORE_FILE_META,
@@ -1000,7 +1197,6 @@ int store_sync(struct store *st, uint64_t handle, uint64_t version)
 		 !atomic_load(&ent->dir_synced) &&
 		 (r = store_sync_dir(st, handle)) == 0)
 		atomic_store(&ent->dir_synced, true);
-	fds_close(st, &fds);
 	pthread_rwlock_unlock(&ent->rw);
 	store_entry_put(st, ent);
 	return r;
@@ -1022,24 +1218,29 @@ int store_set_version(struct store *st, uint64_t handle,
 		r = -ENOENT;
 	else if (ent->version != old_version)
 		r = -ESTALE;
-	else if ((r = fds_open(st, handle, O_RDWR, &fds)) == 0 &&
+	else if ((r = fds_get(st, ent, &fds)) == 0 &&
 		 (r = store_meta_write_header(st, fds.meta, handle, new_version,
 					      ent->length)) == 0 &&
 		 (r = st->ops->fsync(st->ops_arg, STORE_FILE_META,
 				     fds.meta)) == 0)
 		store_entry_set(st, ent, true, new_version, ent->length);
-	fds_close(st, &fds);
+	else if (r != -ENOENT && r != -ESTALE)
+		store_fds_drop(st, ent);
 	pthread_rwlock_unlock(&ent->rw);
 	store_entry_put(st, ent);
 	return r;
 }
 
-/* Remove both files of a replica. 0 or -errno of the first failure. */
-int store_unlink_replica(struct store *st, uint64_t handle)
+/* Close and remove both files of a replica (ent->rw held for writing).
+ * 0 or -errno of the first failure. */
+int store_unlink_replica(struct store *st, struct store_entry *ent)
 {
+	uint64_t handle = ent->handle;
 	char path[PATH_MAX];
 	int r = 0;
 
+	store_fds_drop(st, ent);
+	store_avail_forget(st);
 	store_replica_path(st, handle, ".meta", path);
 	if (unlink(path) != 0 && errno != ENOENT)
 		r = -errno;
@@ -1061,7 +1262,7 @@ int store_delete(struct store *st, uint64_t handle, uint64_t version)
 		r = -ENOENT;
 	else if (version != 0 && ent->version != version)
 		r = -ESTALE;
-	else if ((r = store_unlink_replica(st, handle)) == 0)
+	else if ((r = store_unlink_replica(st, ent)) == 0)
 		store_entry_set(st, ent, false, 0, 0);
 	pthread_rwlock_unlock(&ent->rw);
 	store_entry_put(st, ent);
@@ -1457,12 +1658,16 @@ struct store *store_new(const char *dir, const struct store_io_ops *ops,
 	st->ops = ops != NULL ? ops : &store_posix_ops;
 	st->ops_arg = ops_arg;
 	pthread_mutex_init(&st->mu, NULL);
+	TAILQ_INIT(&st->lru);
 	atomic_init(&st->chunk_size, STORE_DEFAULT_CHUNK_SIZE);
+	atomic_init(&st->avail, 0);
+	atomic_init(&st->avail_at_ms, INT64_MIN);
 	if (strlen(dir) + 64 > PATH_MAX || store_scan(st) != 0) {
 		log_errorx("cannot use '%s' as a chunk store", dir);
 		store_free(st);
 		return NULL;
 	}
+	store_corrupt_load(st);
 	chunk_size_load(st);
 	store_get_usage(st, &u);
 	log_info("store '%s': %" PRIu64 " replicas, %" PRIu64 " bytes, "
@@ -1480,6 +1685,8 @@ void store_free(struct store *st)
 {
 	if (st == NULL)
 		return;
+	cache_release(st);
+	store_corrupt_release(st);
 	tdestroy(st->tree, entry_destroy_node);
 	pthread_mutex_destroy(&st->mu);
 	free(st->dir);

@@ -157,7 +157,7 @@ static int import_install(struct store_import *imp, struct store_entry *ent)
 			 "v%" PRIu64,
 			 (unsigned long long)imp->handle, ent->version,
 			 imp->version);
-		if ((r = store_unlink_replica(st, imp->handle)) != 0)
+		if ((r = store_unlink_replica(st, ent)) != 0)
 			return r;
 		store_entry_set(st, ent, false, 0, 0);
 	}

@@ -5,8 +5,14 @@
  * Private to the store module; everything else uses store.h.
  *
  * The locking rules of store.c (THREAD SAFETY NOTES there) apply to
- * every file: an entry's rw lock guards its files, st->mu the entry tree
- * and the entries' present/version/length fields.
+ * every file: an entry's rw lock guards its files, st->mu the entry tree,
+ * the entries' present/version/length fields, the fd cache and the
+ * set-aside handles.
+ *
+ * Open files: a present replica may keep its two files open in its entry
+ * (the fd cache, store.c). Whoever unlinks, renames or replaces a
+ * replica's files holds the entry's rw lock for writing and closes them
+ * first (store_fds_drop(); store_unlink_replica() does it).
  */
 #ifndef DFS_CHUNKD_STORE_INT_H
 #define DFS_CHUNKD_STORE_INT_H
@@ -15,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "dfs_proto.h"
 #include "store.h"
@@ -27,6 +34,12 @@
 /* Folder of replicas set aside as corrupt (DIR/corrupt). */
 #define STORE_CORRUPT_DIR "corrupt"
 
+/* Open files of one replica (-1: closed). */
+struct replica_fds {
+	int data;
+	int meta;
+};
+
 /* One replica's bookkeeping; lives while referenced or present. */
 struct store_entry {
 	uint64_t handle;          /* key, never changes */
@@ -36,8 +49,13 @@ struct store_entry {
 	uint64_t length;          /* bytes it holds, when present */
 	atomic_bool dir_synced;   /* its folder entry reached the disk */
 	pthread_rwlock_t rw;      /* readers share, mutations exclusive */
-	pthread_mutex_t mut;      /* chained mutation order (store_lock) */
+	pthread_mutex_t mut;      /* mutation order (store_lock) */
+	struct replica_fds fds;   /* cached open files, only while present;
+				   * st->mu, closed only under rw (write) */
+	TAILQ_ENTRY(store_entry) lru; /* in st->lru while fds are open */
 };
+
+TAILQ_HEAD(store_lru, store_entry);
 
 struct store {
 	char *dir;                       /* the store folder */
@@ -48,6 +66,15 @@ struct store {
 	uint64_t nreplicas;              /* present entries */
 	uint64_t used;                   /* sum of their lengths */
 	_Atomic uint64_t chunk_size;     /* largest offset + length */
+	struct store_lru lru;            /* entries with open files, most
+					  * recently used first; st->mu */
+	unsigned nopen;                  /* entries on st->lru; st->mu */
+	void *set_aside;                 /* tsearch() root of the handles
+					  * in DIR/corrupt (uint64_t *);
+					  * st->mu */
+	_Atomic uint64_t avail;          /* free bytes at avail_at_ms */
+	_Atomic int64_t avail_at_ms;     /* when measured (monotonic), or
+					  * INT64_MIN: measure again */
 };
 
 /* DIR/chunks/XX/HANDLE<suffix> into path (PATH_MAX bytes). */
@@ -78,13 +105,34 @@ void store_entry_put(struct store *st, struct store_entry *ent);
 void store_entry_set(struct store *st, struct store_entry *ent, bool present,
 		     uint64_t version, uint64_t length);
 
-/* Bytes still available to the store's file system. */
-uint64_t store_avail(const struct store *st);
+/* Bytes still available to the store's file system, as measured at
+ * most STORE_AVAIL_TTL_MS ago. */
+uint64_t store_avail(struct store *st);
+
+/* Forget the measured free space (after ENOSPC or freeing space). */
+void store_avail_forget(struct store *st);
+
+/* Close the cached files of a replica (caller holds ent->rw for
+ * writing). A no-op when none are open. */
+void store_fds_drop(struct store *st, struct store_entry *ent);
 
 /* fsync the folder holding a replica's files. 0 or -errno. */
 int store_sync_dir(struct store *st, uint64_t handle);
 
-/* Remove both files of a replica. 0 or -errno of the first failure. */
-int store_unlink_replica(struct store *st, uint64_t handle);
+/* Close and remove both files of a replica (caller holds ent->rw for
+ * writing). 0 or -errno of the first failure. */
+int store_unlink_replica(struct store *st, struct store_entry *ent);
+
+/* Fill the set of set-aside handles from DIR/corrupt (startup). */
+void store_corrupt_load(struct store *st);
+
+/* Record that "handle" has a copy in DIR/corrupt now. */
+void store_corrupt_note(struct store *st, uint64_t handle);
+
+/* True if "handle" has a copy in DIR/corrupt (no file system access). */
+bool store_corrupt_has(struct store *st, uint64_t handle);
+
+/* Forget every set-aside handle (store_free). */
+void store_corrupt_release(struct store *st);
 
 #endif

@@ -113,35 +113,60 @@ enum proto_rename_flags {
 #define EP_READDIR "/api/readdir"
 
 /*
- * {"parent", "name", "mode", "uid", "gid", "rdev"} -> attr.
+ * Replies of the namespace changes below also carry the attrs of the
+ * inodes the change touched besides the one it names, as they are right
+ * after it (same transaction), so that a client can keep its cached
+ * attrs of them exact without a getattr (fusefs, the directory's mtime,
+ * ctime and nlink after every create or unlink in it). Older masters
+ * send none of these fields; clients treat them as optional.
+ */
+
+/*
+ * {"parent", "name", "mode", "uid", "gid", "rdev"} ->
+ *     attr + {"parent_attr": attr of "parent" after the change}.
  * Creates a regular file (or a node of the type in "mode"), inheriting the
  * parent's replication factor. EXIST, NOENT, NOTDIR, NAMETOOLONG, INVAL.
  */
 #define EP_CREATE "/api/create"
 
-/* {"parent", "name", "mode", "uid", "gid"} -> attr.  As EP_CREATE. */
+/* {"parent", "name", "mode", "uid", "gid"} -> attr + {"parent_attr"}.
+ * As EP_CREATE. */
 #define EP_MKDIR "/api/mkdir"
 
-/* {"parent", "name", "target", "uid", "gid"} -> attr.  As EP_CREATE. */
+/* {"parent", "name", "target", "uid", "gid"} -> attr + {"parent_attr"}.
+ * As EP_CREATE. */
 #define EP_SYMLINK "/api/symlink"
 
 /* {"ino"} -> {"target"}.  NOENT, INVAL (not a symlink). */
 #define EP_READLINK "/api/readlink"
 
-/* {"ino", "newparent", "newname"} -> attr.  EXIST, PERM (directory). */
+/* {"ino", "newparent", "newname"} -> attr of "ino" (nlink, ctime) +
+ * {"parent_attr": attr of "newparent"}.  EXIST, PERM (directory). */
 #define EP_LINK "/api/link"
 
-/* {"parent", "name"} -> {}.  NOENT, ISDIR. */
+/*
+ * {"parent", "name"} -> {"parent_attr", "ino", "attr"}: "parent" after
+ * the change, the inode the name held and, only if that inode still
+ * exists (more links, or kept while open), its attr (nlink, ctime).
+ * NOENT, ISDIR.
+ */
 #define EP_UNLINK "/api/unlink"
 
-/* {"parent", "name"} -> {}.  NOENT, NOTDIR, NOTEMPTY. */
+/* {"parent", "name"} -> {"parent_attr", "ino"}.  As EP_UNLINK (the
+ * directory is gone).  NOENT, NOTDIR, NOTEMPTY. */
 #define EP_RMDIR "/api/rmdir"
 
 /*
- * {"parent", "name", "newparent", "newname", "flags"} -> {}.
+ * {"parent", "name", "newparent", "newname", "flags"} ->
+ *     {"parent_attr", "newparent_attr", "ino", "attr",
+ *      "target_ino", "target_attr"}
  * Atomic in one transaction, also over an existing target, which is
- * unlinked. NOENT, EXIST (NOREPLACE), NOTEMPTY, ISDIR, NOTDIR, INVAL
- * (a directory into itself).
+ * unlinked. The reply has both directories after the change, the inode
+ * that moved ("ino", "attr": its ctime changed) and, if the new name
+ * held another inode, that one ("target_ino"; "target_attr" only if it
+ * still exists: more links, kept while open, or moved by EXCHANGE).
+ * NOENT, EXIST (NOREPLACE), NOTEMPTY, ISDIR, NOTDIR, INVAL (a directory
+ * into itself).
  */
 #define EP_RENAME "/api/rename"
 
@@ -394,7 +419,8 @@ enum proto_rename_flags {
  * chunkd: data API
  * ---------------------------------------------------------------------
  * Query parameters: handle, version, offset, length, size: decimal;
- * chain: comma-separated addresses still to forward to, in order.
+ * chain: comma-separated addresses still to forward to, in order (see
+ * EP_CHUNK_WRITE for how the receiving server forwards).
  *
  * Security (auth.h, secure.h): with a cluster secret, every request to
  * any daemon except its public paths (masterd: EP_STATUS_PAGE,
@@ -421,21 +447,28 @@ enum proto_rename_flags {
 
 /*
  * PUT ?handle&version&offset&chain, raw body (at most DFS_MAX_WRITE) -> {}
- * Applies the write locally and forwards it to chain[0] with the rest of
- * the chain; answers once every server in the chain applied it. The first
- * server (the primary) holds a per-chunk lock across the whole chain, so
- * every replica applies mutations in the primary's order. Creates the
- * replica at "version" if absent. STALE, INVAL, NOSPC, IO;
- * DOWNSTREAM with {"failed": "addr"} when a server down the chain failed.
+ * Applies the write locally and forwards it to every server of the
+ * chain; answers once every one of them applied it. A small body (at
+ * most 256 KiB) fans out: the server sends it to each chain member at
+ * once with an empty chain (one hop of latency). A larger one goes down
+ * the chain: to chain[0] with the rest of the chain, each server sending
+ * it on (the primary's uplink carries it once). Either way the first
+ * server (the primary) holds a per-chunk lock until every replica
+ * answered, so every replica applies mutations in the primary's order.
+ * Creates the replica at "version" if absent. STALE, INVAL, NOSPC, IO;
+ * DOWNSTREAM with {"failed": "addr"} when another server failed (the
+ * first one in chain order; the client's recovery is the same either
+ * way, see "Write pipeline recovery").
  */
 #define EP_CHUNK_WRITE "/chunk/write"
 
 /* POST ?handle&version&size&chain -> {}.  Truncates (or zero-extends) the
- * replica to "size" bytes, along the chain like a write. */
+ * replica to "size" bytes on every server of the chain, fanned out like a
+ * small write. */
 #define EP_CHUNK_TRUNCATE "/chunk/truncate"
 
 /* POST ?handle&version&chain -> {}.  fsync()s the replica on every server
- * of the chain. */
+ * of the chain, fanned out like a small write. */
 #define EP_CHUNK_SYNC "/chunk/sync"
 
 /* GET -> {"addr", "chunks", "capacity", "used"}.  Liveness probe. */
@@ -445,8 +478,8 @@ enum proto_rename_flags {
  * POST ?handle&version&newversion -> {}
  * A new lease: the master moves the replica from "version" to
  * "newversion" (> version) before handing the lease out, and makes the
- * change durable (the metadata is fsync()ed). Waits for a chained
- * mutation in progress on the chunk. Answers {} also when the replica is
+ * change durable (the metadata is fsync()ed). Waits for a mutation in
+ * progress on the chunk. Answers {} also when the replica is
  * already at "newversion". NOENT (no replica), STALE (at another
  * version), INVAL, AGAIN (chunk busy), IO.
  */
@@ -497,6 +530,9 @@ enum proto_rename_flags {
  * unlink elsewhere). NOENT; STALE when the master
  * does not know the session (it restarted, or the lease ran out): the
  * client registers its open files with EP_SESSION "opens" and retries.
+ * With "chunks": N (optional) the reply of a regular file also has
+ * "chunk_size" and "chunks": the read locations of its chunks 0 .. N-1
+ * (at most 16), as EP_CHUNKS would answer, when the master can give them.
  */
 #define EP_OPEN "/api/open"
 

@@ -1,8 +1,9 @@
 /*
  * test_store.c - unit tests of chunkd/store.c, the replica store, on a
  * temporary folder: round trips at unaligned offsets, holes, truncation,
- * checksum corruption, versions, reopening, and I/O faults injected
- * through the store_io_ops seam.
+ * checksum corruption, versions, reopening, I/O faults injected through
+ * the store_io_ops seam, and the open files the store keeps (the fd
+ * cache: closed before a replica's files go, bounded, reopened right).
  *
  * The store's object is linked into this test (see UNIT_EXTRA_* in the
  * Makefile); it is not part of libdfs.a.
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stddef.h>
@@ -36,6 +38,7 @@ struct faults {
 	int pwrite_short[3];      /* next pwrite writes only half, then fails */
 	int fsync_calls[3];
 	int pwrite_calls[3];
+	int open_calls[3];
 };
 
 struct fixture {
@@ -67,6 +70,15 @@ static ssize_t fault_pwrite(void *arg, enum store_file file, int fd,
 	return store_posix_ops.pwrite(arg, file, fd, buf, len, off);
 }
 
+static int fault_open(void *arg, enum store_file file, const char *path,
+		      int flags, mode_t mode)
+{
+	struct faults *f = arg;
+
+	f->open_calls[file]++;
+	return store_posix_ops.open(arg, file, path, flags, mode);
+}
+
 static int fault_fsync(void *arg, enum store_file file, int fd)
 {
 	struct faults *f = arg;
@@ -91,6 +103,7 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	fault_ops = store_posix_ops;
+	fault_ops.open = fault_open;
 	fault_ops.pwrite = fault_pwrite;
 	fault_ops.fsync = fault_fsync;
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_store.XXXXXX");
@@ -686,6 +699,157 @@ static void test_threads(void **state)
 	assert_int_equal(store_verify(fx->st, 90), 0);
 }
 
+/* Open file descriptors of this process. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the one opendir() holds */
+}
+
+/* Opens of data and metadata files seen by the backend so far. */
+static int replica_opens(const struct fixture *fx)
+{
+	return fx->faults.open_calls[STORE_FILE_DATA] +
+	       fx->faults.open_calls[STORE_FILE_META];
+}
+
+/* A new replica opens each file once; later writes, a sync and reads
+ * reuse them. */
+static void test_fd_cache_reuse(void **state)
+{
+	struct fixture *fx = *state;
+	int opens;
+
+	opens = replica_opens(fx);
+	shadow_write(fx, 100, 0, 4096, 1);
+	assert_int_equal(replica_opens(fx) - opens, 2);
+	shadow_write(fx, 100, 4096, 5000, 2);
+	assert_int_equal(store_sync(fx->st, 100, 1), 0);
+	shadow_check(fx, 100, 0, 9096);
+	assert_int_equal(store_verify(fx->st, 100), 0);
+	assert_int_equal(store_set_version(fx->st, 100, 1, 2), 0);
+	assert_int_equal(replica_opens(fx) - opens, 2);
+}
+
+/* Deleting a replica closes its files; one written again under the same
+ * handle reads its own bytes, not the old file's. */
+static void test_fd_cache_delete_recreate(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t a[3000], b[1000], got[3000];
+	int base = count_fds();
+
+	fill(a, sizeof(a), 0, 1);
+	fill(b, sizeof(b), 0, 2);
+	assert_int_equal(store_write(fx->st, 101, 1, 0, a, sizeof(a)), 0);
+	assert_int_equal(store_read(fx->st, 101, 1, 0, got, sizeof(a)), 0);
+	assert_int_equal(count_fds(), base + 2);
+	assert_int_equal(store_delete(fx->st, 101, 1), 0);
+	assert_int_equal(count_fds(), base);
+	assert_int_equal(store_write(fx->st, 101, 4, 0, b, sizeof(b)), 0);
+	assert_int_equal(store_read(fx->st, 101, 4, 0, got, sizeof(got)), 0);
+	assert_memory_equal(got, b, sizeof(b));
+	memset(a, 0, sizeof(a));
+	assert_memory_equal(got + sizeof(b), a, sizeof(got) - sizeof(b));
+	assert_int_equal(report_length(fx->st, 101, NULL), sizeof(b));
+}
+
+/* Quarantine closes the files; the set-aside state survives a restart
+ * and ends with the master's drop, after which a write recreates the
+ * replica. */
+static void test_fd_cache_quarantine(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[100] = {7}, got[100];
+	char path[PATH_MAX];
+	uint64_t *v = NULL;
+	int base = count_fds();
+
+	shadow_write(fx, 102, 0, 100000, 3);
+	assert_int_equal(count_fds(), base + 2);
+	file_path(fx, 102, "", path);
+	flip_byte(path, 5);
+	assert_int_equal(store_read(fx->st, 102, 1, 0, got, sizeof(got)),
+			 -EBADMSG);
+	assert_int_equal(count_fds(), base);
+	assert_int_equal(store_corrupt_list(fx->st, &v), 1);
+	assert_int_equal(v[0], 102);
+	free(v);
+
+	store_free(fx->st);
+	fx->st = open_store(fx);
+	assert_int_equal(store_write(fx->st, 102, 1, 0, buf, sizeof(buf)),
+			 -EBADMSG);
+	assert_int_equal(store_corrupt_list(fx->st, &v), 1);
+	free(v);
+	assert_int_equal(store_corrupt_drop(fx->st, 102), 0);
+	assert_int_equal(store_corrupt_list(fx->st, &v), 0);
+	assert_null(v);
+	assert_int_equal(store_corrupt_drop(fx->st, 102), -ENOENT);
+	assert_int_equal(store_write(fx->st, 102, 1, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(store_read(fx->st, 102, 1, 0, got, sizeof(got)), 0);
+	assert_memory_equal(got, buf, sizeof(buf));
+}
+
+/* An import replacing a replica whose files are open installs the new
+ * files, and reads see them. */
+static void test_fd_cache_import_replace(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t a[5000], b[7000], got[7000];
+	struct store_import *imp = NULL;
+	int base = count_fds();
+
+	fill(a, sizeof(a), 0, 4);
+	fill(b, sizeof(b), 0, 5);
+	assert_int_equal(store_write(fx->st, 103, 1, 0, a, sizeof(a)), 0);
+	assert_int_equal(count_fds(), base + 2);
+	assert_int_equal(store_import_begin(fx->st, 103, 2, sizeof(b), &imp),
+			 0);
+	assert_int_equal(store_import_write(imp, b, sizeof(b)), 0);
+	assert_int_equal(store_import_commit(imp), 0);
+	assert_int_equal(count_fds(), base);
+	assert_int_equal(store_read(fx->st, 103, 2, 0, got, sizeof(got)), 0);
+	assert_memory_equal(got, b, sizeof(b));
+	assert_int_equal(store_verify(fx->st, 103), 0);
+}
+
+/* The cache stays bounded; replicas whose files were closed to make
+ * room read right when opened again. */
+static void test_fd_cache_bounded(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[64], got[64];
+	int base = count_fds();
+	uint64_t h;
+
+	for (h = 200; h < 400; h++) {
+		fill(buf, sizeof(buf), h, (unsigned)h);
+		assert_int_equal(store_write(fx->st, h, 1, 0, buf, sizeof(buf)),
+				 0);
+	}
+	assert_true(count_fds() <= base + 2 * 64);
+	assert_true(count_fds() >= base + 2);
+	for (h = 200; h < 400; h++) {
+		fill(buf, sizeof(buf), h, (unsigned)h);
+		assert_int_equal(store_read(fx->st, h, 1, 0, got, sizeof(got)),
+				 0);
+		assert_memory_equal(got, buf, sizeof(buf));
+	}
+	assert_true(count_fds() <= base + 2 * 64);
+	store_free(fx->st);
+	assert_int_equal(count_fds(), base);
+	fx->st = open_store(fx);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -707,6 +871,11 @@ int main(void)
 		T(test_usage_and_lock),
 		T(test_random_ops),
 		T(test_threads),
+		T(test_fd_cache_reuse),
+		T(test_fd_cache_delete_recreate),
+		T(test_fd_cache_quarantine),
+		T(test_fd_cache_import_replace),
+		T(test_fd_cache_bounded),
 	};
 
 	log_init("test_store", LOG_LEVEL_ERROR);
