@@ -31,6 +31,7 @@
 #include "dfs_client.h"
 
 struct inode_table;
+struct inode_stamp;
 
 /* Settings from the command line. */
 struct fs_config {
@@ -64,8 +65,16 @@ void fs_fill_entry(struct fs *fs, const struct dfs_attr *a,
 		   struct fuse_entry_param *e);
 
 /* Reply with the entry of a new or found inode, taking one lookup
- * reference for the kernel. */
-void fs_reply_entry(fuse_req_t req, struct dfs_attr *a);
+ * reference for the kernel; its attrs, from a master call that started
+ * at "st", go into the attr cache (inode_table_learn). */
+void fs_reply_entry(fuse_req_t req, struct dfs_attr *a,
+		    const struct inode_stamp *st);
+
+/* After a change in directory "ino" by a master call that started at
+ * "st": cache the directory's attrs "dir" the reply carried, or drop
+ * the cached copy if it carried none (dir->ino is not "ino"). */
+void fs_learn_dir(struct fs *fs, uint64_t ino, const struct dfs_attr *dir,
+		  const struct inode_stamp *st);
 
 /*
  * The errno for a call on an inode that failed with r: an inode the

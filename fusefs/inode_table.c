@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dfs_proto.h"
 #include "inode_table.h"
 #include "log.h"
 #include "timeutil.h"
@@ -25,6 +26,11 @@ struct inode_ent {
 	uint64_t seen_size;             /* size last seen by this mount */
 	struct timespec write_time;     /* last write through this mount */
 	uint64_t size_hint;             /* see inode_table_size_hint() */
+	bool attr_valid;                /* attr holds a cached copy */
+	struct dfs_attr attr;           /* attrs last learned from the master */
+	int64_t attr_ms;                /* time_mono_ms() when asked for */
+	uint64_t attr_gen;              /* table gen at the last change of
+					 * the copy (learned or dropped) */
 };
 
 struct inode_table {
@@ -32,6 +38,11 @@ struct inode_table {
 	pthread_mutex_t lock;           /* guards everything below */
 	void *root;                     /* tsearch tree of struct inode_ent */
 	size_t nopen;                   /* open handles, all inodes */
+	uint64_t gen;                   /* counts changes of cached copies */
+	uint64_t absent_gen;            /* gen of the last drop of a copy
+					 * of an inode not in the table: a
+					 * new entry starts at it */
+	uint64_t all_gen;               /* gen of the last drop of all */
 };
 
 static int ent_cmp(const void *a, const void *b)
@@ -47,6 +58,8 @@ struct inode_table *inode_table_new(struct dfs_client *c)
 
 	t->client = c;
 	pthread_mutex_init(&t->lock, NULL);
+	/* The kernel holds the root without looking it up. */
+	inode_table_ref(t, DFS_ROOT_INO);
 	return t;
 }
 
@@ -64,6 +77,9 @@ static struct inode_ent *ent_get(struct inode_table *t, uint64_t ino,
 	e = xcalloc(1, sizeof(*e));
 	e->ino = ino;
 	LIST_INIT(&e->handles);
+	/* A drop that found no entry may concern this inode: replies to
+	 * calls that started before it must not be cached. */
+	e->attr_gen = t->absent_gen;
 	if (tsearch(e, &t->root, ent_cmp) == NULL)
 		fatalx("out of memory in the inode table");
 	return e;
@@ -76,6 +92,20 @@ static void ent_maybe_free(struct inode_table *t, struct inode_ent *e)
 		return;
 	tdelete(e, &t->root, ent_cmp);
 	free(e);
+}
+
+/* Drop the cached copy of "ino"; lock held. */
+static void attr_drop(struct inode_table *t, uint64_t ino)
+{
+	struct inode_ent *e = ent_get(t, ino, false);
+
+	t->gen++;
+	if (e == NULL) {
+		t->absent_gen = t->gen;
+		return;
+	}
+	e->attr_valid = false;
+	e->attr_gen = t->gen;
 }
 
 void inode_table_ref(struct inode_table *t, uint64_t ino)
@@ -113,6 +143,9 @@ struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
 	e = ent_get(t, ino, true);
 	if (e->nhandles == 0)
 		e->size_hint = dfs_file_size(f);
+	/* Writes through the handle change size and mtime: from now until
+	 * the last handle is closed, getattr asks the master. */
+	attr_drop(t, ino);
 	LIST_INSERT_HEAD(&e->handles, h, link);
 	e->nhandles++;
 	t->nopen++;
@@ -141,6 +174,21 @@ static int handle_close(struct inode_table *t, struct fs_handle *h)
 	return r;
 }
 
+/* handle_close(), then drop the inode's cached copy: the close's flush
+ * may have changed its size and mtime at the master. */
+static int handle_close_drop(struct inode_table *t, struct fs_handle *h)
+{
+	uint64_t ino;
+	int r;
+
+	if (h == NULL)
+		return 0;
+	ino = h->ino;
+	r = handle_close(t, h);
+	inode_table_invalidate(t, ino);
+	return r;
+}
+
 int inode_table_release(struct inode_table *t, struct fs_handle *h)
 {
 	struct inode_ent *e;
@@ -158,7 +206,7 @@ int inode_table_release(struct inode_table *t, struct fs_handle *h)
 	}
 	h = handle_unref(h);
 	pthread_mutex_unlock(&t->lock);
-	return handle_close(t, h);
+	return handle_close_drop(t, h);
 }
 
 bool inode_table_others_dirty(struct inode_table *t,
@@ -209,7 +257,7 @@ int inode_table_put(struct inode_table *t, struct fs_handle *h)
 	pthread_mutex_lock(&t->lock);
 	h = handle_unref(h);
 	pthread_mutex_unlock(&t->lock);
-	return handle_close(t, h);
+	return handle_close_drop(t, h);
 }
 
 static bool ts_after(const struct timespec *a, const struct timespec *b)
@@ -308,6 +356,72 @@ uint64_t inode_table_size_hint(struct inode_table *t, uint64_t ino)
 		size = e->size_hint;
 	pthread_mutex_unlock(&t->lock);
 	return size;
+}
+
+void inode_table_stamp(struct inode_table *t, struct inode_stamp *st)
+{
+	pthread_mutex_lock(&t->lock);
+	st->gen = t->gen;
+	pthread_mutex_unlock(&t->lock);
+	st->ms = time_mono_ms();
+}
+
+void inode_table_learn(struct inode_table *t, const struct dfs_attr *a,
+		       const struct inode_stamp *st)
+{
+	struct inode_ent *e;
+	bool changed;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, a->ino, false);
+	if (e == NULL)
+		goto out;
+	/* Changed since the call started: which copy is newer is unknown,
+	 * keep neither. Open: fs_getattr() asks the master anyway. */
+	changed = e->attr_gen > st->gen || t->all_gen > st->gen;
+	e->attr_gen = ++t->gen;
+	e->attr_valid = !changed && e->nhandles == 0;
+	if (e->attr_valid) {
+		e->attr = *a;
+		e->attr_ms = st->ms;
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_table_invalidate(struct inode_table *t, uint64_t ino)
+{
+	pthread_mutex_lock(&t->lock);
+	attr_drop(t, ino);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_table_invalidate_all(struct inode_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->all_gen = ++t->gen;
+	t->absent_gen = t->gen;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool inode_table_cached_attr(struct inode_table *t, uint64_t ino,
+			     int64_t max_age_ms, struct dfs_attr *a,
+			     int64_t *age_ms)
+{
+	struct inode_ent *e;
+	bool hit = false;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e != NULL && e->attr_valid && e->attr_gen > t->all_gen &&
+	    e->nhandles == 0) {
+		*age_ms = time_mono_ms() - e->attr_ms;
+		hit = *age_ms < max_age_ms;
+		if (hit)
+			*a = e->attr;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return hit;
 }
 
 /* The table tdestroy() empties (it passes no argument; only used

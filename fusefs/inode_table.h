@@ -13,7 +13,14 @@
  *   - the time of the last write through this mount (mtime before the
  *     flush reaches the master);
  *   - while it is open, the size last reported to the kernel or written
- *     through this mount, which the handles' own sizes may lag behind.
+ *     through this mount, which the handles' own sizes may lag behind;
+ *   - the attrs last learned from the master (any reply carrying them)
+ *     and when, so that getattr can answer without a master call for
+ *     attr_timeout seconds: the kernel asks for a directory's attrs
+ *     after every create or unlink in it, and namespace replies carry
+ *     them (parent_attr). Staleness towards other mounts is then bounded
+ *     by attr_timeout, as with the kernel's own attr cache; this mount's
+ *     own changes drop or replace the cached copy at once.
  * Every open handle is also a hold of the inode at the master (the
  * client session, dfs_open()): when a handle's file is closed, the table
  * releases that hold (dfs_close()), so a file unlinked while open stays
@@ -107,5 +114,40 @@ bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
  * wrote it (0 if not open): a read may go up to there, although the
  * handle read from knows a smaller size. */
 uint64_t inode_table_size_hint(struct inode_table *t, uint64_t ino);
+
+/*
+ * Attribute cache. Calling sequence of a master call that returns attrs:
+ *     inode_table_stamp(t, &st);      before sending the request
+ *     dfs_...(..., &a);
+ *     inode_table_learn(t, &a, &st);  the attrs as the master sent them
+ * A reply can arrive after this mount changed the inode again (another
+ * thread's unlink, a write): inode_table_learn() then drops the cached
+ * copy instead, as it cannot tell which of the two is newer. Copies are
+ * kept only for inodes in the table and never while the inode is open
+ * (fs_getattr() then asks the master and corrects for unflushed writes);
+ * closing the last handle drops the copy.
+ */
+struct inode_stamp {
+	uint64_t gen;           /* the table's change count at the start */
+	int64_t ms;             /* time_mono_ms() at the start */
+};
+
+void inode_table_stamp(struct inode_table *t, struct inode_stamp *st);
+
+/* Cache attrs "a" of a->ino, learned by a call that started at "st". */
+void inode_table_learn(struct inode_table *t, const struct dfs_attr *a,
+		       const struct inode_stamp *st);
+
+/* This mount changed "ino" in a way no reply told: drop its copy. */
+void inode_table_invalidate(struct inode_table *t, uint64_t ino);
+
+/* Drop every cached copy (a change whose effects are unknown). */
+void inode_table_invalidate_all(struct inode_table *t);
+
+/* True, with *a set and *age_ms its age, if "ino" has a copy learned
+ * less than max_age_ms ago and is not open. */
+bool inode_table_cached_attr(struct inode_table *t, uint64_t ino,
+			     int64_t max_age_ms, struct dfs_attr *a,
+			     int64_t *age_ms);
 
 #endif

@@ -43,6 +43,7 @@ struct fs_dir {
 	size_t n;
 	size_t cap;
 	size_t hint;            /* index after the last entry handed out */
+	struct inode_stamp stamp; /* when the page was asked for */
 };
 
 static struct fs_dir *dir_of(const struct fuse_file_info *fi)
@@ -82,6 +83,7 @@ static int dir_fill(struct fs *fs, struct fs_dir *d, uint64_t cookie)
 	int r;
 
 	dir_clear(d);
+	inode_table_stamp(fs->inodes, &d->stamp);
 	if ((r = dfs_readdir(fs->client, d->ino, cookie, dir_collect, d))) {
 		dir_clear(d);
 		return r;
@@ -118,10 +120,11 @@ static bool dir_find(const struct fs_dir *d, uint64_t cookie, size_t *idx)
 
 /* Add one entry to a reply buffer; returns the size it needs (it was
  * added only if that is at most "rem"). A readdirplus entry other than
- * "." and ".." gives the kernel a lookup reference. */
+ * "." and ".." gives the kernel a lookup reference, and its attrs,
+ * listed at "st", go into the attr cache. */
 static size_t dir_add(fuse_req_t req, char *buf, size_t rem,
 		      const char *name, const struct dfs_attr *attr, off_t next,
-		      bool plus)
+		      bool plus, const struct inode_stamp *st)
 {
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
@@ -141,8 +144,10 @@ static size_t dir_add(fuse_req_t req, char *buf, size_t rem,
 	inode_table_fix_attr(fs->inodes, &a);
 	fs_fill_entry(fs, &a, &e);
 	need = fuse_add_direntry_plus(req, buf, rem, name, &e, next);
-	if (need <= rem)
+	if (need <= rem) {
 		inode_table_ref(fs->inodes, a.ino);
+		inode_table_learn(fs->inodes, attr, st);
+	}
 	return need;
 }
 
@@ -154,7 +159,7 @@ static size_t dir_add_dots(fuse_req_t req, fuse_ino_t ino, char *buf,
 	size_t used = 0, need;
 
 	if (off < 1) {
-		need = dir_add(req, buf, size, ".", &a, 1, plus);
+		need = dir_add(req, buf, size, ".", &a, 1, plus, NULL);
 		if (need > size)
 			return 0;
 		used += need;
@@ -165,7 +170,7 @@ static size_t dir_add_dots(fuse_req_t req, fuse_ino_t ino, char *buf,
 		 * this number, and it must not be 0. */
 		a.ino = ino;
 		need = dir_add(req, buf + used, size - used, "..", &a, 2,
-			       plus);
+			       plus, NULL);
 		if (need > size - used)
 			return used;
 		used += need;
@@ -192,7 +197,8 @@ static ssize_t dir_list(fuse_req_t req, struct fs_dir *d, char *buf,
 			de = &d->ents[i];
 			need = dir_add(req, buf + used, size - used, de->name,
 				       &de->attr,
-				       (off_t)(de->cookie + DOT_OFFSETS), plus);
+				       (off_t)(de->cookie + DOT_OFFSETS), plus,
+				       &d->stamp);
 			if (need > size - used)
 				return (ssize_t)used;
 			used += need;

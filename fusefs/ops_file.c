@@ -113,7 +113,10 @@ static int truncate_on_open(struct fs *fs, uint64_t ino, struct dfs_attr *a)
 
 	if ((r = fs_flush_inode(fs, ino)) != 0)
 		return r;
-	if ((r = dfs_setattr(fs->client, ino, &sa, a)) != 0)
+	r = dfs_setattr(fs->client, ino, &sa, a);
+	/* Not yet open here: a cached copy would still tell the old size. */
+	inode_table_invalidate(fs->inodes, ino);
+	if (r != 0)
 		return r;
 	n = inode_table_handles(fs->inodes, ino, hs, MAX_HANDLES);
 	for (size_t i = 0; i < n; i++) {
@@ -186,15 +189,23 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
-	struct dfs_attr a;
+	struct inode_stamp st;
+	struct dfs_attr a, dir;
 	bool created;
 	int r;
 
 	/* Created and held as any open file (dfs_open()). */
+	inode_table_stamp(fs->inodes, &st);
 	r = dfs_create_open(fs->client, parent, name,
 			    mode & 07777 & ~ctx->umask, ctx->uid, ctx->gid,
-			    &a);
+			    &a, &dir);
 	created = r == 0;
+	/* The kernel asks for the directory's attrs before the next
+	 * change in it: the reply brought them. */
+	if (created)
+		fs_learn_dir(fs, parent, &dir, &st);
+	else if (r != -EEXIST)
+		inode_table_invalidate(fs->inodes, parent);
 	/* Someone else created it since the kernel looked: open theirs. */
 	if (r == -EEXIST && !(fi->flags & O_EXCL) &&
 	    (r = dfs_lookup(fs->client, parent, name, &a)) == 0 &&
@@ -373,6 +384,7 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		grow_handles(fs, ino, a.size);
 		inode_table_set_seen(fs->inodes, &a);
 	}
+	inode_table_invalidate(fs->inodes, ino);
 	fuse_reply_err(req, -fs_inode_errno(r));
 }
 

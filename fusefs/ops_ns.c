@@ -2,6 +2,9 @@
  * ops_ns.c - namespace operations of the mount: each is one master call
  * through the client library, its attrs corrected for this mount's
  * unflushed writes (inode_table_fix_attr) before they reach the kernel.
+ * Every attr a reply carries (the directory's too, after a change in
+ * it) goes into the inode table's attr cache, from which getattr
+ * answers for attr_timeout seconds.
  */
 #include <errno.h>
 #include <string.h>
@@ -45,16 +48,28 @@ void fs_fill_entry(struct fs *fs, const struct dfs_attr *a,
 	e->entry_timeout = fs->cfg.entry_timeout;
 }
 
-void fs_reply_entry(fuse_req_t req, struct dfs_attr *a)
+void fs_reply_entry(fuse_req_t req, struct dfs_attr *a,
+		    const struct inode_stamp *st)
 {
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
 
+	/* Referenced first: the cache keeps only inodes in the table. */
+	inode_table_ref(fs->inodes, a->ino);
+	inode_table_learn(fs->inodes, a, st);
 	inode_table_fix_attr(fs->inodes, a);
 	fs_fill_entry(fs, a, &e);
-	inode_table_ref(fs->inodes, a->ino);
 	if (fuse_reply_entry(req, &e) != 0)
 		inode_table_forget(fs->inodes, a->ino, 1);
+}
+
+void fs_learn_dir(struct fs *fs, uint64_t ino, const struct dfs_attr *dir,
+		  const struct inode_stamp *st)
+{
+	if (dir->ino == ino)
+		inode_table_learn(fs->inodes, dir, st);
+	else
+		inode_table_invalidate(fs->inodes, ino);
 }
 
 int fs_inode_errno(int r)
@@ -62,33 +77,103 @@ int fs_inode_errno(int r)
 	return r == -ENOENT ? -ESTALE : r;
 }
 
-/* Reply with an entry, or the error of a failed call. */
-static void reply_entry_or_err(fuse_req_t req, int r, struct dfs_attr *a)
+/* True if a namespace change that failed with r certainly changed
+ * nothing: the master refuses with these before changing anything,
+ * while another error (the connection lost) may hide a change made. */
+static bool error_changed_nothing(int r)
 {
-	if (r != 0)
-		fuse_reply_err(req, -r);
-	else
-		fs_reply_entry(req, a);
+	return r == -ENOENT || r == -EEXIST || r == -ENOTEMPTY ||
+	       r == -EISDIR || r == -ENOTDIR || r == -EINVAL || r == -EPERM ||
+	       r == -ENAMETOOLONG;
 }
 
-/* Reply with attrs (corrected for this mount) and the attr timeout. */
-static void reply_attr(fuse_req_t req, struct dfs_attr *a)
+/*
+ * Reply to a call that made a new name in directory "parent": with the
+ * entry, or the error of a failed call. The directory's cached attrs
+ * become "dir" (from the reply); after a failure that may hide a change
+ * they are dropped.
+ */
+static void reply_new_name(fuse_req_t req, int r, fuse_ino_t parent,
+			   struct dfs_attr *a, const struct dfs_attr *dir,
+			   const struct inode_stamp *st)
+{
+	struct fs *fs = fs_of(req);
+
+	if (r != 0) {
+		if (!error_changed_nothing(r))
+			inode_table_invalidate(fs->inodes, parent);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fs_learn_dir(fs, parent, dir, st);
+	fs_reply_entry(req, a, st);
+}
+
+/*
+ * Bring the attr cache up to date after an unlink, rmdir or rename in
+ * "parent" (and "newparent") that returned r: both directories, the
+ * inode that lost or moved its name and the one a rename replaced. An
+ * older master reports none of it: drop every cached copy then.
+ */
+static void learn_change(struct fs *fs, int r, uint64_t parent,
+			 uint64_t newparent, const struct dfs_ns_change *chg,
+			 const struct inode_stamp *st)
+{
+	struct inode_table *t = fs->inodes;
+
+	if (r != 0) {
+		if (!error_changed_nothing(r))
+			inode_table_invalidate_all(t);
+		return;
+	}
+	if (chg->ino == 0) {
+		inode_table_invalidate_all(t);
+		return;
+	}
+	fs_learn_dir(fs, parent, &chg->dir, st);
+	/* The same directory twice would look like a concurrent change. */
+	if (newparent != parent)
+		fs_learn_dir(fs, newparent, &chg->newdir, st);
+	if (chg->attr.ino == chg->ino)
+		inode_table_learn(t, &chg->attr, st);
+	else
+		inode_table_invalidate(t, chg->ino);
+	if (chg->target_ino == 0)
+		return;
+	if (chg->target.ino == chg->target_ino)
+		inode_table_learn(t, &chg->target, st);
+	else
+		inode_table_invalidate(t, chg->target_ino);
+}
+
+/* Reply with attrs (corrected for this mount), which the kernel may
+ * keep for "timeout" seconds. */
+static void reply_attr_for(fuse_req_t req, struct dfs_attr *a,
+			   double timeout)
 {
 	struct fs *fs = fs_of(req);
 	struct stat st;
 
 	inode_table_fix_attr(fs->inodes, a);
 	fs_attr_to_stat(a, &st);
-	fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
+	fuse_reply_attr(req, &st, timeout);
+}
+
+/* Reply with fresh attrs and the attr timeout. */
+static void reply_attr(fuse_req_t req, struct dfs_attr *a)
+{
+	reply_attr_for(req, a, fs_of(req)->cfg.attr_timeout);
 }
 
 void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
+	struct inode_stamp st;
 	struct dfs_attr a;
 	int r;
 
+	inode_table_stamp(fs->inodes, &st);
 	r = dfs_lookup(fs->client, parent, name, &a);
 	if (r == -ENOENT) {
 		/* Negative entry: not cached by default, since a name that
@@ -99,7 +184,10 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	reply_entry_or_err(req, r, &a);
+	if (r != 0)
+		fuse_reply_err(req, -r);
+	else
+		fs_reply_entry(req, &a, &st);
 }
 
 void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -119,16 +207,36 @@ void fs_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
+/*
+ * Attrs from the cache while fresh: the kernel asks for a directory's
+ * attrs (permission checks) after every change in it, and the reply of
+ * that change carried them. An open inode is never answered from the
+ * cache (inode_table.h): the master's attrs, corrected for unflushed
+ * writes, tell a growing size.
+ */
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
+	double timeout = fs->cfg.attr_timeout;
+	struct inode_stamp st;
 	struct dfs_attr a;
+	int64_t age_ms;
 	int r;
 
 	(void)fi;
-	if ((r = dfs_getattr(fs_of(req)->client, ino, &a)) != 0) {
+	/* The kernel keeps a cached copy only for what is left of its
+	 * attr_timeout: the staleness bound stays attr_timeout. */
+	if (inode_table_cached_attr(fs->inodes, ino,
+				    (int64_t)(timeout * 1000), &a, &age_ms)) {
+		reply_attr_for(req, &a, timeout - (double)age_ms / 1000);
+		return;
+	}
+	inode_table_stamp(fs->inodes, &st);
+	if ((r = dfs_getattr(fs->client, ino, &a)) != 0) {
 		fuse_reply_err(req, -fs_inode_errno(r));
 		return;
 	}
+	inode_table_learn(fs->inodes, &a, &st);
 	reply_attr(req, &a);
 }
 
@@ -183,6 +291,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		int to_set, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
+	struct inode_stamp st;
 	struct dfs_setattr sa;
 	struct dfs_attr a;
 	int r;
@@ -199,13 +308,16 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			 PROTO_SET_MTIME_NOW)) &&
 	    (r = fs_flush_inode(fs, ino)) != 0)
 		goto out;
+	inode_table_stamp(fs->inodes, &st);
 	if ((r = dfs_setattr(fs->client, ino, &sa, &a)) != 0) {
+		inode_table_invalidate(fs->inodes, ino);
 		r = fs_inode_errno(r);
 		goto out;
 	}
 	if (sa.valid & PROTO_SET_SIZE)
 		set_handles_size(fs, ino, a.size);
 	inode_table_set_seen(fs->inodes, &a);
+	inode_table_learn(fs->inodes, &a, &st);
 	reply_attr(req, &a);
 	return;
 out:
@@ -228,56 +340,81 @@ void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      mode_t mode, dev_t rdev)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct dfs_attr a;
+	struct dfs_attr a, dir;
+	struct inode_stamp st;
 	int r;
 
 	mode = (mode & S_IFMT) | (mode & 07777 & ~ctx->umask);
+	inode_table_stamp(fs_of(req)->inodes, &st);
 	r = dfs_mknod(fs_of(req)->client, parent, name, mode, rdev, ctx->uid,
-		      ctx->gid, &a);
-	reply_entry_or_err(req, r, &a);
+		      ctx->gid, &a, &dir);
+	reply_new_name(req, r, parent, &a, &dir, &st);
 }
 
 void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      mode_t mode)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct dfs_attr a;
+	struct dfs_attr a, dir;
+	struct inode_stamp st;
 	int r;
 
+	inode_table_stamp(fs_of(req)->inodes, &st);
 	r = dfs_mkdir(fs_of(req)->client, parent, name,
-		      mode & 07777 & ~ctx->umask, ctx->uid, ctx->gid, &a);
-	reply_entry_or_err(req, r, &a);
+		      mode & 07777 & ~ctx->umask, ctx->uid, ctx->gid, &a, &dir);
+	reply_new_name(req, r, parent, &a, &dir, &st);
 }
 
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct fs *fs = fs_of(req);
+	struct dfs_ns_change chg;
+	struct inode_stamp st;
+	int r;
+
 	/* An open file stays until its last close on any mount: the
 	 * master keeps it while a session holds it (dfs_open()). */
-	fuse_reply_err(req, -dfs_unlink(fs_of(req)->client, parent, name));
+	inode_table_stamp(fs->inodes, &st);
+	r = dfs_unlink(fs->client, parent, name, &chg);
+	learn_change(fs, r, parent, parent, &chg, &st);
+	fuse_reply_err(req, -r);
 }
 
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -dfs_rmdir(fs_of(req)->client, parent, name));
+	struct fs *fs = fs_of(req);
+	struct dfs_ns_change chg;
+	struct inode_stamp st;
+	int r;
+
+	inode_table_stamp(fs->inodes, &st);
+	r = dfs_rmdir(fs->client, parent, name, &chg);
+	learn_change(fs, r, parent, parent, &chg, &st);
+	fuse_reply_err(req, -r);
 }
 
 void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct dfs_attr a;
+	struct dfs_attr a, dir;
+	struct inode_stamp st;
 	int r;
 
+	inode_table_stamp(fs_of(req)->inodes, &st);
 	r = dfs_symlink(fs_of(req)->client, parent, name, link, ctx->uid,
-			ctx->gid, &a);
-	reply_entry_or_err(req, r, &a);
+			ctx->gid, &a, &dir);
+	reply_new_name(req, r, parent, &a, &dir, &st);
 }
 
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct fs *fs = fs_of(req);
+	struct dfs_ns_change chg;
+	struct inode_stamp st;
 	unsigned pflags = 0;
+	int r;
 
 	if (flags & RENAME_NOREPLACE)
 		pflags |= PROTO_RENAME_NOREPLACE;
@@ -287,18 +424,26 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fuse_reply_err(req, -dfs_rename(fs->client, parent, name, newparent,
-					newname, pflags));
+	inode_table_stamp(fs->inodes, &st);
+	r = dfs_rename(fs->client, parent, name, newparent, newname, pflags,
+		       &chg);
+	learn_change(fs, r, parent, newparent, &chg, &st);
+	fuse_reply_err(req, -r);
 }
 
 void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	     const char *newname)
 {
-	struct dfs_attr a;
+	struct dfs_attr a, dir;
+	struct inode_stamp st;
 	int r;
 
-	r = dfs_link(fs_of(req)->client, ino, newparent, newname, &a);
-	reply_entry_or_err(req, r, &a);
+	inode_table_stamp(fs_of(req)->inodes, &st);
+	r = dfs_link(fs_of(req)->client, ino, newparent, newname, &a, &dir);
+	/* The answer lost, nlink and ctime of "ino" may have changed. */
+	if (r != 0 && !error_changed_nothing(r))
+		inode_table_invalidate(fs_of(req)->inodes, ino);
+	reply_new_name(req, r, newparent, &a, &dir, &st);
 }
 
 void fs_statfs(fuse_req_t req, fuse_ino_t ino)

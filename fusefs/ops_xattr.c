@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 
 #include "fs.h"
+#include "inode_table.h"
 #include "banned.h"
 
 /* The one namespace stored. */
@@ -55,6 +56,8 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	r = dfs_setxattr(fs_of(req)->client, ino, name, value, size, flags);
+	/* The master set the inode's ctime. */
+	inode_table_invalidate(fs_of(req)->inodes, ino);
 	fuse_reply_err(req, -fs_inode_errno(r));
 }
 
@@ -100,5 +103,6 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	r = dfs_removexattr(fs_of(req)->client, ino, name);
+	inode_table_invalidate(fs_of(req)->inodes, ino);
 	fuse_reply_err(req, -fs_inode_errno(r));
 }

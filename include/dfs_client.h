@@ -67,28 +67,57 @@ struct dfs_setattr {
 int dfs_setattr(struct dfs_client *c, uint64_t ino,
 		const struct dfs_setattr *sa, struct dfs_attr *attr);
 
+/*
+ * Names: create, mknod, mkdir, symlink and link set *attr to the attrs of
+ * the new name's inode and *dir to those of the directory the name went
+ * into, right after the change (for a caller that caches attrs). Both
+ * may be NULL; dir->ino is 0 when the master did not say (an older
+ * master).
+ */
 int dfs_create(struct dfs_client *c, uint64_t parent, const char *name,
 	       uint32_t mode, uint32_t uid, uint32_t gid,
-	       struct dfs_attr *attr);
+	       struct dfs_attr *attr, struct dfs_attr *dir);
 /* Create a node of any type (S_IFMT bits of "mode": regular file, FIFO,
  * socket, device with "rdev"). */
 int dfs_mknod(struct dfs_client *c, uint64_t parent, const char *name,
 	      uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
-	      struct dfs_attr *attr);
+	      struct dfs_attr *attr, struct dfs_attr *dir);
 int dfs_mkdir(struct dfs_client *c, uint64_t parent, const char *name,
 	      uint32_t mode, uint32_t uid, uint32_t gid,
-	      struct dfs_attr *attr);
+	      struct dfs_attr *attr, struct dfs_attr *dir);
 int dfs_symlink(struct dfs_client *c, uint64_t parent, const char *name,
 		const char *target, uint32_t uid, uint32_t gid,
-		struct dfs_attr *attr);
+		struct dfs_attr *attr, struct dfs_attr *dir);
 /* Target of a symlink into buf (NUL-terminated, truncated to size). */
 int dfs_readlink(struct dfs_client *c, uint64_t ino, char *buf, size_t size);
 int dfs_link(struct dfs_client *c, uint64_t ino, uint64_t newparent,
-	     const char *newname, struct dfs_attr *attr);
-int dfs_unlink(struct dfs_client *c, uint64_t parent, const char *name);
-int dfs_rmdir(struct dfs_client *c, uint64_t parent, const char *name);
+	     const char *newname, struct dfs_attr *attr,
+	     struct dfs_attr *dir);
+
+/*
+ * What an unlink, rmdir or rename did besides removing or moving a name,
+ * as the master reports it (EP_UNLINK, EP_RENAME). An attr whose ino is
+ * 0 was not reported: an inode that no longer exists, or an older master
+ * (then "ino" is 0 too).
+ */
+struct dfs_ns_change {
+	struct dfs_attr dir;            /* "parent" after the change */
+	struct dfs_attr newdir;         /* rename: "newparent" after it */
+	uint64_t ino;                   /* inode the (old) name held */
+	struct dfs_attr attr;           /* its attrs, if it still exists */
+	uint64_t target_ino;            /* rename: inode the new name held
+					 * before, 0 if none */
+	struct dfs_attr target;         /* its attrs, if it still exists */
+};
+
+/* "chg" (may be NULL) receives what the change did. */
+int dfs_unlink(struct dfs_client *c, uint64_t parent, const char *name,
+	       struct dfs_ns_change *chg);
+int dfs_rmdir(struct dfs_client *c, uint64_t parent, const char *name,
+	      struct dfs_ns_change *chg);
 int dfs_rename(struct dfs_client *c, uint64_t parent, const char *name,
-	       uint64_t newparent, const char *newname, unsigned flags);
+	       uint64_t newparent, const char *newname, unsigned flags,
+	       struct dfs_ns_change *chg);
 
 /* One directory entry handed to a dfs_readdir() callback. */
 struct dfs_dirent {
@@ -194,10 +223,11 @@ int dfs_open(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr);
 void dfs_close(struct dfs_client *c, uint64_t ino);
 
 /* Create a regular file as dfs_create() does and hold it as dfs_open()
- * does (one dfs_close()), in one master call when it can. */
+ * does (one dfs_close()), in one master call when it can. "dir" as for
+ * dfs_create() (may be NULL). */
 int dfs_create_open(struct dfs_client *c, uint64_t parent, const char *name,
 		    uint32_t mode, uint32_t uid, uint32_t gid,
-		    struct dfs_attr *attr);
+		    struct dfs_attr *attr, struct dfs_attr *dir);
 
 /*
  * Extended attributes (EP_SETXATTR ...). Names are whole ("user.x").

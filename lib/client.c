@@ -37,6 +37,7 @@ struct dfs_client {
 	struct client_session *session; /* open-file holds, or NULL; set
 					 * and cleared while no other
 					 * thread uses the client */
+	struct client_prefetch *prefetch; /* locations sent with opens */
 };
 
 struct dfs_client *dfs_client_new(const char *master_addr)
@@ -48,6 +49,7 @@ struct dfs_client *dfs_client_new(const char *master_addr)
 	};
 
 	c->hc = http_client_new(&opts);
+	c->prefetch = client_prefetch_new();
 	snprintf(c->master, sizeof(c->master), "%s", master_addr);
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
@@ -59,6 +61,7 @@ void dfs_client_free(struct dfs_client *c)
 		return;
 	dfs_session_end(c);
 	http_client_free(c->hc);
+	client_prefetch_free(c->prefetch);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -78,6 +81,11 @@ const char *dfs_default_master(void)
 struct http_client *client_http(struct dfs_client *c)
 {
 	return c->hc;
+}
+
+struct client_prefetch *client_prefetch_of(struct dfs_client *c)
+{
+	return c->prefetch;
 }
 
 struct client_session *client_get_session(struct dfs_client *c)
@@ -190,10 +198,28 @@ int client_chunk_size(struct dfs_client *c, uint64_t *chunk_size)
 	return 0;
 }
 
+void client_reply_attr(const json_t *reply, const char *key,
+		       struct dfs_attr *out)
+{
+	const json_t *v;
+
+	if (out == NULL)
+		return;
+	memset(out, 0, sizeof(*out));
+	if ((v = json_object_get(reply, key)) == NULL)
+		return;
+	if (proto_attr_from_json(v, out) != 0) {
+		log_warnx("ignoring malformed '%s' in a master reply", key);
+		memset(out, 0, sizeof(*out));
+	}
+}
+
 /* Send "req" (stolen; NULL means it could not be built: -EINVAL) and
- * decode an attr reply into *attr if attr is not NULL. */
+ * decode an attr reply into *attr and its "parent_attr" into *dir, each
+ * if not NULL. */
 static int call_attr(struct dfs_client *c, const char *ep, json_t *req,
-		     struct dfs_attr *attr, bool idempotent)
+		     struct dfs_attr *attr, struct dfs_attr *dir,
+		     bool idempotent)
 {
 	json_t *reply = NULL;
 	struct dfs_attr tmp;
@@ -207,6 +233,7 @@ static int call_attr(struct dfs_client *c, const char *ep, json_t *req,
 		goto out;
 	if ((r = proto_attr_from_json(reply, attr != NULL ? attr : &tmp)) != 0)
 		goto out;
+	client_reply_attr(reply, "parent_attr", dir);
 	r = 0;
 out:
 	json_decref(reply);
@@ -214,15 +241,36 @@ out:
 	return r;
 }
 
-/* As call_attr() for calls whose reply carries nothing. */
-static int call_void(struct dfs_client *c, const char *ep, json_t *req,
-		     bool idempotent)
+/* Decode the reply of EP_UNLINK, EP_RMDIR or EP_RENAME. */
+static void change_from_json(const json_t *reply, struct dfs_ns_change *chg)
 {
+	json_int_t ino;
+
+	ino = json_integer_value(json_object_get(reply, "ino"));
+	chg->ino = ino > 0 ? (uint64_t)ino : 0;
+	ino = json_integer_value(json_object_get(reply, "target_ino"));
+	chg->target_ino = ino > 0 ? (uint64_t)ino : 0;
+	client_reply_attr(reply, "parent_attr", &chg->dir);
+	client_reply_attr(reply, "newparent_attr", &chg->newdir);
+	client_reply_attr(reply, "attr", &chg->attr);
+	client_reply_attr(reply, "target_attr", &chg->target);
+}
+
+/* As call_attr() for EP_UNLINK, EP_RMDIR and EP_RENAME: *chg (if not
+ * NULL) receives what the change did. */
+static int call_change(struct dfs_client *c, const char *ep, json_t *req,
+		       struct dfs_ns_change *chg)
+{
+	json_t *reply = NULL;
 	int r;
 
 	if (req == NULL)
 		return -EINVAL;
-	r = client_master_call(c, ep, req, NULL, idempotent);
+	r = client_master_call(c, ep, req, chg != NULL ? &reply : NULL,
+			       false);
+	if (r == 0 && chg != NULL)
+		change_from_json(reply, chg);
+	json_decref(reply);
 	json_decref(req);
 	return r;
 }
@@ -233,20 +281,20 @@ int dfs_lookup(struct dfs_client *c, uint64_t parent, const char *name,
 	return call_attr(c, EP_LOOKUP,
 			 json_pack("{s:I, s:s}", "parent", (json_int_t)parent,
 				   "name", name),
-			 attr, true);
+			 attr, NULL, true);
 }
 
 int dfs_getattr(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr)
 {
 	return call_attr(c, EP_GETATTR,
 			 json_pack("{s:I}", "ino", (json_int_t)ino), attr,
-			 true);
+			 NULL, true);
 }
 
 int dfs_resolve(struct dfs_client *c, const char *path, struct dfs_attr *attr)
 {
 	return call_attr(c, EP_RESOLVE, json_pack("{s:s}", "path", path), attr,
-			 true);
+			 NULL, true);
 }
 
 int client_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
@@ -256,7 +304,7 @@ int client_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
 	return call_attr(c, EP_EXTEND,
 			 json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "size",
 				   (json_int_t)size),
-			 attr, true);
+			 attr, NULL, true);
 }
 
 int dfs_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
@@ -327,6 +375,8 @@ int dfs_setattr(struct dfs_client *c, uint64_t ino,
 	int r;
 
 	if (sa->valid & PROTO_SET_SIZE) {
+		/* Chunks sent with an open may be gone after this. */
+		client_prefetch_drop(c->prefetch, ino);
 		if ((r = truncate_boundary(c, ino, sa->size)) != 0) {
 			log_warnx("truncating inode %llu to %llu: %s",
 				  (unsigned long long)ino,
@@ -334,21 +384,22 @@ int dfs_setattr(struct dfs_client *c, uint64_t ino,
 			return r;
 		}
 	}
-	return call_attr(c, EP_SETATTR, setattr_request(ino, sa), attr, true);
+	return call_attr(c, EP_SETATTR, setattr_request(ino, sa), attr, NULL,
+			 true);
 }
 
 int dfs_create(struct dfs_client *c, uint64_t parent, const char *name,
 	       uint32_t mode, uint32_t uid, uint32_t gid,
-	       struct dfs_attr *attr)
+	       struct dfs_attr *attr, struct dfs_attr *dir)
 {
 	if ((mode & S_IFMT) == 0)
 		mode |= S_IFREG;
-	return dfs_mknod(c, parent, name, mode, 0, uid, gid, attr);
+	return dfs_mknod(c, parent, name, mode, 0, uid, gid, attr, dir);
 }
 
 int dfs_mknod(struct dfs_client *c, uint64_t parent, const char *name,
 	      uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
-	      struct dfs_attr *attr)
+	      struct dfs_attr *attr, struct dfs_attr *dir)
 {
 	return call_attr(c, EP_CREATE,
 			 json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "parent",
@@ -356,31 +407,31 @@ int dfs_mknod(struct dfs_client *c, uint64_t parent, const char *name,
 				   (json_int_t)mode, "uid", (json_int_t)uid,
 				   "gid", (json_int_t)gid, "rdev",
 				   (json_int_t)rdev),
-			 attr, false);
+			 attr, dir, false);
 }
 
 int dfs_mkdir(struct dfs_client *c, uint64_t parent, const char *name,
 	      uint32_t mode, uint32_t uid, uint32_t gid,
-	      struct dfs_attr *attr)
+	      struct dfs_attr *attr, struct dfs_attr *dir)
 {
 	return call_attr(c, EP_MKDIR,
 			 json_pack("{s:I, s:s, s:I, s:I, s:I}", "parent",
 				   (json_int_t)parent, "name", name, "mode",
 				   (json_int_t)(mode | S_IFDIR), "uid",
 				   (json_int_t)uid, "gid", (json_int_t)gid),
-			 attr, false);
+			 attr, dir, false);
 }
 
 int dfs_symlink(struct dfs_client *c, uint64_t parent, const char *name,
 		const char *target, uint32_t uid, uint32_t gid,
-		struct dfs_attr *attr)
+		struct dfs_attr *attr, struct dfs_attr *dir)
 {
 	return call_attr(c, EP_SYMLINK,
 			 json_pack("{s:I, s:s, s:s, s:I, s:I}", "parent",
 				   (json_int_t)parent, "name", name, "target",
 				   target, "uid", (json_int_t)uid, "gid",
 				   (json_int_t)gid),
-			 attr, false);
+			 attr, dir, false);
 }
 
 int dfs_readlink(struct dfs_client *c, uint64_t ino, char *buf, size_t size)
@@ -405,41 +456,44 @@ out:
 }
 
 int dfs_link(struct dfs_client *c, uint64_t ino, uint64_t newparent,
-	     const char *newname, struct dfs_attr *attr)
+	     const char *newname, struct dfs_attr *attr, struct dfs_attr *dir)
 {
 	return call_attr(c, EP_LINK,
 			 json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)ino,
 				   "newparent", (json_int_t)newparent,
 				   "newname", newname),
-			 attr, false);
+			 attr, dir, false);
 }
 
-int dfs_unlink(struct dfs_client *c, uint64_t parent, const char *name)
+int dfs_unlink(struct dfs_client *c, uint64_t parent, const char *name,
+	       struct dfs_ns_change *chg)
 {
-	return call_void(c, EP_UNLINK,
-			 json_pack("{s:I, s:s}", "parent", (json_int_t)parent,
-				   "name", name),
-			 false);
+	return call_change(c, EP_UNLINK,
+			   json_pack("{s:I, s:s}", "parent",
+				     (json_int_t)parent, "name", name),
+			   chg);
 }
 
-int dfs_rmdir(struct dfs_client *c, uint64_t parent, const char *name)
+int dfs_rmdir(struct dfs_client *c, uint64_t parent, const char *name,
+	      struct dfs_ns_change *chg)
 {
-	return call_void(c, EP_RMDIR,
-			 json_pack("{s:I, s:s}", "parent", (json_int_t)parent,
-				   "name", name),
-			 false);
+	return call_change(c, EP_RMDIR,
+			   json_pack("{s:I, s:s}", "parent",
+				     (json_int_t)parent, "name", name),
+			   chg);
 }
 
 int dfs_rename(struct dfs_client *c, uint64_t parent, const char *name,
-	       uint64_t newparent, const char *newname, unsigned flags)
+	       uint64_t newparent, const char *newname, unsigned flags,
+	       struct dfs_ns_change *chg)
 {
-	return call_void(c, EP_RENAME,
-			 json_pack("{s:I, s:s, s:I, s:s, s:I}", "parent",
-				   (json_int_t)parent, "name", name,
-				   "newparent", (json_int_t)newparent,
-				   "newname", newname, "flags",
-				   (json_int_t)flags),
-			 false);
+	return call_change(c, EP_RENAME,
+			   json_pack("{s:I, s:s, s:I, s:s, s:I}", "parent",
+				     (json_int_t)parent, "name", name,
+				     "newparent", (json_int_t)newparent,
+				     "newname", newname, "flags",
+				     (json_int_t)flags),
+			   chg);
 }
 
 /* Hand every entry of one EP_READDIR reply page to fn. Returns 0 to go

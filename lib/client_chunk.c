@@ -71,13 +71,23 @@ static int slot_cmp(const void *a, const void *b)
 	       : x->chunk.index > y->chunk.index;
 }
 
+static int locs_store(struct client_locs *l, const json_t *chunks,
+		      uint64_t index, uint64_t count, bool write);
+
 struct client_locs *client_locs_new(struct dfs_client *c, uint64_t ino)
 {
 	struct client_locs *l = xcalloc(1, sizeof(*l));
+	uint64_t count = 0;
+	json_t *chunks;
 
 	l->c = c;
 	l->ino = ino;
 	pthread_mutex_init(&l->lock, NULL);
+	/* Where the first chunks are, if the open brought it. */
+	chunks = client_prefetch_take(client_prefetch_of(c), ino, &count);
+	if (chunks != NULL && locs_store(l, chunks, 0, count, false) != 0)
+		client_locs_clear(l);
+	json_decref(chunks);
 	return l;
 }
 

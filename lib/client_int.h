@@ -70,6 +70,14 @@ struct http_client *client_http(struct dfs_client *c);
 int client_master_call(struct dfs_client *c, const char *ep, json_t *req,
 		       json_t **reply, bool idempotent);
 
+/*
+ * Optional attrs "key" of a master reply (a namespace change's
+ * "parent_attr", say) into *out (NULL: ignored); zero-filled when absent
+ * or malformed (logged), so out->ino 0 means unknown.
+ */
+void client_reply_attr(const json_t *reply, const char *key,
+		       struct dfs_attr *out);
+
 /* The client's session (NULL: none), and setting it (only while no
  * other thread uses the client: dfs_session_start() / _end()). */
 struct client_session;
@@ -96,6 +104,27 @@ void client_note_chunk_size(struct dfs_client *c, uint64_t chunk_size);
  */
 int client_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
 		  struct dfs_attr *attr);
+
+/*
+ * Chunk locations sent with an open (client_prefetch.c): stored by
+ * dfs_open(), taken once by the next client_locs_new() of the inode
+ * while young, dropped by a truncate. Thread-safe.
+ */
+struct client_prefetch;
+struct client_prefetch *client_prefetch_new(void);
+void client_prefetch_free(struct client_prefetch *p);
+/* Keep "chunks" (a reference is taken), covering chunks 0 .. count-1. */
+void client_prefetch_put(struct client_prefetch *p, uint64_t ino,
+			 json_t *chunks, uint64_t count);
+/* The chunks kept for "ino" (a new reference, *count set), or NULL. */
+json_t *client_prefetch_take(struct client_prefetch *p, uint64_t ino,
+			     uint64_t *count);
+void client_prefetch_drop(struct client_prefetch *p, uint64_t ino);
+/* The client's table (borrowed). */
+struct client_prefetch *client_prefetch_of(struct dfs_client *c);
+
+/* Chunks whose locations an open asks for (EP_OPEN "chunks"). */
+#define CLIENT_OPEN_LOCATIONS 4
 
 /*
  * Chunk locations of one file, cached. Thread-safe (own lock). Holes

@@ -357,14 +357,40 @@ void dfs_session_end(struct dfs_client *c)
 }
 
 /* One EP_OPEN call; on success a regular file enters the table. */
+/*
+ * Keep the chunk locations an EP_OPEN reply may carry for the handle
+ * about to be made (client_prefetch.c). Only chunks inside the file's
+ * size count: the cache would take a chunk the reply lacks for a hole,
+ * and one past the end may be written by someone else before this
+ * handle reads it.
+ */
+static void open_note_locations(struct dfs_client *c,
+				const struct dfs_attr *attr,
+				const json_t *reply)
+{
+	json_t *chunks = json_object_get(reply, "chunks");
+	uint64_t cs, count;
+
+	if (chunks == NULL ||
+	    proto_get_u64(reply, "chunk_size", UINT64_MAX, &cs) != 0 ||
+	    cs == 0)
+		return;
+	client_note_chunk_size(c, cs);
+	count = attr->size / cs + (attr->size % cs != 0);
+	if (count > CLIENT_OPEN_LOCATIONS)
+		count = CLIENT_OPEN_LOCATIONS;
+	client_prefetch_put(client_prefetch_of(c), attr->ino, chunks, count);
+}
+
 static int open_once(struct client_session *s, uint64_t ino,
 		     struct dfs_attr *attr)
 {
 	json_t *req, *reply = NULL;
 	int r;
 
-	req = json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "session",
-			(json_int_t)s->id);
+	req = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino, "session",
+			(json_int_t)s->id, "chunks",
+			(json_int_t)CLIENT_OPEN_LOCATIONS);
 	if (req == NULL)
 		return -EINVAL;
 	pthread_rwlock_rdlock(&s->reg_lock);
@@ -377,6 +403,7 @@ static int open_once(struct client_session *s, uint64_t ino,
 		pthread_mutex_lock(&s->lock);
 		table_add(s, ino);
 		pthread_mutex_unlock(&s->lock);
+		open_note_locations(s->c, attr, reply);
 	}
 	pthread_rwlock_unlock(&s->reg_lock);
 	json_decref(reply);
@@ -426,9 +453,10 @@ void dfs_close(struct dfs_client *c, uint64_t ino)
 }
 
 /* EP_CREATE with the session; *held tells whether the master took the
- * hold (then the table has it). */
+ * hold (then the table has it). *dir (may be NULL) as dfs_create(). */
 static int create_held(struct client_session *s, json_t *req,
-		       struct dfs_attr *attr, bool *held)
+		       struct dfs_attr *attr, struct dfs_attr *dir,
+		       bool *held)
 {
 	json_t *reply = NULL;
 	int r;
@@ -438,6 +466,8 @@ static int create_held(struct client_session *s, json_t *req,
 	r = client_master_call(s->c, EP_CREATE, req, &reply, false);
 	if (r == 0 && proto_attr_from_json(reply, attr) != 0)
 		r = -EPROTO;
+	if (r == 0)
+		client_reply_attr(reply, "parent_attr", dir);
 	if (r == 0 && json_is_true(json_object_get(reply, "held"))) {
 		*held = true;
 		pthread_mutex_lock(&s->lock);
@@ -451,7 +481,7 @@ static int create_held(struct client_session *s, json_t *req,
 
 int dfs_create_open(struct dfs_client *c, uint64_t parent, const char *name,
 		    uint32_t mode, uint32_t uid, uint32_t gid,
-		    struct dfs_attr *attr)
+		    struct dfs_attr *attr, struct dfs_attr *dir)
 {
 	struct client_session *s = client_get_session(c);
 	json_t *req;
@@ -460,14 +490,14 @@ int dfs_create_open(struct dfs_client *c, uint64_t parent, const char *name,
 
 	mode = S_IFREG | (mode & 07777);
 	if (s == NULL)
-		return dfs_create(c, parent, name, mode, uid, gid, attr);
+		return dfs_create(c, parent, name, mode, uid, gid, attr, dir);
 	req = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "parent",
 			(json_int_t)parent, "name", name, "mode",
 			(json_int_t)mode, "uid", (json_int_t)uid, "gid",
 			(json_int_t)gid, "session", (json_int_t)s->id);
 	if (req == NULL)
 		return -EINVAL;
-	r = create_held(s, req, attr, &held);
+	r = create_held(s, req, attr, dir, &held);
 	json_decref(req);
 	/* The master did not know the session (it restarted): the usual
 	 * open registers it again. */

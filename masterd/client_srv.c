@@ -905,6 +905,23 @@ static int chunks_run(struct master *m, struct chunks_req *req, json_t *arr)
 	return r;
 }
 
+int client_srv_read_locations(struct master *m, uint64_t ino,
+			      uint64_t count, json_t **chunks)
+{
+	struct chunks_req cr = { .ino = ino, .index = 0, .count = count };
+	json_t *arr = json_array();
+	int r;
+
+	if (cr.count > CHUNKS_MAX)
+		cr.count = CHUNKS_MAX;
+	if ((r = chunks_run(m, &cr, arr)) != 0) {
+		json_decref(arr);
+		return r;
+	}
+	*chunks = arr;
+	return 0;
+}
+
 static void handle_chunks(struct http_request *req, void *arg)
 {
 	struct master *m = arg;

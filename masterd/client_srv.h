@@ -42,4 +42,12 @@ struct master;
  */
 json_t *client_srv_status(struct master *m, int *err, uint64_t *missing);
 
+/*
+ * Read locations of chunks 0 .. count-1 of regular file "ino" (as
+ * EP_CHUNKS without "write"; count capped like it) into *chunks, a new
+ * array. 0 or a negative errno (NOENT, INVAL: not a regular file).
+ */
+int client_srv_read_locations(struct master *m, uint64_t ino,
+			      uint64_t count, json_t **chunks);
+
 #endif

@@ -132,7 +132,12 @@ int ns_sync(struct ns *ns);
  * own transaction. On success returns 0 and sets *result to a new JSON
  * object owned by the caller (the attr of the inode the op created or
  * changed, or {}); on failure returns a negative errno and sets *result
- * to NULL.
+ * to NULL. The namespace ops add what they did to other inodes, read in
+ * the op's transaction (the reply fields of EP_CREATE ... EP_RENAME in
+ * dfs_proto.h): create, mkdir, symlink and link "parent_attr"; unlink
+ * and rmdir "parent_attr", "ino" and, if it still exists, "attr";
+ * rename also "newparent_attr" and, when the new name existed,
+ * "target_ino" and "target_attr".
  */
 int ns_apply(struct ns *ns, const json_t *op, json_t **result);
 

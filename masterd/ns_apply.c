@@ -410,6 +410,47 @@ static int reply_attr(struct op_ctx *c, const struct ns_inode *in)
 	return 0;
 }
 
+/* The reply object, made {} if the op has not set one yet. */
+static json_t *reply_obj(struct op_ctx *c)
+{
+	if (c->result == NULL)
+		c->result = json_object();
+	return c->result;
+}
+
+/*
+ * Add the attributes of a directory the op changed (as written in this
+ * transaction) under "key": a client that caches attributes then needs
+ * no getattr of the directory after the change.
+ */
+static void reply_dir(struct op_ctx *c, const char *key,
+		      const struct ns_inode *dir)
+{
+	json_object_set_new(reply_obj(c), key, proto_attr_to_json(&dir->a));
+}
+
+/*
+ * Add what became of inode "ino", which lost or changed a name: its
+ * number under "ino_key" and, if it still exists, its attributes under
+ * "attr_key" (read back in this transaction), so that a client drops or
+ * refreshes its cached attributes (nlink, ctime).
+ */
+static int reply_named(struct op_ctx *c, const char *ino_key,
+		       const char *attr_key, uint64_t ino)
+{
+	struct ns_inode in;
+	int r;
+
+	json_object_set_new(reply_obj(c), ino_key,
+			    json_integer((json_int_t)ino));
+	if ((r = inode_get(c->ns, ino, &in)) == -ENOENT)
+		return 0;
+	if (r != 0)
+		return r;
+	json_object_set_new(c->result, attr_key, proto_attr_to_json(&in.a));
+	return 0;
+}
+
 /* An inode number argument (1 .. NS_MAX_ID). */
 static int get_ino(const json_t *op, const char *key, uint64_t *out)
 {
@@ -478,7 +519,9 @@ static int link_new(struct op_ctx *c, struct ns_inode *dir, const char *name,
 		dir->a.nlink++;
 	if ((r = dir_touch(c, dir)) != 0)
 		return r;
-	return reply_attr(c, in);
+	reply_attr(c, in);
+	reply_dir(c, "parent_attr", dir);
+	return 0;
 }
 
 static bool mknod_type_ok(uint32_t type)
@@ -566,7 +609,9 @@ static int op_link(struct op_ctx *c)
 	in.a.ctime = c->now;
 	if ((r = inode_put(c->ns, &in)) != 0 || (r = dir_touch(c, &dir)) != 0)
 		return r;
-	return reply_attr(c, &in);
+	reply_attr(c, &in);
+	reply_dir(c, "parent_attr", &dir);
+	return 0;
 }
 
 /* Parent directory and the inode an unlink/rmdir op names. */
@@ -597,9 +642,10 @@ static int op_unlink(struct op_ctx *c)
 	if (S_ISDIR(in.a.mode))
 		return -EISDIR;
 	if ((r = dent_delete(c->ns, dir.a.ino, name)) != 0 ||
-	    (r = inode_unlink(c, &in)) != 0)
+	    (r = inode_unlink(c, &in)) != 0 || (r = dir_touch(c, &dir)) != 0)
 		return r;
-	return dir_touch(c, &dir);
+	reply_dir(c, "parent_attr", &dir);
+	return reply_named(c, "ino", "attr", in.a.ino);
 }
 
 static int op_rmdir(struct op_ctx *c)
@@ -618,7 +664,10 @@ static int op_rmdir(struct op_ctx *c)
 	    (r = inode_delete(c->ns, &in)) != 0)
 		return r;
 	dir.a.nlink--;
-	return dir_touch(c, &dir);
+	if ((r = dir_touch(c, &dir)) != 0)
+		return r;
+	reply_dir(c, "parent_attr", &dir);
+	return reply_named(c, "ino", "attr", in.a.ino);
 }
 
 /* State of one rename op. sd and dd point to the same struct when the
@@ -629,6 +678,7 @@ struct rename_ctx {
 	struct ns_inode *sd, *dd;
 	const char *sn, *dn;
 	uint64_t s_ino, d_ino;
+	bool exists;            /* the new name existed (d_ino) */
 	struct ns_inode src, dst;
 	uint32_t flags;
 };
@@ -753,32 +803,56 @@ static int rename_args(struct rename_ctx *rc)
 	return 0;
 }
 
+/* The rename proper, once rename_args() read both directories. */
+static int rename_run(struct rename_ctx *rc)
+{
+	struct ns *ns = rc->c->ns;
+	int r;
+
+	if ((r = dent_lookup(ns, rc->sd->a.ino, rc->sn, &rc->s_ino)) != 0)
+		return r;
+	r = dent_lookup(ns, rc->dd->a.ino, rc->dn, &rc->d_ino);
+	if (r != 0 && r != -ENOENT)
+		return r;
+	rc->exists = r == 0;
+	if ((rc->flags & PROTO_RENAME_EXCHANGE) && !rc->exists)
+		return -ENOENT;
+	if ((rc->flags & PROTO_RENAME_NOREPLACE) && rc->exists)
+		return -EEXIST;
+	/* Two names of one file: nothing to do. */
+	if (rc->exists && rc->d_ino == rc->s_ino)
+		return 0;
+	if (inode_get(ns, rc->s_ino, &rc->src) != 0 ||
+	    (rc->exists && inode_get(ns, rc->d_ino, &rc->dst) != 0))
+		return -EIO;
+	if (rc->flags & PROTO_RENAME_EXCHANGE)
+		return rename_exchange(rc);
+	return rename_move(rc, rc->exists);
+}
+
+/* Reply with both directories, the inode that moved and the one the new
+ * name held before, if any (replaced or, with EXCHANGE, moved too). */
+static int rename_reply(struct rename_ctx *rc)
+{
+	int r;
+
+	reply_dir(rc->c, "parent_attr", rc->sd);
+	reply_dir(rc->c, "newparent_attr", rc->dd);
+	if ((r = reply_named(rc->c, "ino", "attr", rc->s_ino)) != 0)
+		return r;
+	if (!rc->exists || rc->d_ino == rc->s_ino)
+		return 0;
+	return reply_named(rc->c, "target_ino", "target_attr", rc->d_ino);
+}
+
 static int op_rename(struct op_ctx *c)
 {
 	struct rename_ctx rc = { .c = c };
-	bool exists;
 	int r;
 
-	if ((r = rename_args(&rc)) != 0)
+	if ((r = rename_args(&rc)) != 0 || (r = rename_run(&rc)) != 0)
 		return r;
-	if ((r = dent_lookup(c->ns, rc.sd->a.ino, rc.sn, &rc.s_ino)) != 0)
-		return r;
-	r = dent_lookup(c->ns, rc.dd->a.ino, rc.dn, &rc.d_ino);
-	if (r != 0 && r != -ENOENT)
-		return r;
-	exists = r == 0;
-	if ((rc.flags & PROTO_RENAME_EXCHANGE) && !exists)
-		return -ENOENT;
-	if ((rc.flags & PROTO_RENAME_NOREPLACE) && exists)
-		return -EEXIST;
-	if (exists && rc.d_ino == rc.s_ino)
-		return 0;
-	if (inode_get(c->ns, rc.s_ino, &rc.src) != 0 ||
-	    (exists && inode_get(c->ns, rc.d_ino, &rc.dst) != 0))
-		return -EIO;
-	if (rc.flags & PROTO_RENAME_EXCHANGE)
-		return rename_exchange(&rc);
-	return rename_move(&rc, exists);
+	return rename_reply(&rc);
 }
 
 /* Set a new size; chunks wholly past a smaller size are dropped. */

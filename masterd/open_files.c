@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "client_srv.h"
 #include "log.h"
 #include "master.h"
 #include "namespace.h"
@@ -36,6 +37,9 @@
 
 /* Largest EP_SESSION body (a mount registering many open files). */
 #define SESSION_MAX_BODY (16 * 1024 * 1024)
+
+/* Most chunk locations an EP_OPEN reply carries. */
+#define OPEN_LOCATIONS_MAX 16
 
 /* Largest body of EP_OPEN and EP_APPEND. */
 #define SMALL_MAX_BODY (64 * 1024)
@@ -248,6 +252,32 @@ static int open_locked(struct open_files *of, struct session *s,
 	return 0;
 }
 
+/*
+ * The EP_OPEN reply: the attrs and, when asked ("chunks": N), where the
+ * file's first chunks are, which saves the reader its first EP_CHUNKS.
+ * Locations that cannot be had are left out: the client asks later.
+ */
+static json_t *open_reply(struct master *m, const json_t *body,
+			  const struct dfs_attr *attr)
+{
+	json_t *reply = proto_attr_to_json(attr), *chunks;
+	uint64_t count = 0;
+
+	if (reply == NULL || !S_ISREG(attr->mode) ||
+	    proto_get_u64(body, "chunks", UINT64_MAX, &count) != 0 ||
+	    count == 0)
+		return reply;
+	if (count > OPEN_LOCATIONS_MAX)
+		count = OPEN_LOCATIONS_MAX;
+	if (client_srv_read_locations(m, attr->ino, count, &chunks) == 0) {
+		json_object_set_new(reply, "chunk_size",
+				    json_integer((json_int_t)ns_chunk_size(
+					    m->ns)));
+		json_object_set_new(reply, "chunks", chunks);
+	}
+	return reply;
+}
+
 static void handle_open(struct http_request *req, void *arg)
 {
 	struct master *m = arg;
@@ -276,7 +306,7 @@ static void handle_open(struct http_request *req, void *arg)
 	else if (r != 0)
 		reply_errno(req, r, "open");
 	else
-		http_reply_json(req, 200, proto_attr_to_json(&attr));
+		http_reply_json(req, 200, open_reply(m, body, &attr));
 out:
 	json_decref(body);
 }

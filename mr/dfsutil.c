@@ -50,7 +50,7 @@ int dfsu_mkdir_p(struct dfs_client *c, const char *path, uint64_t *ino)
 		r = dfs_lookup(c, cur, name, &a);
 		if (r == -ENOENT)
 			r = dfs_mkdir(c, cur, name, 0755, (uint32_t)getuid(),
-				      (uint32_t)getgid(), &a);
+				      (uint32_t)getgid(), &a, NULL);
 		if (r == -EEXIST)
 			r = dfs_lookup(c, cur, name, &a);
 		if (r != 0)
@@ -113,9 +113,9 @@ static int dfsu_empty_dir(struct dfs_client *c, uint64_t ino, int depth)
 		if (S_ISDIR(nm.mode[i])) {
 			if ((r = dfs_lookup(c, ino, nm.v[i], &a)) == 0 &&
 			    (r = dfsu_empty_dir(c, a.ino, depth + 1)) == 0)
-				r = dfs_rmdir(c, ino, nm.v[i]);
+				r = dfs_rmdir(c, ino, nm.v[i], NULL);
 		} else {
-			r = dfs_unlink(c, ino, nm.v[i]);
+			r = dfs_unlink(c, ino, nm.v[i], NULL);
 		}
 		if (r != 0 && r != -ENOENT)
 			goto out;
@@ -139,9 +139,9 @@ int dfsu_rm_rf(struct dfs_client *c, const char *path)
 		goto out;
 	if (S_ISDIR(a.mode)) {
 		if ((r = dfsu_empty_dir(c, a.ino, 0)) == 0)
-			r = dfs_rmdir(c, pa.ino, name);
+			r = dfs_rmdir(c, pa.ino, name, NULL);
 	} else {
-		r = dfs_unlink(c, pa.ino, name);
+		r = dfs_unlink(c, pa.ino, name, NULL);
 	}
 	if (r == -ENOENT)
 		r = 0;
@@ -161,7 +161,7 @@ int dfsu_create(struct dfs_client *c, const char *path, struct dfs_attr *a)
 	    (r = dfs_resolve(c, parent, &pa)) != 0)
 		goto out;
 	r = dfs_create(c, pa.ino, name, S_IFREG | 0644, (uint32_t)getuid(),
-		       (uint32_t)getgid(), a);
+		       (uint32_t)getgid(), a, NULL);
 out:
 	free(parent);
 	free(name);
@@ -180,7 +180,7 @@ int dfsu_rename(struct dfs_client *c, const char *from, const char *to,
 	    (r = dfs_resolve(c, fp, &fa)) != 0 ||
 	    (r = dfs_resolve(c, tp, &ta)) != 0)
 		goto out;
-	r = dfs_rename(c, fa.ino, fn, ta.ino, tn, flags);
+	r = dfs_rename(c, fa.ino, fn, ta.ino, tn, flags, NULL);
 out:
 	free(fp);
 	free(fn);

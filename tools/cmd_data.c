@@ -195,7 +195,7 @@ static int put_target(struct cli *cli, const struct data_opts *o,
 	if ((r = cli_resolve_parent(cli, path, parent, name)) != 0)
 		return r;
 	r = dfs_create(c, *parent, *name, S_IFREG | mode, getuid(), getgid(),
-		       a);
+		       a, NULL);
 	if (r == 0) {
 		*created = true;
 		return 0;
@@ -315,7 +315,7 @@ out:
 	if (f != NULL)
 		dfs_file_close(f);
 	if (created)
-		dfs_unlink(cli_client(cli), parent, name);
+		dfs_unlink(cli_client(cli), parent, name, NULL);
 	if (fd >= 0)
 		close(fd);
 	return r;

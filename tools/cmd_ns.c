@@ -252,7 +252,7 @@ static int mkdir_parents(struct cli *cli, const char *path)
 		r = dfs_lookup(c, cur, name, &a);
 		if (r == -ENOENT) {
 			r = dfs_mkdir(c, cur, name, ns_dir_mode(), getuid(),
-				      getgid(), &a);
+				      getgid(), &a, NULL);
 			if (r == -EEXIST)
 				r = dfs_lookup(c, cur, name, &a);
 		}
@@ -278,7 +278,7 @@ static int mkdir_one(struct cli *cli, const char *path)
 	if ((r = cli_resolve_parent(cli, path, &parent, &name)) != 0)
 		return r;
 	return dfs_mkdir(cli_client(cli), parent, name, ns_dir_mode(),
-			 getuid(), getgid(), NULL);
+			 getuid(), getgid(), NULL, NULL);
 }
 
 int cmd_mkdir(struct cli *cli, int argc, char **argv)
@@ -325,9 +325,9 @@ static int rm_tree(struct cli *cli, const char *path, uint64_t ino)
 				status = CLI_FAIL;
 				continue;
 			}
-			r = dfs_rmdir(c, ino, l.v[i].name);
+			r = dfs_rmdir(c, ino, l.v[i].name, NULL);
 		} else {
-			r = dfs_unlink(c, ino, l.v[i].name);
+			r = dfs_unlink(c, ino, l.v[i].name, NULL);
 		}
 		if (r != 0 && r != -ENOENT)
 			status = cli_err(cli, "rm", sub, r);
@@ -353,7 +353,7 @@ static int rm_one(struct cli *cli, const struct ns_opts *o, const char *arg,
 	    (r = dfs_lookup(c, parent, name, &a)) != 0)
 		goto out;
 	if ((a.mode & S_IFMT) != S_IFDIR) {
-		r = dfs_unlink(c, parent, name);
+		r = dfs_unlink(c, parent, name, NULL);
 		goto out;
 	}
 	if (!o->recursive) {
@@ -362,7 +362,7 @@ static int rm_one(struct cli *cli, const struct ns_opts *o, const char *arg,
 	}
 	if (rm_tree(cli, path, a.ino) != CLI_OK)
 		return CLI_FAIL;
-	r = dfs_rmdir(c, parent, name);
+	r = dfs_rmdir(c, parent, name, NULL);
 out:
 	if (r == -ENOENT && o->force)
 		return CLI_OK;
@@ -404,7 +404,7 @@ int cmd_rmdir(struct cli *cli, int argc, char **argv)
 	for (; i < argc; i++) {
 		if ((r = cli_path_norm(argv[i], path, sizeof(path))) == 0 &&
 		    (r = cli_resolve_parent(cli, path, &parent, &name)) == 0)
-			r = dfs_rmdir(cli_client(cli), parent, name);
+			r = dfs_rmdir(cli_client(cli), parent, name, NULL);
 		if (r != 0)
 			status = cli_err(cli, "rmdir", argv[i], r);
 	}
@@ -437,7 +437,7 @@ int cmd_mv(struct cli *cli, int argc, char **argv)
 	if ((r = cli_resolve_parent(cli, dst, &dparent, &dname)) != 0)
 		return cli_err(cli, "mv", argv[i + 1], r);
 	if ((r = dfs_rename(cli_client(cli), sparent, sname, dparent, dname,
-			    0)) != 0)
+			    0, NULL)) != 0)
 		return cli_err(cli, "mv", argv[i], r);
 	return CLI_OK;
 }

@@ -430,6 +430,126 @@ static void test_links(void **state)
 	assert_int_equal(getattr(f, ino, &a), -ENOENT);
 }
 
+/* As apply(), keeping the result in *res (caller frees). */
+static int apply_res(struct fixture *f, json_t **res, const char *fmt, ...)
+{
+	json_error_t jerr;
+	json_t *op;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	op = json_vpack_ex(&jerr, 0, fmt, ap);
+	va_end(ap);
+	assert_non_null(op);
+	r = ns_apply(f->ns, op, res);
+	json_decref(op);
+	return r;
+}
+
+/* res[key] is the attr of "ino" as the database has it now. */
+static void assert_reply_attr(struct fixture *f, const json_t *res,
+			      const char *key, uint64_t ino)
+{
+	struct dfs_attr got, now;
+
+	assert_int_equal(proto_attr_from_json(json_object_get(res, key), &got),
+			 0);
+	assert_int_equal(getattr(f, ino, &now), 0);
+	assert_int_equal(got.ino, ino);
+	assert_int_equal(got.mode, now.mode);
+	assert_int_equal(got.nlink, now.nlink);
+	assert_int_equal(got.size, now.size);
+	assert_int_equal(got.mtime.tv_sec, now.mtime.tv_sec);
+	assert_int_equal(got.mtime.tv_nsec, now.mtime.tv_nsec);
+	assert_int_equal(got.ctime.tv_sec, now.ctime.tv_sec);
+	assert_int_equal(got.ctime.tv_nsec, now.ctime.tv_nsec);
+}
+
+static uint64_t reply_u64(const json_t *res, const char *key)
+{
+	return (uint64_t)json_integer_value(json_object_get(res, key));
+}
+
+/* Namespace changes reply with the attrs of the directories and of the
+ * other inodes they touched, as committed (clients cache them). */
+static void test_change_replies(void **state)
+{
+	struct fixture *f = *state;
+	json_t *res = NULL;
+	uint64_t d, x, y;
+
+	d = mkdir_(f, 1, "d");
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:i, s:i, s:i, "
+				   "s:i, s:[i,i]}", "op", "create", "parent",
+				   (json_int_t)d, "name", "x", "ino", 500,
+				   "mode", S_IFREG | 0644, "uid", 0, "gid", 0,
+				   "time", 40, 1),
+			 0);
+	assert_int_equal(reply_u64(res, "ino"), 500);
+	assert_reply_attr(f, res, "parent_attr", d);
+	json_decref(res);
+	x = 500;
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:i, s:i, s:i, "
+				   "s:i, s:[i,i]}", "op", "mkdir", "parent",
+				   (json_int_t)d, "name", "sub", "ino", 501,
+				   "mode", 0755, "uid", 0, "gid", 0, "time",
+				   41, 0),
+			 0);
+	assert_reply_attr(f, res, "parent_attr", d);
+	json_decref(res);
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:I, s:s, s:[i,i]}",
+				   "op", "link", "ino", (json_int_t)x,
+				   "parent", 1, "name", "xl", "time", 42, 0),
+			 0);
+	assert_reply_attr(f, res, "parent_attr", 1);
+	json_decref(res);
+	/* A name of a file with another link: it stays, nlink drops. */
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:[i,i]}", "op",
+				   "unlink", "parent", (json_int_t)d, "name",
+				   "x", "time", 43, 0),
+			 0);
+	assert_reply_attr(f, res, "parent_attr", d);
+	assert_int_equal(reply_u64(res, "ino"), x);
+	assert_reply_attr(f, res, "attr", x);
+	json_decref(res);
+	/* Rename over a file with two names: the target stays. */
+	y = mkfile(f, 1, "y");
+	assert_int_equal(apply(f, "{s:s, s:I, s:I, s:s, s:[i,i]}", "op",
+			       "link", "ino", (json_int_t)y, "parent",
+			       (json_int_t)d, "name", "y2", "time", 44, 0),
+			 0);
+	assert_int_equal(apply_res(f, &res, "{s:s, s:i, s:s, s:I, s:s, s:i, "
+				   "s:[i,i]}", "op", "rename", "parent", 1,
+				   "name", "xl", "newparent", (json_int_t)d,
+				   "newname", "y2", "flags", 0, "time", 45, 0),
+			 0);
+	assert_reply_attr(f, res, "parent_attr", 1);
+	assert_reply_attr(f, res, "newparent_attr", d);
+	assert_int_equal(reply_u64(res, "ino"), x);
+	assert_reply_attr(f, res, "attr", x);
+	assert_int_equal(reply_u64(res, "target_ino"), y);
+	assert_reply_attr(f, res, "target_attr", y);
+	json_decref(res);
+	/* The last name: the inode goes, only its number is told. */
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:[i,i]}", "op",
+				   "unlink", "parent", (json_int_t)d, "name",
+				   "y2", "time", 46, 0),
+			 0);
+	assert_int_equal(reply_u64(res, "ino"), x);
+	assert_null(json_object_get(res, "attr"));
+	assert_reply_attr(f, res, "parent_attr", d);
+	json_decref(res);
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:[i,i]}", "op",
+				   "rmdir", "parent", (json_int_t)d, "name",
+				   "sub", "time", 47, 0),
+			 0);
+	assert_int_equal(reply_u64(res, "ino"), 501);
+	assert_null(json_object_get(res, "attr"));
+	assert_reply_attr(f, res, "parent_attr", d);
+	json_decref(res);
+}
+
 static void test_symlink(void **state)
 {
 	struct fixture *f = *state;
@@ -900,6 +1020,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rmdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_replies, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
