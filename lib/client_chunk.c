@@ -72,7 +72,7 @@ static int slot_cmp(const void *a, const void *b)
 }
 
 static int locs_store(struct client_locs *l, const json_t *chunks,
-		      uint64_t index, uint64_t count, bool write);
+		      uint64_t index, uint64_t count, enum loc_state state);
 
 struct client_locs *client_locs_new(struct dfs_client *c, uint64_t ino)
 {
@@ -83,9 +83,11 @@ struct client_locs *client_locs_new(struct dfs_client *c, uint64_t ino)
 	l->c = c;
 	l->ino = ino;
 	pthread_mutex_init(&l->lock, NULL);
-	/* Where the first chunks are, if the open brought it. */
+	/* Where the first chunks are, if the open brought it. Holes are not
+	 * taken from it: another handle of this client may fill one before
+	 * this handle reads there, and nothing would tell this one. */
 	chunks = client_prefetch_take(client_prefetch_of(c), ino, &count);
-	if (chunks != NULL && locs_store(l, chunks, 0, count, false) != 0)
+	if (chunks != NULL && locs_store(l, chunks, 0, count, LOC_EMPTY) != 0)
 		client_locs_clear(l);
 	json_decref(chunks);
 	return l;
@@ -165,11 +167,13 @@ static void locs_forget(struct client_locs *l, uint64_t index)
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* Store the chunks of an EP_CHUNKS reply covering [index, index+count);
- * a read reply's missing chunks are holes. */
+/* Store the chunks of an EP_CHUNKS reply covering [index, index+count)
+ * as LOC_READ or LOC_WRITE locations; with LOC_READ, chunks the reply
+ * lacks are holes, with LOC_EMPTY (read locations) they stay unknown. */
 static int locs_store(struct client_locs *l, const json_t *chunks,
-		      uint64_t index, uint64_t count, bool write)
+		      uint64_t index, uint64_t count, enum loc_state state)
 {
+	bool write = state == LOC_WRITE;
 	int64_t now = time_mono_ms();
 	struct dfs_chunk ch;
 	struct loc_slot *s;
@@ -179,7 +183,7 @@ static int locs_store(struct client_locs *l, const json_t *chunks,
 	int r = 0;
 
 	pthread_mutex_lock(&l->lock);
-	for (i = index; i < index + count && !write; i++) {
+	for (i = index; i < index + count && state == LOC_READ; i++) {
 		s = locs_slot(l, i, true);
 		memset(&s->chunk, 0, sizeof(s->chunk));
 		s->state = LOC_HOLE;
@@ -231,7 +235,8 @@ static int locs_fetch(struct client_locs *l, uint64_t index, uint64_t count,
 		goto out;
 	}
 	client_note_chunk_size(l->c, cs);
-	if ((r = locs_store(l, chunks, index, count, write)) != 0)
+	if ((r = locs_store(l, chunks, index, count,
+			    write ? LOC_WRITE : LOC_READ)) != 0)
 		goto out;
 	r = 0;
 out:
