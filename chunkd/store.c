@@ -46,23 +46,6 @@
 /* The header checksum covers the bytes before it. */
 #define META_SUM_OFF 36
 
-/*
- * Most replicas that keep their files open between calls (two fds each;
- * see "Open files"). Enough for the replicas a burst of small files
- * touches in a row (create, write, sync, read back), small against the
- * descriptor limit and the connections the server keeps.
- */
-#define STORE_FD_CACHE_MAX 64
-
-/*
- * How long a free-space figure is trusted. Every replica creation checks
- * that a whole chunk still fits; a statvfs() each time costs more than a
- * small write. The figure is measured again after ENOSPC and after a
- * deletion; writes in between can use at most what 100 ms of writing
- * takes, which a failed write then reports as ENOSPC as before.
- */
-#define STORE_AVAIL_TTL_MS 100
-
 struct store_lock {
 	struct store *st;
 	struct store_entry *ent;  /* referenced, its mut held */
@@ -406,220 +389,6 @@ void store_entry_set(struct store *st, struct store_entry *ent, bool present,
  * ---------------------------------------------------------------------
  */
 
-static void fds_close(struct store *st, struct replica_fds *fds)
-{
-	if (fds->data >= 0)
-		st->ops->close(st->ops_arg, STORE_FILE_DATA, fds->data);
-	if (fds->meta >= 0)
-		st->ops->close(st->ops_arg, STORE_FILE_META, fds->meta);
-	fds->data = fds->meta = -1;
-}
-
-/* Open both files of an existing replica. 0 or -errno. */
-static int fds_open(struct store *st, uint64_t handle, int flags,
-		    struct replica_fds *fds)
-{
-	char path[PATH_MAX];
-	int r;
-
-	fds->data = fds->meta = -1;
-	store_replica_path(st, handle, "", path);
-	if ((r = st->ops->open(st->ops_arg, STORE_FILE_DATA, path, flags,
-			       0)) < 0)
-		goto out;
-	fds->data = r;
-	store_replica_path(st, handle, ".meta", path);
-	if ((r = st->ops->open(st->ops_arg, STORE_FILE_META, path, flags,
-			       0)) < 0)
-		goto out;
-	fds->meta = r;
-	r = 0;
-out:
-	if (r < 0)
-		fds_close(st, fds);
-	return r;
-}
-
-/*
- * ---------------------------------------------------------------------
- * Open files (the fd cache)
- * ---------------------------------------------------------------------
- * A present replica keeps its two files open in its entry after a use,
- * so that a creation, a write, a sync and a read in a row open nothing.
- * At most STORE_FD_CACHE_MAX entries keep them, the least recently used
- * losing theirs first; more only while every older one is in use at that
- * moment (bounded by the threads), and the next use trims them again.
- *
- * Users hold the entry's rw lock in either mode and use a copy of the
- * fds taken under st->mu. The fds are closed only by a holder of the
- * write lock (no user can then hold a copy): before the replica's files
- * are unlinked, renamed or replaced (store_fds_drop()), after a failed
- * mutation, or by eviction, which takes the victim's write lock with a
- * trylock (it holds st->mu already) and skips an entry in use. An entry
- * whose replica is absent has none (store_entry_set() checks).
- */
-
-/* Make ent, whose files are cached, the most recently used (st->mu). */
-static void cache_touch(struct store *st, struct store_entry *ent)
-{
-	TAILQ_REMOVE(&st->lru, ent, lru);
-	TAILQ_INSERT_HEAD(&st->lru, ent, lru);
-}
-
-/* Take ent's files out of the cache into *out (st->mu held). */
-static void cache_detach(struct store *st, struct store_entry *ent,
-			 struct replica_fds *out)
-{
-	*out = ent->fds;
-	if (ent->fds.data < 0)
-		return;
-	TAILQ_REMOVE(&st->lru, ent, lru);
-	st->nopen--;
-	ent->fds.data = ent->fds.meta = -1;
-}
-
-/* The least recently used entry but "keep" whose write lock was free,
- * returned with it held; NULL if none (st->mu held). */
-static struct store_entry *cache_victim(struct store *st,
-					struct store_entry *keep)
-{
-	struct store_entry *v;
-
-	TAILQ_FOREACH_REVERSE(v, &st->lru, store_lru, lru)
-		if (v != keep && pthread_rwlock_trywrlock(&v->rw) == 0)
-			return v;
-	return NULL;
-}
-
-/* Close the least recently used files beyond STORE_FD_CACHE_MAX, never
- * those of "keep" (the caller's). */
-static void cache_trim(struct store *st, struct store_entry *keep)
-{
-	struct replica_fds old;
-	struct store_entry *v;
-
-	pthread_mutex_lock(&st->mu);
-	while (st->nopen > STORE_FD_CACHE_MAX &&
-	       (v = cache_victim(st, keep)) != NULL) {
-		cache_detach(st, v, &old);
-		pthread_rwlock_unlock(&v->rw);
-		pthread_mutex_unlock(&st->mu);
-		fds_close(st, &old);
-		pthread_mutex_lock(&st->mu);
-	}
-	pthread_mutex_unlock(&st->mu);
-}
-
-/*
- * Cache the files "mine" just opened for ent, a present replica (caller
- * holds ent->rw): *fds gets the ones to use. Two readers may open at
- * once; the second closes its own and uses the first's.
- */
-static void fds_keep(struct store *st, struct store_entry *ent,
-		     struct replica_fds *mine, struct replica_fds *fds)
-{
-	bool raced;
-
-	pthread_mutex_lock(&st->mu);
-	raced = ent->fds.data >= 0;
-	if (!raced) {
-		ent->fds = *mine;
-		TAILQ_INSERT_HEAD(&st->lru, ent, lru);
-		st->nopen++;
-	}
-	*fds = ent->fds;
-	pthread_mutex_unlock(&st->mu);
-	if (raced)
-		fds_close(st, mine);
-	else
-		cache_trim(st, ent);
-}
-
-/*
- * The open files of a present replica (caller holds ent->rw in either
- * mode): cached, or opened now and cached. They stay valid while the
- * caller holds ent->rw and belong to the cache (never close them).
- * 0 or -errno.
- */
-static int fds_get(struct store *st, struct store_entry *ent,
-		   struct replica_fds *fds)
-{
-	struct replica_fds mine;
-	int r;
-
-	pthread_mutex_lock(&st->mu);
-	*fds = ent->fds;
-	if (fds->data >= 0)
-		cache_touch(st, ent);
-	pthread_mutex_unlock(&st->mu);
-	if (fds->data >= 0)
-		return 0;
-	if ((r = fds_open(st, ent->handle, O_RDWR, &mine)) != 0)
-		return r;
-	fds_keep(st, ent, &mine, fds);
-	return 0;
-}
-
-/* Close the cached files of a replica (ent->rw held for writing). */
-void store_fds_drop(struct store *st, struct store_entry *ent)
-{
-	struct replica_fds old;
-
-	pthread_mutex_lock(&st->mu);
-	cache_detach(st, ent, &old);
-	pthread_mutex_unlock(&st->mu);
-	fds_close(st, &old);
-}
-
-/* Close every cached file (store_free: no call is running). */
-static void cache_release(struct store *st)
-{
-	struct replica_fds old;
-	struct store_entry *ent;
-
-	while ((ent = TAILQ_FIRST(&st->lru)) != NULL) {
-		cache_detach(st, ent, &old);
-		fds_close(st, &old);
-	}
-}
-
-/*
- * ---------------------------------------------------------------------
- * Free space
- * ---------------------------------------------------------------------
- */
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Bytes still available to the store's file system, as measured at most
- * STORE_AVAIL_TTL_MS ago (0 if statvfs() fails). Concurrent callers may
- * both measure; either figure is good. */
-uint64_t store_avail(struct store *st)
-{
-	int64_t now = monotonic_ms(), at = atomic_load(&st->avail_at_ms);
-	struct statvfs sv;
-	uint64_t avail;
-
-	if (at != INT64_MIN && now - at < STORE_AVAIL_TTL_MS)
-		return atomic_load(&st->avail);
-	if (statvfs(st->dir, &sv) != 0)
-		return 0;
-	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	atomic_store(&st->avail, avail);
-	atomic_store(&st->avail_at_ms, now);
-	return avail;
-}
-
-void store_avail_forget(struct store *st)
-{
-	atomic_store(&st->avail_at_ms, INT64_MIN);
-}
 
 void store_corrupt_path(const struct store *st, uint64_t handle,
 			const char *suffix, char *path)
@@ -688,7 +457,7 @@ static int replica_create(struct store *st, struct store_entry *ent,
 		return r;
 	mine.data = r;
 	if ((r = meta_create(st, ent->handle, version)) < 0) {
-		fds_close(st, &mine);
+		store_fds_close(st, &mine);
 		if (unlink(path) != 0 && errno != ENOENT)
 			log_warn("cannot remove '%s'", path);
 		return r;
@@ -696,7 +465,7 @@ static int replica_create(struct store *st, struct store_entry *ent,
 	mine.meta = r;
 	atomic_store(&ent->dir_synced, false);
 	store_entry_set(st, ent, true, version, 0);
-	fds_keep(st, ent, &mine, fds);
+	store_fds_keep(st, ent, &mine, fds);
 	return 0;
 }
 
@@ -710,7 +479,7 @@ static int replica_prepare(struct store *st, struct store_entry *ent,
 		return replica_create(st, ent, version, fds);
 	if (ent->version != version)
 		return -ESTALE;
-	return fds_get(st, ent, fds);
+	return store_fds_get(st, ent, fds);
 }
 
 /* Move the files of "handle" to DIR/corrupt/ (or remove them if that
@@ -895,7 +664,7 @@ int store_read(struct store *st, uint64_t handle, uint64_t version,
 		r = -ENOENT;
 	else if (ent->version != version)
 		r = -ESTALE;
-	else if ((r = fds_get(st, ent, &fds)) == 0)
+	else if ((r = store_fds_get(st, ent, &fds)) == 0)
 		r = read_blocks(st, ent, &fds, off, buf, len);
 	pthread_rwlock_unlock(&ent->rw);
 	if (r == -EBADMSG)
@@ -916,7 +685,7 @@ int store_verify(struct store *st, uint64_t handle)
 		return -ENOENT;
 	buf = xmalloc(16 * BS);
 	pthread_rwlock_rdlock(&ent->rw);
-	r = ent->present ? fds_get(st, ent, &fds) : -ENOENT;
+	r = ent->present ? store_fds_get(st, ent, &fds) : -ENOENT;
 	version = ent->version;
 	for (off = 0; r == 0 && off < ent->length; off += 16 * BS)
 		r = read_blocks(st, ent, &fds, off, buf,
@@ -1189,7 +958,7 @@ int store_sync(struct store *st, uint64_t handle, uint64_t version)
 		r = -ENOENT;
 	else if (ent->version != version)
 		r = -ESTALE;
-	else if ((r = fds_get(st, ent, &fds)) == 0 &&
+	else if ((r = store_fds_get(st, ent, &fds)) == 0 &&
 		 (r = st->ops->fsync(st->ops_arg, STORE_FILE_DATA,
 				     fds.data)) == 0 &&
 		 (r = st->ops->fsync(st->ops_arg, STORE_FILE_META,
@@ -1218,7 +987,7 @@ int store_set_version(struct store *st, uint64_t handle,
 		r = -ENOENT;
 	else if (ent->version != old_version)
 		r = -ESTALE;
-	else if ((r = fds_get(st, ent, &fds)) == 0 &&
+	else if ((r = store_fds_get(st, ent, &fds)) == 0 &&
 		 (r = store_meta_write_header(st, fds.meta, handle, new_version,
 					      ent->length)) == 0 &&
 		 (r = st->ops->fsync(st->ops_arg, STORE_FILE_META,
@@ -1685,7 +1454,7 @@ void store_free(struct store *st)
 {
 	if (st == NULL)
 		return;
-	cache_release(st);
+	store_fds_release(st);
 	store_corrupt_release(st);
 	tdestroy(st->tree, entry_destroy_node);
 	pthread_mutex_destroy(&st->mu);

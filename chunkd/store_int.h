@@ -105,6 +105,24 @@ void store_entry_put(struct store *st, struct store_entry *ent);
 void store_entry_set(struct store *st, struct store_entry *ent, bool present,
 		     uint64_t version, uint64_t length);
 
+/*
+ * A replica's files (store_fds.c). store_fds_open() opens both files of
+ * an existing replica (0 or -errno) and store_fds_close() closes what is
+ * open; the fd cache: store_fds_get() gives the cached files of a present
+ * replica, opening and caching them if needed (caller holds ent->rw;
+ * never close them), store_fds_keep() caches files just opened for ent
+ * (*fds: the ones to use), store_fds_release() closes every cached file
+ * (store_free()).
+ */
+int store_fds_open(struct store *st, uint64_t handle, int flags,
+		   struct replica_fds *fds);
+void store_fds_close(struct store *st, struct replica_fds *fds);
+int store_fds_get(struct store *st, struct store_entry *ent,
+		  struct replica_fds *fds);
+void store_fds_keep(struct store *st, struct store_entry *ent,
+		    struct replica_fds *mine, struct replica_fds *fds);
+void store_fds_release(struct store *st);
+
 /* Bytes still available to the store's file system, as measured at
  * most STORE_AVAIL_TTL_MS ago. */
 uint64_t store_avail(struct store *st);
