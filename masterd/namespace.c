@@ -25,10 +25,12 @@
  *                                (ns_server_state.h)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "log.h"
@@ -424,6 +426,8 @@ int ns_open(const char *path, uint64_t chunk_size, uint32_t replication,
 	pthread_mutex_init(&ns->pool_lock, NULL);
 	pthread_mutex_init(&ns->ckpt_lock, NULL);
 	pthread_cond_init(&ns->ckpt_cond, NULL);
+	pthread_mutex_init(&ns->sync_lock, NULL);
+	ns->wal_fd = -1;
 	if ((r = open_writer(ns)) != 0)
 		goto out;
 	if ((r = load_schema(ns, chunk_size, replication)) != 0)
@@ -449,33 +453,35 @@ int ns_set_lazy_sync(struct ns *ns, bool lazy)
 }
 
 /*
- * With synchronous=NORMAL a WAL commit is written but not fsync()ed.
- * SQLite hands out the WAL's file object (SQLITE_FCNTL_JOURNAL_POINTER);
- * syncing it makes every commit so far durable, as synchronous=FULL
- * would have at each one. No WAL file object yet means no commit since
- * the database was opened, and load_schema() committed with FULL.
+ * With synchronous=NORMAL a WAL commit is written (pwrite) but not
+ * fsync()ed. fdatasync() of the WAL file through a descriptor of our own
+ * makes every commit written so far durable, as synchronous=FULL would
+ * have at each one, and touches none of the write connection's state:
+ * any thread may sync while the writer commits. The WAL file lives as
+ * long as the database is open in WAL mode (a checkpoint only rewinds
+ * it); before it exists nothing was committed through it.
  */
 int ns_sync(struct ns *ns)
 {
-	sqlite3_file *wal = NULL;
-	int rc;
+	char *wal;
+	int r = 0;
 
-	rc = sqlite3_file_control(ns->db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
-				  &wal);
-	if (rc != SQLITE_OK) {
-		log_errorx("cannot find the WAL of '%s': %s", ns->path,
-			   sqlite3_errstr(rc));
-		return -EIO;
+	pthread_mutex_lock(&ns->sync_lock);
+	if (ns->wal_fd < 0) {
+		wal = xasprintf("%s-wal", ns->path);
+		ns->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+		if (ns->wal_fd < 0 && errno != ENOENT) {
+			r = -errno;
+			log_error("cannot open '%s' to sync it", wal);
+		}
+		free(wal);
 	}
-	if (wal == NULL || wal->pMethods == NULL)
-		return 0;
-	rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
-	if (rc != SQLITE_OK) {
-		log_errorx("cannot sync the WAL of '%s': %s", ns->path,
-			   sqlite3_errstr(rc));
-		return -EIO;
+	if (ns->wal_fd >= 0 && fdatasync(ns->wal_fd) != 0) {
+		r = -errno;
+		log_error("cannot sync the WAL of '%s'", ns->path);
 	}
-	return 0;
+	pthread_mutex_unlock(&ns->sync_lock);
+	return r;
 }
 
 static void reader_close(struct ns_reader *rd)
@@ -502,6 +508,9 @@ void ns_free(struct ns *ns)
 	if (ns->db != NULL && sqlite3_close(ns->db) != SQLITE_OK)
 		log_errorx("cannot close database '%s': %s", ns->path,
 			   sqlite3_errmsg(ns->db));
+	if (ns->wal_fd >= 0)
+		close(ns->wal_fd);
+	pthread_mutex_destroy(&ns->sync_lock);
 	pthread_mutex_destroy(&ns->pool_lock);
 	pthread_cond_destroy(&ns->ckpt_cond);
 	pthread_mutex_destroy(&ns->ckpt_lock);

@@ -118,10 +118,11 @@ int ns_commit(struct ns *ns);
 void ns_rollback(struct ns *ns);
 
 /*
- * Lazy syncing (writer side): commits are written to the WAL without an
- * fsync (synchronous=NORMAL), which survives a crash of the process but
- * not of the machine; ns_sync() then makes every commit so far durable.
- * Off (the default after ns_open()) every commit is fsync()ed.
+ * Lazy syncing (ns_set_lazy_sync(): writer side): commits are written to
+ * the WAL without an fsync (synchronous=NORMAL), which survives a crash
+ * of the process but not of the machine; ns_sync() then makes every
+ * commit made so far durable (any thread, also while the writer
+ * commits). Off (the default after ns_open()) every commit is fsync()ed.
  */
 int ns_set_lazy_sync(struct ns *ns, bool lazy);
 int ns_sync(struct ns *ns);

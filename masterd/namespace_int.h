@@ -114,6 +114,10 @@ struct ns {
 	bool ckpt_started;
 	/* Guards ckpt_due and ckpt_stop; ckpt_cond wakes the thread. */
 	pthread_mutex_t ckpt_lock;
+	/* Guards wal_fd, ns_sync()'s own descriptor of the WAL file (-1
+	 * until the WAL exists). */
+	pthread_mutex_t sync_lock;
+	int wal_fd;
 	pthread_cond_t ckpt_cond;
 	bool ckpt_due;
 	bool ckpt_stop;

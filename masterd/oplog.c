@@ -12,17 +12,18 @@
  * hands the role to the oldest queued submitter, which then leads.
  *
  * Syncing: with a sync interval (lazy syncing, namespace.h) a commit is
- * written to SQLite's WAL but fsync()ed only by the first batch that ends
- * at least one interval after the oldest unsynced commit, by the syncer
- * thread when nothing commits for that long, or at once for a batch
- * holding a barrier (oplog_sync(): a client's fsync()). Without an
- * interval every commit is fsync()ed by SQLite itself.
+ * written to SQLite's WAL but not fsync()ed by the leader; the syncer
+ * thread fsyncs the WAL every interval if anything was committed since
+ * the last sync, and oplog_sync() (a client's fsync()) does it at once on
+ * its caller's thread. Neither holds the writer role, so a slow disk
+ * flush never stalls the commits behind it. Without an interval every
+ * commit is fsync()ed by SQLite itself.
  *
- * THREAD SAFETY: "lock" guards queue, qlen, busy, stopping and stats.
- * The write connection and dirty_since belong to whoever holds the role;
- * taking and passing it under "lock" orders their accesses. A request
- * lives on its submitter's stack; the leader owns it from take_batch()
- * until it posts the request's semaphore, its last access.
+ * THREAD SAFETY: "lock" guards queue, qlen, busy, stopping, committed,
+ * synced and stats. The write connection belongs to whoever holds the
+ * role; taking and passing it under "lock" orders their accesses. A
+ * request lives on its submitter's stack; the leader owns it from
+ * take_batch() until it posts the request's semaphore, its last access.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,11 +44,8 @@
 #define OPLOG_BATCH_MAX 4096
 
 struct oplog_req {
-	/* The op to apply (borrowed from the submitter); NULL for a sync
-	 * barrier. */
+	/* The op to apply (borrowed from the submitter). */
 	const json_t *op;
-	/* Sync every commit so far before answering. */
-	bool durable;
 	/* Its result object, or NULL on failure. */
 	json_t *result;
 	/* 0 or the op's negative errno. */
@@ -79,10 +77,11 @@ struct oplog {
 	/* Signalled when stopping is set, for the syncer. */
 	pthread_cond_t stop;
 	struct oplog_stats stats;
-	/* Longest time a commit stays unsynced, µs; 0: SQLite syncs each. */
+	/* Sync interval, µs; 0: SQLite syncs each commit. */
 	int64_t sync_us;
-	/* Role holder only: when the oldest unsynced commit was made, or 0. */
-	int64_t dirty_since;
+	/* Transactions committed, and how many of them a sync covered. */
+	uint64_t committed;
+	uint64_t synced;
 	/* Syncs commits when nobody else does (only with sync_us). */
 	pthread_t syncer;
 	bool syncer_started;
@@ -133,19 +132,12 @@ static unsigned run_batch(struct oplog *log, struct oplog_queue *batch)
 	unsigned n = 0, failed = 0;
 	int r;
 
-	STAILQ_FOREACH (req, batch, link)
-		n += req->op != NULL;
-	if (n == 0)
-		return 0;
-	n = 0;
 	if ((r = ns_begin(log->ns)) != 0) {
 		log_errorx("cannot begin a transaction: %s", strerror(-r));
 		fail_batch(batch, -EIO);
 		return 0;
 	}
 	STAILQ_FOREACH (req, batch, link) {
-		if (req->op == NULL)
-			continue;
 		req->err = ns_apply(log->ns, req->op, &req->result);
 		failed += req->err != 0;
 		n++;
@@ -156,45 +148,31 @@ static unsigned run_batch(struct oplog *log, struct oplog_queue *batch)
 		fail_batch(batch, -EIO);
 		failed = n;
 	}
-	if (log->dirty_since == 0)
-		log->dirty_since = mono_us();
 	return failed;
 }
 
-/* fsync every commit so far (role held, unlocked). */
-static int sync_now(struct oplog *log)
+/* fsync every commit made so far, if a sync did not cover it yet (any
+ * thread, unlocked). 0 or -EIO. */
+static int sync_commits(struct oplog *log)
 {
-	int r = 0;
-
-	if (log->sync_us > 0 && log->dirty_since != 0) {
-		if ((r = ns_sync(log->ns)) == 0)
-			log->dirty_since = 0;
-		pthread_mutex_lock(&log->lock);
-		log->stats.syncs++;
-		pthread_mutex_unlock(&log->lock);
-	}
-	return r;
-}
-
-/* After a batch: sync if it holds a barrier or the interval is up. */
-static void sync_batch(struct oplog *log, struct oplog_queue *batch)
-{
-	struct oplog_req *req;
-	bool durable = false;
+	uint64_t target, synced;
 	int r;
 
 	if (log->sync_us == 0)
-		return;
-	STAILQ_FOREACH (req, batch, link)
-		durable |= req->durable;
-	if (!durable && (log->dirty_since == 0 ||
-			 mono_us() - log->dirty_since < log->sync_us))
-		return;
-	if ((r = sync_now(log)) == 0)
-		return;
-	STAILQ_FOREACH (req, batch, link)
-		if (req->op == NULL)
-			req->err = r;
+		return 0;
+	pthread_mutex_lock(&log->lock);
+	target = log->committed;
+	synced = log->synced;
+	pthread_mutex_unlock(&log->lock);
+	if (target == synced)
+		return 0;
+	r = ns_sync(log->ns);
+	pthread_mutex_lock(&log->lock);
+	if (r == 0 && log->synced < target)
+		log->synced = target;
+	log->stats.syncs += r == 0;
+	pthread_mutex_unlock(&log->lock);
+	return r != 0 ? -EIO : 0;
 }
 
 /* Answer a batch's requests but "self" (whose owner is running). */
@@ -236,7 +214,9 @@ static void lead(struct oplog *log, struct oplog_req *self)
 		n = take_batch(log, &batch);
 		pthread_mutex_unlock(&log->lock);
 		failed = run_batch(log, &batch);
-		sync_batch(log, &batch);
+		pthread_mutex_lock(&log->lock);
+		log->committed++;
+		pthread_mutex_unlock(&log->lock);
 		finish_batch(&batch, self);
 		pthread_mutex_lock(&log->lock);
 		log->stats.batches++;
@@ -246,11 +226,8 @@ static void lead(struct oplog *log, struct oplog_req *self)
 	pass_role(log);
 }
 
-/*
- * The syncer: once nothing committed for a sync interval after an
- * unsynced commit, take the free role and sync. It sleeps a whole
- * interval at a time, so an unsynced commit waits at most about two.
- */
+/* The syncer: every interval, sync what was committed since the last
+ * sync, so a commit waits about one interval at most. */
 static void *syncer_main(void *arg)
 {
 	struct oplog *log = arg;
@@ -263,16 +240,12 @@ static void *syncer_main(void *arg)
 		ts.tv_sec = due / 1000000;
 		ts.tv_nsec = (due % 1000000) * 1000;
 		pthread_cond_timedwait(&log->stop, &log->lock, &ts);
-		if (log->stopping || log->busy || mono_us() < due)
-			continue;
-		log->busy = true;
+		if (log->stopping)
+			break;
 		pthread_mutex_unlock(&log->lock);
-		if (log->dirty_since != 0 &&
-		    mono_us() - log->dirty_since >= log->sync_us &&
-		    sync_now(log) != 0)
+		if (sync_commits(log) != 0)
 			log_errorx("cannot sync metadata commits");
 		pthread_mutex_lock(&log->lock);
-		pass_role(log);
 	}
 	pthread_mutex_unlock(&log->lock);
 	return NULL;
@@ -320,7 +293,7 @@ void oplog_free(struct oplog *log)
 	pthread_mutex_unlock(&log->lock);
 	if (log->syncer_started)
 		pthread_join(log->syncer, NULL);
-	if (sync_now(log) != 0)
+	if (sync_commits(log) != 0)
 		log_errorx("cannot sync the last metadata commits");
 	pthread_cond_destroy(&log->idle);
 	pthread_cond_destroy(&log->stop);
@@ -328,11 +301,9 @@ void oplog_free(struct oplog *log)
 	free(log);
 }
 
-/* Queue a request and return once it is answered. */
-static int submit(struct oplog *log, const json_t *op, bool durable,
-		  json_t **result)
+int oplog_submit(struct oplog *log, const json_t *op, json_t **result)
 {
-	struct oplog_req req = { .op = op, .durable = durable };
+	struct oplog_req req = { .op = op };
 
 	if (result != NULL)
 		*result = NULL;
@@ -365,14 +336,11 @@ static int submit(struct oplog *log, const json_t *op, bool durable,
 	return req.err;
 }
 
-int oplog_submit(struct oplog *log, const json_t *op, json_t **result)
-{
-	return submit(log, op, false, result);
-}
-
 int oplog_sync(struct oplog *log)
 {
-	return submit(log, NULL, true, NULL);
+	/* Whatever was acknowledged before this call is committed, i.e.
+	 * written to the WAL: syncing the WAL now covers it. */
+	return sync_commits(log);
 }
 
 void oplog_get_stats(struct oplog *log, struct oplog_stats *stats)
