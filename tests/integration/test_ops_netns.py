@@ -91,8 +91,11 @@ def test_replicas_span_racks(make_netns, tmp_path):
                 return False
         return True
 
-    for path in files:
-        assert spans(path), c.stat(path)
+    # A write whose chain lost a server to a hiccup of the emulated
+    # network (seen once on a loaded machine) completes on the other two;
+    # re-replication then adds a third copy, on the missing rack.
+    wait_until(lambda: all(spans(p) for p in files), 30,
+               "every chunk on 3 servers spanning both racks")
 
     c.kill_chunkd(1)
     dead = c.chunkd_addr(1)
