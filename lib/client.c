@@ -114,9 +114,14 @@ bool client_retry_wait(struct client_retry *rt)
 	if (left_ms <= 0)
 		return false;
 	/* First retry at once (a refresh usually fixes it), then 20 ms
-	 * doubling up to one second. */
-	pause_ms = rt->attempt == 0 ? 0 : 20LL << (rt->attempt - 1);
-	if (rt->attempt > 6 || pause_ms > 1000)
+	 * doubling up to one second (20 << 6 is past it: no wider shift). */
+	if (rt->attempt == 0)
+		pause_ms = 0;
+	else if (rt->attempt <= 6)
+		pause_ms = 20LL << (rt->attempt - 1);
+	else
+		pause_ms = 1000;
+	if (pause_ms > 1000)
 		pause_ms = 1000;
 	if (pause_ms > left_ms)
 		pause_ms = left_ms;
