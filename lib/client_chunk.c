@@ -480,9 +480,12 @@ static bool chain_should_retry(struct chain_req *q, const struct chain_try *t,
 		       client_error_is_transient(r, t->wire);
 	}
 	if (t->failed[0] != '\0') {
-		/* New lease without the failed replica, same mutation. */
+		/* New lease without the failed replica, same mutation. A
+		 * full server gets the budget of a full cluster: once it is
+		 * the chunk's last replica, only freed space can help. */
 		memcpy(q->failed, t->failed, sizeof(q->failed));
-		return true;
+		return t->wire != DFS_ERR_NOSPC ||
+		       time_mono_ms() - rt->start_ms < CLIENT_NOSPC_RETRY_MS;
 	}
 	return client_error_is_transient(r, t->wire);
 }
