@@ -22,7 +22,7 @@
  * and reported by the next write or flush.
  *
  * Reads: sequential readers are served from a window "rc" fetched in one
- * go, while the worker fetches the next window into "ra" (double
+ * go, while a worker fetches the next window into "ra" (double
  * buffering); the window doubles from RA_MIN to RA_MAX while reads stay
  * sequential. Random reads go straight into the caller's buffer. A read
  * that overlaps unflushed writes flushes first, unless the write buffer
@@ -76,8 +76,8 @@
 
 enum ra_state {
 	RA_IDLE = 0,            /* no read-ahead */
-	RA_QUEUED,              /* waiting for the worker */
-	RA_RUNNING,             /* the worker is fetching into "ra" */
+	RA_QUEUED,              /* waiting for a worker   */
+	RA_RUNNING,             /* a worker is fetching   into "ra" */
 	RA_DONE,                /* "ra" holds data (or ra_err) */
 };
 

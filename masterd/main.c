@@ -79,9 +79,9 @@ static const struct opt_def {
 	  "cluster secret key file: every request must be signed with\n"
 	  "\t\t\tit (none: no authentication)" },
 	{ "sync-interval", 'S', OPT_UINT, "MS", "100", 0, 60000,
-	  "milliseconds a committed metadata change waits for its\n"
-	  "\t\t\tfsync (at most twice that; a client's fsync() forces\n"
-	  "\t\t\tit at once); 0: fsync every commit before answering" },
+	  "most milliseconds a committed metadata change waits for\n"
+	  "\t\t\tits fsync (a client's fsync() forces it at once);\n"
+	  "\t\t\t0: fsync every commit before answering" },
 	{ "tls-cert", 'T', OPT_STR, "FILE", NULL, 0, 0,
 	  "TLS certificate (PEM): serve https only (needs --tls-key)" },
 	{ "tls-key", 'K', OPT_STR, "FILE", NULL, 0, 0,

@@ -19,8 +19,8 @@
  * flush never stalls the commits behind it. Without an interval every
  * commit is fsync()ed by SQLite itself.
  *
- * THREAD SAFETY: "lock" guards queue, qlen, busy, stopping, committed,
- * synced and stats. The write connection belongs to whoever holds the
+ * THREAD SAFETY: "lock" guards queue, qlen, busy, stopping, synced and
+ * stats. The write connection belongs to whoever holds the
  * role; taking and passing it under "lock" orders their accesses. A
  * request lives on its submitter's stack; the leader owns it from
  * take_batch() until it posts the request's semaphore, its last access.
@@ -79,8 +79,7 @@ struct oplog {
 	struct oplog_stats stats;
 	/* Sync interval, µs; 0: SQLite syncs each commit. */
 	int64_t sync_us;
-	/* Transactions committed, and how many of them a sync covered. */
-	uint64_t committed;
+	/* How many transactions (stats.batches) a sync covered. */
 	uint64_t synced;
 	/* Syncs commits when nobody else does (only with sync_us). */
 	pthread_t syncer;
@@ -161,7 +160,7 @@ static int sync_commits(struct oplog *log)
 	if (log->sync_us == 0)
 		return 0;
 	pthread_mutex_lock(&log->lock);
-	target = log->committed;
+	target = log->stats.batches;
 	synced = log->synced;
 	pthread_mutex_unlock(&log->lock);
 	if (target == synced)
@@ -214,14 +213,15 @@ static void lead(struct oplog *log, struct oplog_req *self)
 		n = take_batch(log, &batch);
 		pthread_mutex_unlock(&log->lock);
 		failed = run_batch(log, &batch);
-		pthread_mutex_lock(&log->lock);
-		log->committed++;
-		pthread_mutex_unlock(&log->lock);
-		finish_batch(&batch, self);
+		/* Counted before anyone is answered: a sync asked for after
+		 * an answer must cover its commit. */
 		pthread_mutex_lock(&log->lock);
 		log->stats.batches++;
 		log->stats.ops += n;
 		log->stats.failed += failed;
+		pthread_mutex_unlock(&log->lock);
+		finish_batch(&batch, self);
+		pthread_mutex_lock(&log->lock);
 	}
 	pass_role(log);
 }

@@ -33,8 +33,8 @@ struct ns;
 struct oplog;
 
 /* Apply ops to "ns" (borrowed; it must outlive the oplog), syncing
- * commits about "sync_ms" milliseconds after they are made, at most
- * twice that (0: each before it is answered). Never NULL (exits if the
+ * commits at most about "sync_ms" milliseconds after they are made (0:
+ * each before it is answered). Never NULL (exits if the
  * syncer thread cannot start). */
 struct oplog *oplog_new(struct ns *ns, unsigned sync_ms);
 
