@@ -76,8 +76,8 @@
 
 enum ra_state {
 	RA_IDLE = 0,            /* no read-ahead */
-	RA_QUEUED,              /* waiting for a worker   */
-	RA_RUNNING,             /* a worker is fetching   into "ra" */
+	RA_QUEUED,              /* waiting for a worker */
+	RA_RUNNING,             /* a worker is fetching into "ra" */
 	RA_DONE,                /* "ra" holds data (or ra_err) */
 };
 
