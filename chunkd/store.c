@@ -397,6 +397,26 @@ void store_corrupt_path(const struct store *st, uint64_t handle,
 		 (unsigned long long)handle, suffix);
 }
 
+/* A new empty file at "path", opened for reading and writing: a spare
+ * file when there is one (store_spare.c says why). The fd or -errno. */
+static int file_create(struct store *st, enum store_file file,
+		       const char *path)
+{
+	if (store_spare_take(st, path) == 0)
+		return st->ops->open(st->ops_arg, file, path, O_RDWR, 0);
+	return st->ops->open(st->ops_arg, file, path,
+			     O_RDWR | O_CREAT | O_TRUNC, 0644);
+}
+
+/* Remove the file at "path", keeping its inode as a spare file when
+ * there is room. 0 or -errno. */
+static int file_remove(struct store *st, const char *path)
+{
+	if (store_spare_put(st, path))
+		return 0;
+	return unlink(path) == 0 ? 0 : -errno;
+}
+
 /*
  * Write the first metadata file of a replica: a temp file, renamed into
  * place once its header is whole, so a crash never leaves a ".meta" that
@@ -411,8 +431,7 @@ static int meta_create(struct store *st, uint64_t handle, uint64_t version)
 
 	store_replica_path(st, handle, ".meta.tmp", tmp);
 	store_replica_path(st, handle, ".meta", path);
-	fd = st->ops->open(st->ops_arg, STORE_FILE_META, tmp,
-			   O_RDWR | O_CREAT | O_TRUNC, 0644);
+	fd = file_create(st, STORE_FILE_META, tmp);
 	if (fd < 0)
 		return fd;
 	r = store_meta_write_header(st, fd, handle, version, 0);
@@ -451,9 +470,7 @@ static int replica_create(struct store *st, struct store_entry *ent,
 	if (store_avail(st) < store_chunk_size(st))
 		return -ENOSPC;
 	store_replica_path(st, ent->handle, "", path);
-	r = st->ops->open(st->ops_arg, STORE_FILE_DATA, path,
-			  O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (r < 0)
+	if ((r = file_create(st, STORE_FILE_DATA, path)) < 0)
 		return r;
 	mine.data = r;
 	if ((r = meta_create(st, ent->handle, version)) < 0) {
@@ -1006,16 +1023,16 @@ int store_unlink_replica(struct store *st, struct store_entry *ent)
 {
 	uint64_t handle = ent->handle;
 	char path[PATH_MAX];
-	int r = 0;
+	int r, err;
 
 	store_fds_drop(st, ent);
 	store_avail_forget(st);
 	store_replica_path(st, handle, ".meta", path);
-	if (unlink(path) != 0 && errno != ENOENT)
-		r = -errno;
+	if ((r = file_remove(st, path)) == -ENOENT)
+		r = 0;
 	store_replica_path(st, handle, "", path);
-	if (unlink(path) != 0 && errno != ENOENT && r == 0)
-		r = -errno;
+	if ((err = file_remove(st, path)) != 0 && err != -ENOENT && r == 0)
+		r = err;
 	return r;
 }
 
@@ -1438,6 +1455,7 @@ struct store *store_new(const char *dir, const struct store_io_ops *ops,
 	}
 	store_corrupt_load(st);
 	chunk_size_load(st);
+	store_spare_start(st);
 	store_get_usage(st, &u);
 	log_info("store '%s': %" PRIu64 " replicas, %" PRIu64 " bytes, "
 		 "chunk size %" PRIu64,
@@ -1454,6 +1472,7 @@ void store_free(struct store *st)
 {
 	if (st == NULL)
 		return;
+	store_spare_stop(st);
 	store_fds_release(st);
 	store_corrupt_release(st);
 	tdestroy(st->tree, entry_destroy_node);

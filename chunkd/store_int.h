@@ -34,6 +34,24 @@
 /* Folder of replicas set aside as corrupt (DIR/corrupt). */
 #define STORE_CORRUPT_DIR "corrupt"
 
+/* Folder of empty files kept ready for new replicas (DIR/spare). */
+#define STORE_SPARE_DIR "spare"
+
+/* The spare files (store_spare.c): DIR/spare/<id>, %016llx. */
+struct store_spares {
+	pthread_mutex_t mu;     /* guards the fields below but stop */
+	pthread_cond_t wake;    /* the filler waits on it */
+	uint64_t *ids;          /* the spare files, a stack */
+	size_t n, cap;          /* used and allocated slots of ids */
+	size_t pending;         /* files being moved in (store_spare_put) */
+	uint64_t next_id;       /* the next new name */
+	bool started;           /* store_spare_start() ran */
+	bool enabled;           /* DIR/spare is usable; set at start */
+	bool running;           /* the filler thread was started */
+	atomic_bool stop;       /* store_spare_stop() was called */
+	pthread_t thread;       /* the filler */
+};
+
 /* Open files of one replica (-1: closed). */
 struct replica_fds {
 	int data;
@@ -75,6 +93,7 @@ struct store {
 	_Atomic uint64_t avail;          /* free bytes at avail_at_ms */
 	_Atomic int64_t avail_at_ms;     /* when measured (monotonic), or
 					  * INT64_MIN: measure again */
+	struct store_spares spares;      /* empty files for new replicas */
 };
 
 /* DIR/chunks/XX/HANDLE<suffix> into path (PATH_MAX bytes). */
@@ -140,6 +159,21 @@ int store_sync_dir(struct store *st, uint64_t handle);
 /* Close and remove both files of a replica (caller holds ent->rw for
  * writing). 0 or -errno of the first failure. */
 int store_unlink_replica(struct store *st, struct store_entry *ent);
+
+/*
+ * Spare files (store_spare.c): empty files in DIR/spare that new
+ * replicas take instead of creating files, and that deleted replicas'
+ * files go back to, so the write path neither allocates nor frees
+ * inodes. store_spare_start() scans DIR/spare and starts the thread that
+ * keeps it filled; store_spare_stop() stops it (store_free).
+ * store_spare_take() renames a spare file to "path" (0, or -errno: then
+ * create the file); store_spare_put() moves the file at "path" into the
+ * folder and empties it, true when "path" is gone (else unlink it).
+ */
+void store_spare_start(struct store *st);
+void store_spare_stop(struct store *st);
+int store_spare_take(struct store *st, const char *path);
+bool store_spare_put(struct store *st, const char *path);
 
 /* Fill the set of set-aside handles from DIR/corrupt (startup). */
 void store_corrupt_load(struct store *st);

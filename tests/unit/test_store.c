@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -699,17 +700,26 @@ static void test_threads(void **state)
 	assert_int_equal(store_verify(fx->st, 90), 0);
 }
 
-/* Open file descriptors of this process. */
+/* Open file descriptors of this process, but for the spare files that
+ * the store's filler thread makes (each open for a moment). */
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
+	char link[PATH_MAX], target[PATH_MAX];
 	struct dirent *de;
+	ssize_t len;
 	int n = 0;
 
 	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		target[len > 0 ? len : 0] = '\0';
+		if (strstr(target, "/spare/") == NULL)
 			n++;
+	}
 	closedir(d);
 	return n - 1; /* the one opendir() holds */
 }
@@ -850,6 +860,138 @@ static void test_fd_cache_bounded(void **state)
 	fx->st = open_store(fx);
 }
 
+/*
+ * Spare files (store_spare.c): what a deleted replica leaves goes to
+ * DIR/spare, and a new replica's files come from there.
+ */
+
+/* Inode numbers of the files in DIR/spare (at most max) into inos, all
+ * of which must be empty; their count. */
+static size_t spare_inodes(struct fixture *fx, ino_t *inos, size_t max)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/spare", fx->dir);
+	assert_non_null(d = opendir(path));
+	while ((de = readdir(d)) != NULL && n < max) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/spare/%s", fx->dir, de->d_name);
+		assert_int_equal(stat(path, &sb), 0);
+		assert_int_equal(sb.st_size, 0);
+		inos[n++] = sb.st_ino;
+	}
+	closedir(d);
+	return n;
+}
+
+static bool has_inode(const ino_t *inos, size_t n, ino_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (inos[i] == ino)
+			return true;
+	return false;
+}
+
+/* Wait (at most 20 s) until the filler thread has made its first batch
+ * and gone idle; the number of spare files. */
+static size_t spare_settle(struct fixture *fx, ino_t *inos, size_t max)
+{
+	size_t n = 0, last = (size_t)-1;
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		n = spare_inodes(fx, inos, max);
+		if (n == last && n >= 1024)
+			break;
+		last = n;
+		usleep(50 * 1000);
+	}
+	assert_true(n >= 1024);
+	return n;
+}
+
+static void test_spare_recycles_inodes(void **state)
+{
+	struct fixture *fx = *state;
+	ino_t *inos = calloc(4096, sizeof(*inos));
+	char data[PATH_MAX], meta[PATH_MAX];
+	struct stat sd, sm;
+	size_t n;
+
+	spare_settle(fx, inos, 4096);
+	shadow_write(fx, 60, 0, 3000, 1);
+	file_path(fx, 60, "", data);
+	file_path(fx, 60, ".meta", meta);
+	assert_int_equal(stat(data, &sd), 0);
+	assert_int_equal(stat(meta, &sm), 0);
+
+	/* the deleted replica's inodes become empty spare files */
+	assert_int_equal(store_delete(fx->st, 60, 1), 0);
+	assert_int_equal(access(data, F_OK), -1);
+	n = spare_inodes(fx, inos, 4096);
+	assert_true(has_inode(inos, n, sd.st_ino));
+	assert_true(has_inode(inos, n, sm.st_ino));
+
+	/* a new replica takes spare files and holds only its own bytes */
+	memset(fx->shadow, 0, TEST_CHUNK);
+	fx->shadow_len = 0;
+	shadow_write(fx, 61, 100, 10, 2);
+	file_path(fx, 61, "", data);
+	file_path(fx, 61, ".meta", meta);
+	assert_int_equal(stat(data, &sd), 0);
+	assert_int_equal(stat(meta, &sm), 0);
+	assert_int_equal(sd.st_size, 110);
+	assert_true(has_inode(inos, n, sd.st_ino));
+	assert_true(has_inode(inos, n, sm.st_ino));
+	n = spare_inodes(fx, inos, 4096);
+	assert_false(has_inode(inos, n, sd.st_ino));
+	assert_false(has_inode(inos, n, sm.st_ino));
+	shadow_check(fx, 61, 0, 4096);
+	assert_int_equal(report_length(fx->st, 61, NULL), 110);
+	free(inos);
+}
+
+static void test_spare_reopen(void **state)
+{
+	struct fixture *fx = *state;
+	ino_t *inos = calloc(4096, sizeof(*inos));
+	char path[PATH_MAX];
+	struct stat sb;
+	size_t n;
+	int fd;
+
+	n = spare_settle(fx, inos, 4096);
+	store_free(fx->st);
+	/* as if a crash hit a deletion between its rename and truncate */
+	snprintf(path, sizeof(path), "%s/spare/%016x", fx->dir, 0);
+	assert_true((fd = open(path, O_WRONLY)) >= 0);
+	assert_int_equal(pwrite(fd, "leftover bytes", 14, 0), 14);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/spare/stray", fx->dir);
+	assert_true((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0);
+	close(fd);
+
+	fx->st = open_store(fx);
+	snprintf(path, sizeof(path), "%s/spare/%016x", fx->dir, 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	snprintf(path, sizeof(path), "%s/spare/stray", fx->dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(spare_inodes(fx, inos, 4096), n);
+
+	/* every spare file can become a replica that reads back right */
+	shadow_write(fx, 62, 0, 5000, 3);
+	shadow_check(fx, 62, 0, 8192);
+	free(inos);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -876,6 +1018,8 @@ int main(void)
 		T(test_fd_cache_quarantine),
 		T(test_fd_cache_import_replace),
 		T(test_fd_cache_bounded),
+		T(test_spare_recycles_inodes),
+		T(test_spare_reopen),
 	};
 
 	log_init("test_store", LOG_LEVEL_ERROR);

@@ -1,0 +1,275 @@
+/*
+ * store_spare.c - empty files kept ready for new replicas (see
+ * store_int.h).
+ *
+ * Why: creating a file allocates an inode, and ext4 without a journal
+ * (the file system of these machines) skips every inode freed in the last
+ * 30 s while it looks for a free one (find_inode_bit(), recently_deleted()
+ * in the kernel). After a large delete each creation scanned thousands of
+ * them: 0.6-0.9 ms per open(O_CREAT) against 0.03 ms otherwise, and a
+ * replica is two files. So the store keeps empty files in DIR/spare: a new
+ * replica's files are renamed out of it, and a deleted replica's files
+ * are renamed back into it and emptied, so on the write path an inode is
+ * neither allocated nor freed. A thread tops the folder up when it runs
+ * low.
+ *
+ * Crash safety: a file is renamed into DIR/spare before it is emptied,
+ * so a replica's path never names a half-emptied file; the startup scan
+ * empties whatever a crash left non-empty in DIR/spare.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "xmalloc.h"
+#include "banned.h"
+
+/* Below this many spare files the thread makes more, up to SPARE_FILL. */
+#define SPARE_LOW 256
+#define SPARE_FILL 1024
+
+/*
+ * Most spare files kept: a deleted replica's files beyond this are
+ * removed. Enough for the replicas of a few thousand small files deleted
+ * and created again (a rebuilt tree, a rerun job); an empty file costs
+ * an inode and a directory entry.
+ */
+#define SPARE_MAX 16384
+
+/* DIR/spare/<id> into path (PATH_MAX bytes). */
+static void spare_path(const struct store *st, uint64_t id, char *path)
+{
+	snprintf(path, PATH_MAX, "%s/" STORE_SPARE_DIR "/%016" PRIx64, st->dir,
+		 id);
+}
+
+/* Add a file's id to the pool (sp->mu held). */
+static void spare_push(struct store_spares *sp, uint64_t id)
+{
+	if (sp->n == sp->cap) {
+		sp->cap = sp->cap ? sp->cap * 2 : 256;
+		sp->ids = xrealloc(sp->ids, sp->cap * sizeof(*sp->ids));
+	}
+	sp->ids[sp->n++] = id;
+}
+
+/* Make one empty spare file. 0 or -errno. */
+static int spare_make(struct store *st)
+{
+	struct store_spares *sp = &st->spares;
+	char path[PATH_MAX];
+	uint64_t id;
+	int fd;
+
+	pthread_mutex_lock(&sp->mu);
+	id = sp->next_id++;
+	pthread_mutex_unlock(&sp->mu);
+	spare_path(st, id, path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	pthread_mutex_lock(&sp->mu);
+	spare_push(sp, id);
+	pthread_mutex_unlock(&sp->mu);
+	return 0;
+}
+
+/* The filler: waits until the pool runs low, then fills it. */
+static void *spare_main(void *arg)
+{
+	struct store *st = arg;
+	struct store_spares *sp = &st->spares;
+	size_t n;
+	int r;
+
+	pthread_mutex_lock(&sp->mu);
+	for (;;) {
+		while (!atomic_load(&sp->stop) && sp->n >= SPARE_LOW)
+			pthread_cond_wait(&sp->wake, &sp->mu);
+		if (atomic_load(&sp->stop))
+			break;
+		n = sp->n;
+		r = 0;
+		pthread_mutex_unlock(&sp->mu);
+		for (; n < SPARE_FILL; n++) {
+			if ((r = spare_make(st)) != 0) {
+				log_warnx("store '%s': cannot make a spare "
+					  "file: %s",
+					  st->dir, strerror(-r));
+				break;
+			}
+			if (atomic_load(&sp->stop))
+				break;
+		}
+		pthread_mutex_lock(&sp->mu);
+		if (r != 0 && !atomic_load(&sp->stop)) {
+			/* Out of inodes or space: try again later, not in a
+			 * loop; replicas are then created the plain way. */
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 10;
+			pthread_cond_timedwait(&sp->wake, &sp->mu, &until);
+		}
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return NULL;
+}
+
+/* Note one file found in DIR/spare at startup. */
+static void spare_scan_name(struct store *st, const char *name)
+{
+	struct store_spares *sp = &st->spares;
+	char path[PATH_MAX], *end;
+	struct stat sb;
+	uint64_t id;
+
+	if (name[0] == '.')
+		return;
+	errno = 0;
+	id = strtoull(name, &end, 16);
+	spare_path(st, id, path);
+	if (errno != 0 || *end != '\0' || end - name != 16 ||
+	    stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		log_warnx("ignoring stray file '%s/" STORE_SPARE_DIR "/%s'",
+			  st->dir, name);
+		return;
+	}
+	if (sb.st_size != 0 && truncate(path, 0) != 0) {
+		log_warn("cannot empty '%s'", path);
+		return;
+	}
+	spare_push(sp, id);
+	if (id >= sp->next_id)
+		sp->next_id = id + 1;
+}
+
+void store_spare_start(struct store *st)
+{
+	struct store_spares *sp = &st->spares;
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	pthread_mutex_init(&sp->mu, NULL);
+	pthread_cond_init(&sp->wake, NULL);
+	sp->started = true;
+	snprintf(path, sizeof(path), "%s/" STORE_SPARE_DIR, st->dir);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+		log_warn("cannot create '%s'; replicas get new files", path);
+		return;
+	}
+	if ((d = opendir(path)) == NULL) {
+		log_warn("cannot open '%s'; replicas get new files", path);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		spare_scan_name(st, de->d_name);
+	closedir(d);
+	sp->enabled = true;
+	if (pthread_create(&sp->thread, NULL, spare_main, st) != 0) {
+		log_warnx("cannot start the spare-file thread");
+		return;
+	}
+	sp->running = true;
+}
+
+void store_spare_stop(struct store *st)
+{
+	struct store_spares *sp = &st->spares;
+
+	if (!sp->started)
+		return;
+	pthread_mutex_lock(&sp->mu);
+	atomic_store(&sp->stop, true);
+	pthread_cond_signal(&sp->wake);
+	pthread_mutex_unlock(&sp->mu);
+	if (sp->running)
+		pthread_join(sp->thread, NULL);
+	pthread_cond_destroy(&sp->wake);
+	pthread_mutex_destroy(&sp->mu);
+	free(sp->ids);
+	sp->ids = NULL;
+	sp->n = sp->cap = 0;
+}
+
+int store_spare_take(struct store *st, const char *path)
+{
+	struct store_spares *sp = &st->spares;
+	char from[PATH_MAX];
+	uint64_t id;
+
+	if (!sp->enabled)
+		return -ENOENT;
+	pthread_mutex_lock(&sp->mu);
+	if (sp->n == 0) {
+		pthread_cond_signal(&sp->wake);
+		pthread_mutex_unlock(&sp->mu);
+		return -ENOENT;
+	}
+	id = sp->ids[--sp->n];
+	if (sp->n < SPARE_LOW)
+		pthread_cond_signal(&sp->wake);
+	pthread_mutex_unlock(&sp->mu);
+	spare_path(st, id, from);
+	if (rename(from, path) != 0) {
+		int r = -errno;
+
+		log_warn("cannot move '%s' to '%s'", from, path);
+		return r;
+	}
+	return 0;
+}
+
+bool store_spare_put(struct store *st, const char *path)
+{
+	struct store_spares *sp = &st->spares;
+	char to[PATH_MAX];
+	uint64_t id;
+
+	if (!sp->enabled)
+		return false;
+	pthread_mutex_lock(&sp->mu);
+	if (sp->n + sp->pending >= SPARE_MAX) {
+		pthread_mutex_unlock(&sp->mu);
+		return false;
+	}
+	id = sp->next_id++;
+	sp->pending++;
+	pthread_mutex_unlock(&sp->mu);
+	spare_path(st, id, to);
+	if (rename(path, to) != 0) {
+		pthread_mutex_lock(&sp->mu);
+		sp->pending--;
+		pthread_mutex_unlock(&sp->mu);
+		return false; /* the caller's unlink() says why */
+	}
+	if (truncate(to, 0) != 0) {
+		log_warn("cannot empty '%s'", to);
+		if (unlink(to) != 0)
+			log_warn("cannot remove '%s'", to);
+		pthread_mutex_lock(&sp->mu);
+		sp->pending--;
+		pthread_mutex_unlock(&sp->mu);
+		return true; /* gone from "path" all the same */
+	}
+	pthread_mutex_lock(&sp->mu);
+	sp->pending--;
+	spare_push(sp, id);
+	pthread_mutex_unlock(&sp->mu);
+	return true;
+}
