@@ -19,8 +19,9 @@
 #
 # /dev/cpu_dma_latency is held at 0 for the whole run: an idle virtual CPU
 # wakes slowly here, which alone moves FUSE figures several-fold.
-# Durability differs: DFS fsyncs every replica on fsync()/close() (SPEC);
-# MooseFS's chunk servers do not fsync by default.
+# Durability differs: DFS fsyncs every replica on fsync() (close() waits
+# until every replica's server holds the data, SPEC 3); MooseFS's chunk
+# servers do not fsync by default.
 #
 # Environment: DFS_BIN (default build/bin), DFS_BENCH_SIZE_MB (1024),
 # DFS_BENCH_RUNS (3), DFS_BENCH_DIR (var/bench; wiped),
@@ -304,8 +305,8 @@ print_table() {
 	done
 	echo
 	echo "ratios are of medians; for the s rows lower is better (DFS/MFS < 1: DFS faster)."
-	echo "DFS fsyncs every replica's disk on fsync() and close(); MooseFS" \
-		"chunk servers do not fsync by default."
+	echo "DFS fsyncs every replica's disk on fsync() (close() waits for" \
+		"every replica's server); MooseFS chunk servers do not fsync by default."
 }
 
 main() {

@@ -397,15 +397,38 @@ void store_corrupt_path(const struct store *st, uint64_t handle,
 		 (unsigned long long)handle, suffix);
 }
 
-/* A new empty file at "path", opened for reading and writing: a spare
- * file when there is one (store_spare.c says why). The fd or -errno. */
+/*
+ * A new empty file for a replica, opened for reading and writing, under
+ * the name "src": a spare file when there is one (store_spare.c says
+ * why), else "fallback" created afresh. The caller renames "src" into
+ * place once its content is right. The fd or -errno.
+ */
 static int file_create(struct store *st, enum store_file file,
-		       const char *path)
+		       const char *fallback, char *src)
 {
-	if (store_spare_take(st, path) == 0)
-		return st->ops->open(st->ops_arg, file, path, O_RDWR, 0);
-	return st->ops->open(st->ops_arg, file, path,
+	int fd;
+
+	if (store_spare_take(st, src) == 0) {
+		fd = st->ops->open(st->ops_arg, file, src, O_RDWR, 0);
+		if (fd >= 0)
+			return fd;
+		log_warnx("cannot open spare file '%s': %s", src,
+			  strerror(-fd));
+		if (unlink(src) != 0 && errno != ENOENT)
+			log_warn("cannot remove '%s'", src);
+	}
+	snprintf(src, PATH_MAX, "%s", fallback);
+	return st->ops->open(st->ops_arg, file, src,
 			     O_RDWR | O_CREAT | O_TRUNC, 0644);
+}
+
+/* Give up a file file_create() made: close it, remove "src". */
+static void file_abandon(struct store *st, enum store_file file, int fd,
+			 const char *src)
+{
+	st->ops->close(st->ops_arg, file, fd);
+	if (unlink(src) != 0 && errno != ENOENT)
+		log_warn("cannot remove '%s'", src);
 }
 
 /* Remove the file at "path", keeping its inode as a spare file when
@@ -418,30 +441,28 @@ static int file_remove(struct store *st, const char *path)
 }
 
 /*
- * Write the first metadata file of a replica: a temp file, renamed into
- * place once its header is whole, so a crash never leaves a ".meta" that
- * a restart would take for a damaged replica (a leftover temp file is
- * removed by the startup scan). The file stays open: the open fd (read
- * and write) or -errno.
+ * Write the first metadata file of a replica: a spare or temp file,
+ * renamed into place once its header is whole, so a crash never leaves a
+ * ".meta" that a restart would take for a damaged replica (the startup
+ * scan empties a spare file and removes a leftover temp file). The file
+ * stays open: the open fd (read and write) or -errno.
  */
 static int meta_create(struct store *st, uint64_t handle, uint64_t version)
 {
-	char tmp[PATH_MAX], path[PATH_MAX];
+	char tmp[PATH_MAX], src[PATH_MAX], path[PATH_MAX];
 	int fd, r;
 
 	store_replica_path(st, handle, ".meta.tmp", tmp);
 	store_replica_path(st, handle, ".meta", path);
-	fd = file_create(st, STORE_FILE_META, tmp);
+	fd = file_create(st, STORE_FILE_META, tmp, src);
 	if (fd < 0)
 		return fd;
 	r = store_meta_write_header(st, fd, handle, version, 0);
-	if (r == 0 && rename(tmp, path) != 0)
+	if (r == 0 && rename(src, path) != 0)
 		r = -errno;
 	if (r == 0)
 		return fd;
-	st->ops->close(st->ops_arg, STORE_FILE_META, fd);
-	if (unlink(tmp) != 0 && errno != ENOENT)
-		log_warn("cannot remove '%s'", tmp);
+	file_abandon(st, STORE_FILE_META, fd, src);
 	return r;
 }
 
@@ -458,7 +479,7 @@ static int replica_create(struct store *st, struct store_entry *ent,
 			  uint64_t version, struct replica_fds *fds)
 {
 	struct replica_fds mine = {-1, -1};
-	char path[PATH_MAX];
+	char path[PATH_MAX], src[PATH_MAX];
 	int r;
 
 	if (store_corrupt_has(st, ent->handle)) {
@@ -470,13 +491,15 @@ static int replica_create(struct store *st, struct store_entry *ent,
 	if (store_avail(st) < store_chunk_size(st))
 		return -ENOSPC;
 	store_replica_path(st, ent->handle, "", path);
-	if ((r = file_create(st, STORE_FILE_DATA, path)) < 0)
+	if ((mine.data = file_create(st, STORE_FILE_DATA, path, src)) < 0)
+		return mine.data;
+	if (strcmp(src, path) != 0 && rename(src, path) != 0) {
+		r = -errno;
+		file_abandon(st, STORE_FILE_DATA, mine.data, src);
 		return r;
-	mine.data = r;
+	}
 	if ((r = meta_create(st, ent->handle, version)) < 0) {
-		store_fds_close(st, &mine);
-		if (unlink(path) != 0 && errno != ENOENT)
-			log_warn("cannot remove '%s'", path);
+		file_abandon(st, STORE_FILE_DATA, mine.data, path);
 		return r;
 	}
 	mine.meta = r;

@@ -166,14 +166,16 @@ int store_unlink_replica(struct store *st, struct store_entry *ent);
  * files go back to, so the write path neither allocates nor frees
  * inodes. store_spare_start() scans DIR/spare and starts the thread that
  * keeps it filled; store_spare_stop() stops it (store_free).
- * store_spare_take() renames a spare file to "path" (0, or -errno: then
- * create the file); store_spare_put() moves the file at "path" into the
- * folder and empties it, true when "path" is gone (else unlink it).
+ * store_spare_take() hands out a spare file: 0 and its path in "path"
+ * (PATH_MAX bytes; the caller opens it and renames it into place, or
+ * removes it), or -ENOENT when there is none. store_spare_put() moves the
+ * file at "path" into the folder and empties it: true when "path" is
+ * gone (else the caller unlinks it).
  */
+int store_spare_take(struct store *st, char *path);
+bool store_spare_put(struct store *st, const char *path);
 void store_spare_start(struct store *st);
 void store_spare_stop(struct store *st);
-int store_spare_take(struct store *st, const char *path);
-bool store_spare_put(struct store *st, const char *path);
 
 /* Fill the set of set-aside handles from DIR/corrupt (startup). */
 void store_corrupt_load(struct store *st);

@@ -56,6 +56,26 @@ static void spare_path(const struct store *st, uint64_t id, char *path)
 		 id);
 }
 
+/*
+ * Empty the file at "path" through a descriptor closed at once. ext4
+ * marks a file truncated to 0 so that its next close writes its data out
+ * (auto_da_alloc, for programs that replace a file by truncating it); a
+ * close here, with nothing to write, clears the mark, so the replica that
+ * reuses the file is not flushed to disk whenever its descriptor closes.
+ * 0 or -errno.
+ */
+static int spare_empty(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, 0) != 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 /* Add a file's id to the pool (sp->mu held). */
 static void spare_push(struct store_spares *sp, uint64_t id)
 {
@@ -149,7 +169,7 @@ static void spare_scan_name(struct store *st, const char *name)
 			  st->dir, name);
 		return;
 	}
-	if (sb.st_size != 0 && truncate(path, 0) != 0) {
+	if (sb.st_size != 0 && spare_empty(path) != 0) {
 		log_warn("cannot empty '%s'", path);
 		return;
 	}
@@ -207,10 +227,9 @@ void store_spare_stop(struct store *st)
 	sp->n = sp->cap = 0;
 }
 
-int store_spare_take(struct store *st, const char *path)
+int store_spare_take(struct store *st, char *path)
 {
 	struct store_spares *sp = &st->spares;
-	char from[PATH_MAX];
 	uint64_t id;
 
 	if (!sp->enabled)
@@ -225,13 +244,7 @@ int store_spare_take(struct store *st, const char *path)
 	if (sp->n < SPARE_LOW)
 		pthread_cond_signal(&sp->wake);
 	pthread_mutex_unlock(&sp->mu);
-	spare_path(st, id, from);
-	if (rename(from, path) != 0) {
-		int r = -errno;
-
-		log_warn("cannot move '%s' to '%s'", from, path);
-		return r;
-	}
+	spare_path(st, id, path);
 	return 0;
 }
 
@@ -258,7 +271,7 @@ bool store_spare_put(struct store *st, const char *path)
 		pthread_mutex_unlock(&sp->mu);
 		return false; /* the caller's unlink() says why */
 	}
-	if (truncate(to, 0) != 0) {
+	if (spare_empty(to) != 0) {
 		log_warn("cannot empty '%s'", to);
 		if (unlink(to) != 0)
 			log_warn("cannot remove '%s'", to);
