@@ -14,8 +14,9 @@
  * low.
  *
  * Crash safety: a file is renamed into DIR/spare before it is emptied,
- * so a replica's path never names a half-emptied file; the startup scan
- * empties whatever a crash left non-empty in DIR/spare.
+ * so a replica's path never names a half-emptied file, and it is taken
+ * out before anything is written to it. The startup scan keeps only
+ * empty files with a single name and removes the name of any other.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -169,8 +170,13 @@ static void spare_scan_name(struct store *st, const char *name)
 			  st->dir, name);
 		return;
 	}
-	if (sb.st_size != 0 && spare_empty(path) != 0) {
-		log_warn("cannot empty '%s'", path);
+	/* Only an empty file with no other name is a spare. A crash can
+	 * leave a deleted replica's file here unemptied, or (on a file
+	 * system without a journal, after fsck) a file that a replica's
+	 * name still links to: drop the name, never touch the inode. */
+	if (sb.st_size != 0 || sb.st_nlink != 1) {
+		if (unlink(path) != 0)
+			log_warn("cannot remove '%s'", path);
 		return;
 	}
 	spare_push(sp, id);

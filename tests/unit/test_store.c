@@ -962,14 +962,15 @@ static void test_spare_reopen(void **state)
 {
 	struct fixture *fx = *state;
 	ino_t *inos = calloc(4096, sizeof(*inos));
-	char path[PATH_MAX];
+	char path[PATH_MAX], data[PATH_MAX];
 	struct stat sb;
 	size_t n;
 	int fd;
 
 	n = spare_settle(fx, inos, 4096);
+	shadow_write(fx, 63, 0, 3000, 4); /* takes 2 spare files */
 	store_free(fx->st);
-	/* as if a crash hit a deletion between its rename and truncate */
+	/* as if a crash hit a deletion between its rename and emptying */
 	snprintf(path, sizeof(path), "%s/spare/%016x", fx->dir, 0);
 	assert_true((fd = open(path, O_WRONLY)) >= 0);
 	assert_int_equal(pwrite(fd, "leftover bytes", 14, 0), 14);
@@ -978,15 +979,28 @@ static void test_spare_reopen(void **state)
 	assert_true((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0);
 	close(fd);
 
+	/* a name that a replica's file shares (a rename cut short) */
+	file_path(fx, 63, "", data);
+	snprintf(path, sizeof(path), "%s/spare/%016x", fx->dir, 1);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(link(data, path), 0);
+
 	fx->st = open_store(fx);
-	snprintf(path, sizeof(path), "%s/spare/%016x", fx->dir, 0);
-	assert_int_equal(stat(path, &sb), 0);
-	assert_int_equal(sb.st_size, 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/spare/%016x", fx->dir, i);
+		assert_int_equal(access(path, F_OK), -1);
+	}
+	assert_int_equal(stat(data, &sb), 0);
+	assert_int_equal(sb.st_size, 3000);
+	assert_int_equal(sb.st_nlink, 1);
+	shadow_check(fx, 63, 0, 3000);
 	snprintf(path, sizeof(path), "%s/spare/stray", fx->dir);
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(spare_inodes(fx, inos, 4096), n);
+	assert_int_equal(spare_inodes(fx, inos, 4096), n - 4);
 
 	/* every spare file can become a replica that reads back right */
+	memset(fx->shadow, 0, TEST_CHUNK);
+	fx->shadow_len = 0;
 	shadow_write(fx, 62, 0, 5000, 3);
 	shadow_check(fx, 62, 0, 8192);
 	free(inos);
