@@ -32,6 +32,7 @@
 
 struct inode_table;
 struct inode_stamp;
+struct dir_reuse;
 
 /* Settings from the command line. */
 struct fs_config {
@@ -48,8 +49,13 @@ struct fs_config {
 struct fs {
 	struct dfs_client *client;
 	struct inode_table *inodes;
+	struct dir_reuse *dir_reuse;    /* listings kept for a reopen */
 	struct fs_config cfg;
 };
+
+/* The listings ops_dir.c keeps between opens of a directory. */
+struct dir_reuse *fs_dir_reuse_new(void);
+void fs_dir_reuse_free(struct dir_reuse *r);
 
 /* The file system of a request. */
 static inline struct fs *fs_of(fuse_req_t req)

@@ -334,6 +334,7 @@ bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
 	bool others = false;
 
 	pthread_mutex_lock(&t->lock);
+	t->gen++; /* a size the kernel may have learned is older now */
 	e = ent_get(t, h->ino, false);
 	if (e != NULL) {
 		e->write_time = time_now_ts();
@@ -364,6 +365,16 @@ void inode_table_stamp(struct inode_table *t, struct inode_stamp *st)
 	st->gen = t->gen;
 	pthread_mutex_unlock(&t->lock);
 	st->ms = time_mono_ms();
+}
+
+uint64_t inode_table_gen(struct inode_table *t)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&t->lock);
+	gen = t->gen;
+	pthread_mutex_unlock(&t->lock);
+	return gen;
 }
 
 void inode_table_learn(struct inode_table *t, const struct dfs_attr *a,

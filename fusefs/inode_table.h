@@ -134,6 +134,11 @@ struct inode_stamp {
 
 void inode_table_stamp(struct inode_table *t, struct inode_stamp *st);
 
+/* The table's change count: it moves whenever this mount learns or
+ * drops attrs or writes to a file, so an unchanged count means nothing
+ * the mount knows of changed in between. */
+uint64_t inode_table_gen(struct inode_table *t);
+
 /* Cache attrs "a" of a->ino, learned by a call that started at "st". */
 void inode_table_learn(struct inode_table *t, const struct dfs_attr *a,
 		       const struct inode_stamp *st);

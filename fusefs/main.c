@@ -197,7 +197,9 @@ int main(int argc, char *argv[])
 	fs.cfg = cfg;
 	fs.client = dfs_client_new(master);
 	fs.inodes = inode_table_new(fs.client);
+	fs.dir_reuse = fs_dir_reuse_new();
 	r = serve(&fs, &args, &opts);
+	fs_dir_reuse_free(fs.dir_reuse);
 	inode_table_free(fs.inodes);
 	dfs_session_end(fs.client);
 	dfs_client_free(fs.client);
