@@ -79,11 +79,12 @@ def disk_snapshot(c):
 
 
 def tree_snapshot(root, skip=("logs",)):
-    """Relative paths of every file under root (but skip)."""
+    """Relative paths of every file under root (but skip, and the spare
+    files in each chunk store's DIR/spare, which its own thread makes)."""
     root = Path(root)
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
                   if p.is_file() and p.relative_to(root).parts[0]
-                  not in skip)
+                  not in skip and "spare" not in p.relative_to(root).parts[1:2])
 
 
 def victim(c, name, size=MiB + 4321):
