@@ -73,7 +73,7 @@ def disk_snapshot(c):
     for i in range(1, c.nservers + 1):
         root = c.chunkd_data(i)
         for p in sorted(root.rglob("*")):
-            if p.is_file() and p.relative_to(root).parts[0] != "spare":
+            if p.is_file() and not is_spare(p):
                 out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
@@ -84,7 +84,12 @@ def tree_snapshot(root, skip=("logs",)):
     root = Path(root)
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
                   if p.is_file() and p.relative_to(root).parts[0]
-                  not in skip and "spare" not in p.relative_to(root).parts[1:2])
+                  not in skip and not is_spare(p))
+
+
+def is_spare(p):
+    """True if p is a spare file of a chunk store (DIR/spare/ID)."""
+    return p.parent.name == "spare" and (p.parent.parent / "chunks").is_dir()
 
 
 def victim(c, name, size=MiB + 4321):
