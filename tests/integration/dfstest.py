@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +70,20 @@ def run(cmd, timeout=120, check=True, input=None, env=None, cwd=None,
         raise DfsError(f"exit {p.returncode}: {shlex.join(cmd)}\n"
                        f"stdout: {p.stdout}\nstderr: {p.stderr}")
     return p
+
+
+def master_requests(cluster, endpoint):
+    """Requests the master served on endpoint (e.g. "/api/readdir") so
+    far, all statuses, from its dfs_http_requests_total metric."""
+    with urllib.request.urlopen(f"http://{cluster.master}/metrics",
+                                timeout=10) as r:
+        text = r.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(r'^dfs_http_requests_total\{([^}]*)\} (\S+)$', line)
+        if m and f'endpoint="{endpoint}"' in m.group(1):
+            total += float(m.group(2))
+    return int(total)
 
 
 def wait_until(pred, timeout, what, interval=0.1):

@@ -14,35 +14,20 @@ attr_timeout seconds, without a master round trip.
 """
 
 import os
-import re
 import stat
 import time
-import urllib.request
 
-from dfstest import wait_until
+from dfstest import master_requests, wait_until
 
 # fusefs's default attr_timeout, seconds.
 ATTR_TIMEOUT = 1.0
-
-
-def master_getattrs(cluster):
-    """EP_GETATTR requests the master served so far (all status codes)."""
-    url = f"http://{cluster.master}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as r:
-        text = r.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(r'^dfs_http_requests_total\{([^}]*)\} (\S+)$', line)
-        if m and 'endpoint="/api/getattr"' in m.group(1):
-            total += float(m.group(2))
-    return int(total)
 
 
 def test_creates_need_few_getattrs(cluster, mnt):
     n = 200
     d = mnt / "many"
     d.mkdir()
-    before = master_getattrs(cluster)
+    before = master_requests(cluster, "/api/getattr")
     for i in range(n):
         fd = os.open(d / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                      0o644)
@@ -50,12 +35,12 @@ def test_creates_need_few_getattrs(cluster, mnt):
             os.write(fd, b"x" * 4096)
         finally:
             os.close(fd)
-    created = master_getattrs(cluster) - before
+    created = master_requests(cluster, "/api/getattr") - before
     assert created < n // 10, f"{created} master getattrs for {n} creates"
-    before = master_getattrs(cluster)
+    before = master_requests(cluster, "/api/getattr")
     for i in range(n):
         os.unlink(d / f"f{i}")
-    removed = master_getattrs(cluster) - before
+    removed = master_requests(cluster, "/api/getattr") - before
     assert removed < n // 10, f"{removed} master getattrs for {n} unlinks"
     assert os.listdir(d) == []
 

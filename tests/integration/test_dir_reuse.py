@@ -14,28 +14,13 @@ this mount changed nothing since.
 """
 
 import os
-import re
 import subprocess
 import time
-import urllib.request
 
-from dfstest import wait_until
+from dfstest import master_requests, wait_until
 
 # fusefs's default attr_timeout, seconds.
 ATTR_TIMEOUT = 1.0
-
-
-def master_readdirs(cluster):
-    """EP_READDIR requests the master served so far."""
-    url = f"http://{cluster.master}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as r:
-        text = r.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(r'^dfs_http_requests_total\{([^}]*)\} (\S+)$', line)
-        if m and 'endpoint="/api/readdir"' in m.group(1):
-            total += float(m.group(2))
-    return int(total)
 
 
 def test_rm_rf_lists_each_directory_once(cluster, mnt):
@@ -46,9 +31,9 @@ def test_rm_rf_lists_each_directory_once(cluster, mnt):
         d.mkdir(parents=True)
         for j in range(5):
             (d / f"f{j}").write_bytes(b"%d" % j)
-    before = master_readdirs(cluster)
+    before = master_requests(cluster, "/api/readdir")
     subprocess.run(["rm", "-rf", str(top)], check=True, timeout=120)
-    served = master_readdirs(cluster) - before
+    served = master_requests(cluster, "/api/readdir") - before
     assert not top.exists()
     # rm opens each of the ndirs + 1 directories twice: 2 * 41 before.
     assert served <= (ndirs + 1) * 1.25, \

@@ -12,23 +12,8 @@
 """
 
 import os
-import re
-import urllib.request
 
-from dfstest import MiB, wait_until
-
-
-def master_requests(cluster, endpoint):
-    """Requests the master served on endpoint so far (all statuses)."""
-    with urllib.request.urlopen(f"http://{cluster.master}/metrics",
-                                timeout=10) as r:
-        text = r.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(r'^dfs_http_requests_total\{([^}]*)\} (\S+)$', line)
-        if m and f'endpoint="{endpoint}"' in m.group(1):
-            total += float(m.group(2))
-    return int(total)
+from dfstest import MiB, master_requests, wait_until
 
 
 def test_reads_need_few_chunk_lookups(cluster, mnt):
