@@ -138,13 +138,17 @@ static void *spare_main(void *arg)
 		}
 		pthread_mutex_lock(&sp->mu);
 		if (r != 0 && !atomic_load(&sp->stop)) {
-			/* Out of inodes or space: try again later, not in a
-			 * loop; replicas are then created the plain way. */
+			/* Out of inodes or space: try again in 10 s, however
+			 * often takers wake us (one warning per try); until
+			 * then replicas are created the plain way. */
 			struct timespec until;
 
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += 10;
-			pthread_cond_timedwait(&sp->wake, &sp->mu, &until);
+			while (!atomic_load(&sp->stop) &&
+			       pthread_cond_timedwait(&sp->wake, &sp->mu,
+						      &until) != ETIMEDOUT)
+				;
 		}
 	}
 	pthread_mutex_unlock(&sp->mu);
