@@ -3,9 +3,12 @@
  *
  * Only the "user." namespace is stored (on the master, dfs_setxattr()
  * and friends). Other namespaces are answered here without a master
- * call: setting one is EOPNOTSUPP, reading or removing one is ENODATA.
- * That matters for speed too: the kernel asks for
- * "security.capability" before every write to a file.
+ * call, with EOPNOTSUPP, as a file system without them answers. That
+ * matters for speed: the kernel asks for "security.capability" before
+ * every write to a file, and ls -l asks for "security.selinux" and
+ * "system.posix_acl_access" of every file it lists unless the first
+ * answer says the file system has no such attributes (ENODATA would
+ * say only that this file has none).
  *
  * Size probes follow getxattr(2): a request with size 0 is answered with
  * the size needed; a buffer too small is ERANGE. The kernel itself
@@ -69,7 +72,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int r;
 
 	if (!is_user_name(name)) {
-		fuse_reply_err(req, ENODATA);
+		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	r = dfs_getxattr(fs_of(req)->client, ino, name, &value, &len);
@@ -99,7 +102,7 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int r;
 
 	if (!is_user_name(name)) {
-		fuse_reply_err(req, ENODATA);
+		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	r = dfs_removexattr(fs_of(req)->client, ino, name);

@@ -4,8 +4,9 @@ posix_check's "xattr" check; these are the cluster-wide ones).
 - test_xattr_other_mount: attributes set, replaced and removed through
   one mount show at once through another; the setfattr/getfattr tools
   work; a 64 KiB value is stored whole, a larger one is E2BIG.
-- test_xattr_namespaces: only user.* is stored: setting security.* or
-  trusted.* is EOPNOTSUPP, reading one is ENODATA, listing shows only
+- test_xattr_namespaces: only user.* is stored: setting, reading or
+  removing security.*, trusted.* or system.* is EOPNOTSUPP (so ls -l asks
+  for SELinux labels and ACLs once per mount, not per file), listing shows only
   user.* names.
 - test_xattr_survives_master_restart: attributes are in the master's
   database: a restarted master still has them.
@@ -61,13 +62,19 @@ def test_xattr_namespaces(mnt):
     f = mnt / "f"
     f.write_bytes(b"")
     os.setxattr(f, "user.ok", b"v")
-    for name in ("security.test", "trusted.test"):
+    for name in ("security.test", "trusted.test", "security.selinux"):
         with pytest.raises(OSError) as e:
             os.setxattr(f, name, b"v")
         assert e.value.errno == errno.EOPNOTSUPP, name
+    # (The kernel itself parses an ACL before it is set.)
+    for name in ("security.test", "trusted.test", "security.selinux",
+                 "system.posix_acl_access"):
         with pytest.raises(OSError) as e:
             os.getxattr(f, name)
-        assert e.value.errno == errno.ENODATA, name
+        assert e.value.errno == errno.EOPNOTSUPP, name
+        with pytest.raises(OSError) as e:
+            os.removexattr(f, name)
+        assert e.value.errno == errno.EOPNOTSUPP, name
     assert os.listxattr(f) == ["user.ok"]
 
 
