@@ -140,9 +140,16 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/* Flush every open handle of "ino" (before a truncate or an explicit
- * mtime, so that buffered data cannot land after it). 0 or -errno. */
+/* Flush every open handle of "ino" (before a truncate, so that buffered
+ * data cannot land after it). 0 or -errno. */
 int fs_flush_inode(struct fs *fs, uint64_t ino);
+
+/* Before a setattr that sets mtime: send what every open handle of "ino"
+ * buffered to the chunk servers, and make *sa carry the size update
+ * (PROTO_SET_EXTEND) that a flush would have sent in a call of its own.
+ * After the setattr, fs_note_extended() tells the handles. 0 or -errno. */
+int fs_send_inode(struct fs *fs, uint64_t ino, struct dfs_setattr *sa);
+void fs_note_extended(struct fs *fs, uint64_t ino, const struct dfs_attr *a);
 
 /* Directory operations (ops_dir.c). */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -102,6 +102,38 @@ int fs_flush_inode(struct fs *fs, uint64_t ino)
 	return r;
 }
 
+int fs_send_inode(struct fs *fs, uint64_t ino, struct dfs_setattr *sa)
+{
+	struct fs_handle *hs[MAX_HANDLES];
+	size_t n = inode_table_handles(fs->inodes, ino, hs, MAX_HANDLES);
+	uint64_t end;
+	int r = 0, e;
+
+	for (size_t i = 0; i < n; i++) {
+		e = dfs_file_send(hs[i]->file, &end);
+		if (e == 0 && end > 0) {
+			sa->valid |= PROTO_SET_EXTEND;
+			if (end > sa->extend)
+				sa->extend = end;
+		}
+		if (e != 0 && r == 0)
+			r = e;
+		inode_table_put(fs->inodes, hs[i]);
+	}
+	return r;
+}
+
+void fs_note_extended(struct fs *fs, uint64_t ino, const struct dfs_attr *a)
+{
+	struct fs_handle *hs[MAX_HANDLES];
+	size_t n = inode_table_handles(fs->inodes, ino, hs, MAX_HANDLES);
+
+	for (size_t i = 0; i < n; i++) {
+		dfs_file_extended(hs[i]->file, a);
+		inode_table_put(fs->inodes, hs[i]);
+	}
+}
+
 /* O_TRUNC: flush what this mount buffered for the file, cut it to zero
  * and tell every open handle. *a receives the new attrs. */
 static int truncate_on_open(struct fs *fs, uint64_t ino, struct dfs_attr *a)

@@ -294,7 +294,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct inode_stamp st;
 	struct dfs_setattr sa;
 	struct dfs_attr a;
-	int r;
+	int r = 0;
 
 	(void)fi;
 	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size < 0) {
@@ -303,10 +303,13 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	setattr_from_fuse(attr, to_set, &sa);
 	/* Buffered data must not land after a truncate or an explicit
-	 * mtime (cp -a sets it on the open file before closing). */
-	if ((sa.valid & (PROTO_SET_SIZE | PROTO_SET_MTIME |
-			 PROTO_SET_MTIME_NOW)) &&
-	    (r = fs_flush_inode(fs, ino)) != 0)
+	 * mtime (cp -a sets it on the open file before closing). The
+	 * mtime's setattr also carries the size update of that data. */
+	if (sa.valid & PROTO_SET_SIZE)
+		r = fs_flush_inode(fs, ino);
+	else if (sa.valid & (PROTO_SET_MTIME | PROTO_SET_MTIME_NOW))
+		r = fs_send_inode(fs, ino, &sa);
+	if (r != 0)
 		goto out;
 	inode_table_stamp(fs->inodes, &st);
 	if ((r = dfs_setattr(fs->client, ino, &sa, &a)) != 0) {
@@ -314,6 +317,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		r = fs_inode_errno(r);
 		goto out;
 	}
+	if (sa.valid & PROTO_SET_EXTEND)
+		fs_note_extended(fs, ino, &a);
 	if (sa.valid & PROTO_SET_SIZE)
 		set_handles_size(fs, ino, a.size);
 	inode_table_set_seen(fs->inodes, &a);

@@ -58,6 +58,7 @@ struct dfs_setattr {
 	uint32_t uid;
 	uint32_t gid;
 	uint64_t size;
+	uint64_t extend;        /* PROTO_SET_EXTEND: the size grows to this */
 	struct timespec atime;
 	struct timespec mtime;
 };
@@ -189,6 +190,15 @@ bool dfs_file_is_dirty(struct dfs_file *f);
 
 /* Send buffered writes to every replica and the new size to the master. */
 int dfs_file_flush(struct dfs_file *f);
+
+/* dfs_file_flush() in two steps, for a caller that tells the master the
+ * new size itself, in a setattr it sends anyway (PROTO_SET_EXTEND):
+ * dfs_file_send() sends buffered writes to every replica and sets
+ * *extend_to to the end the master must learn, or 0 if it knows it;
+ * after that setattr, dfs_file_extended() takes its reply as the size
+ * update. Without it the next flush sends the update itself. */
+int dfs_file_send(struct dfs_file *f, uint64_t *extend_to);
+void dfs_file_extended(struct dfs_file *f, const struct dfs_attr *attr);
 
 /* Flush, then make the data durable on every replica's disk. */
 int dfs_file_fsync(struct dfs_file *f);

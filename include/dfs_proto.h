@@ -64,6 +64,10 @@ enum proto_setattr_flags {
 	PROTO_SET_MTIME = 1 << 5,
 	PROTO_SET_ATIME_NOW = 1 << 6,
 	PROTO_SET_MTIME_NOW = 1 << 7,
+	/* Data was written up to "extend": grow the size to it if smaller
+	 * and set mtime to now (EP_EXTEND's effect), before the fields
+	 * above. */
+	PROTO_SET_EXTEND = 1 << 8,
 };
 
 /* rename "flags", the same values as renameat2(2). */
@@ -86,7 +90,7 @@ enum proto_rename_flags {
 
 /*
  * {"ino", "valid": enum proto_setattr_flags, "mode", "uid", "gid", "size",
- *  "atime": [s, ns], "mtime": [s, ns]} -> attr.
+ *  "extend", "atime": [s, ns], "mtime": [s, ns]} -> attr.
  * Fields not named in "valid" may be absent. Only the permission bits of
  * "mode" are applied. A size change drops the chunks wholly past the new
  * size (freed lazily) and sets mtime and ctime; truncating inside a chunk

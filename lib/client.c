@@ -335,6 +335,9 @@ static json_t *setattr_request(uint64_t ino, const struct dfs_setattr *sa)
 	if (sa->valid & PROTO_SET_SIZE)
 		json_object_set_new(req, "size",
 				    json_integer((json_int_t)sa->size));
+	if (sa->valid & PROTO_SET_EXTEND)
+		json_object_set_new(req, "extend",
+				    json_integer((json_int_t)sa->extend));
 	if (sa->valid & PROTO_SET_ATIME)
 		json_object_set_new(req, "atime",
 				    proto_time_to_json(&sa->atime));

@@ -115,6 +115,8 @@ struct dfs_file {
 	uint64_t master_size;   /* size the master knows */
 	uint64_t sent_end;      /* end of the data sent to chunk servers */
 	bool extend_due;        /* data sent since the last EP_EXTEND */
+	uint64_t sends;         /* ranges sent so far (file_note_sent) */
+	uint64_t handed_sends;  /* "sends" at the last dfs_file_send() */
 	int error;              /* background write error, reported once */
 	bool have_attr;         /* "attr" is set */
 	struct dfs_attr attr;   /* reply to the last EP_EXTEND */
@@ -249,6 +251,7 @@ static void file_note_sent(struct dfs_file *f, uint64_t cs, uint64_t off,
 	if (off + len > f->sent_end)
 		f->sent_end = off + len;
 	f->extend_due = true;
+	f->sends++;
 	for (i = off / cs; i <= (off + len - 1) / cs; i++) {
 		if (f->ndirty > 0 && f->dirty_chunks[f->ndirty - 1] == i)
 			continue;
@@ -479,12 +482,11 @@ static void wq_drain(struct dfs_file *f)
 		pthread_cond_wait(&f->cond, &f->lock);
 }
 
-/* Write everything buffered and tell the master (EP_EXTEND: size and
- * mtime); lock held. Reports, then forgets, a background error. */
-static int file_flush_locked(struct dfs_file *f)
+/* Write everything buffered to the chunk servers; lock held. Reports,
+ * then forgets, a background error. */
+static int file_send_buffered(struct dfs_file *f)
 {
 	struct file_buf *b = &f->wb;
-	struct dfs_attr attr;
 	uint64_t cs;
 	int r = 0;
 
@@ -499,15 +501,26 @@ static int file_flush_locked(struct dfs_file *f)
 				  (unsigned long long)b->off, strerror(-r));
 		b->len = 0;
 	}
-	if (r == 0 && f->extend_due) {
-		r = client_extend(f->c, f->ino, f->sent_end, &attr);
-		if (r == 0)
-			file_note_attr(f, &attr);
-	}
 	if (f->error != 0) {
 		if (r == 0)
 			r = f->error;
 		f->error = 0;
+	}
+	return r;
+}
+
+/* Write everything buffered and tell the master (EP_EXTEND: size and
+ * mtime); lock held. Reports, then forgets, a background error. */
+static int file_flush_locked(struct dfs_file *f)
+{
+	struct dfs_attr attr;
+	int r;
+
+	r = file_send_buffered(f);
+	if (r == 0 && f->extend_due) {
+		r = client_extend(f->c, f->ino, f->sent_end, &attr);
+		if (r == 0)
+			file_note_attr(f, &attr);
 	}
 	__atomic_store_n(&f->unflushed, false, __ATOMIC_RELEASE);
 	return r;
@@ -821,6 +834,36 @@ int dfs_file_flush(struct dfs_file *f)
 	r = file_flush_locked(f);
 	pthread_mutex_unlock(&f->lock);
 	return r;
+}
+
+int dfs_file_send(struct dfs_file *f, uint64_t *extend_to)
+{
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	*extend_to = 0;
+	if ((r = file_send_buffered(f)) == 0 && f->extend_due) {
+		*extend_to = f->sent_end;
+		f->handed_sends = f->sends;
+	}
+	if (r == 0 && !f->extend_due)
+		__atomic_store_n(&f->unflushed, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+void dfs_file_extended(struct dfs_file *f, const struct dfs_attr *attr)
+{
+	pthread_mutex_lock(&f->lock);
+	/* Whatever was sent after dfs_file_send() still needs an EP_EXTEND
+	 * (for its mtime, even if it did not grow the file). */
+	if (f->extend_due && f->handed_sends == f->sends) {
+		file_note_attr(f, attr);
+		if (!f->extend_due && f->wb.len == 0 && f->wq_pending == 0)
+			__atomic_store_n(&f->unflushed, false,
+					 __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&f->lock);
 }
 
 int dfs_file_fsync(struct dfs_file *f)

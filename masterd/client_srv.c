@@ -266,11 +266,12 @@ static const struct setattr_field {
 	{ PROTO_SET_UID, "uid", F_U32 },
 	{ PROTO_SET_GID, "gid", F_U32 },
 	{ PROTO_SET_SIZE, "size", F_U64 },
+	{ PROTO_SET_EXTEND, "extend", F_U64 },
 	{ PROTO_SET_ATIME, "atime", F_NAME },
 	{ PROTO_SET_MTIME, "mtime", F_NAME },
 };
 
-#define SETATTR_ALL_BITS 0xffu
+#define SETATTR_ALL_BITS 0x1ffu
 
 /* Check the fields "valid" names and copy them into the op. */
 static int setattr_copy(const json_t *body, uint32_t valid, json_t *op)

@@ -873,6 +873,21 @@ static int set_size(struct op_ctx *c, struct ns_inode *in, uint64_t size)
 	return 0;
 }
 
+/* Data was written up to "end": the size grows to it (never shrinks)
+ * and mtime is "now". */
+static int extend_size(struct ns_inode *in, uint64_t end,
+		       struct timespec now)
+{
+	if (!S_ISREG(in->a.mode))
+		return S_ISDIR(in->a.mode) ? -EISDIR : -EINVAL;
+	if (end > NS_MAX_FILE_SIZE)
+		return -EFBIG;
+	if (end > in->a.size)
+		in->a.size = end;
+	in->a.mtime = now;
+	return 0;
+}
+
 /* atime or mtime of a setattr: explicit, "now", or unchanged. */
 static int setattr_time(struct op_ctx *c, unsigned valid, unsigned set_bit,
 			unsigned now_bit, const char *key, struct timespec *ts)
@@ -908,6 +923,9 @@ static int op_setattr(struct op_ctx *c)
 	if (r == 0 && (valid & PROTO_SET_SIZE) &&
 	    (r = proto_get_u64(c->op, "size", NS_MAX_ID, &size)) == 0)
 		r = set_size(c, &in, size);
+	if (r == 0 && (valid & PROTO_SET_EXTEND) &&
+	    (r = proto_get_u64(c->op, "extend", NS_MAX_ID, &size)) == 0)
+		r = extend_size(&in, size, c->now);
 	if (r == 0)
 		r = setattr_time(c, valid, PROTO_SET_ATIME, PROTO_SET_ATIME_NOW,
 				 "atime", &in.a.atime);
@@ -933,11 +951,8 @@ static int op_extend(struct op_ctx *c)
 		return r;
 	if ((r = inode_get(c->ns, in.a.ino, &in)) != 0)
 		return r;
-	if (!S_ISREG(in.a.mode))
-		return S_ISDIR(in.a.mode) ? -EISDIR : -EINVAL;
-	if (size > in.a.size)
-		in.a.size = size;
-	in.a.mtime = c->now;
+	if ((r = extend_size(&in, size, c->now)) != 0)
+		return r;
 	in.a.ctime = c->now;
 	if ((r = inode_put(c->ns, &in)) != 0)
 		return r;
