@@ -32,6 +32,9 @@
 /* Free space a server keeps beyond whole chunks (metadata files). */
 #define CS_FREE_RESERVE (1024 * 1024)
 
+/* Least space counted for a chunk placed since the server's last report. */
+#define CS_PENDING_MIN (1024 * 1024)
+
 /* Most "corrupt" handles one report may carry. */
 #define CS_MAX_CORRUPT 100000
 
@@ -258,15 +261,35 @@ int64_t chunk_srv_heartbeat_ms(const struct chunk_srv *cs)
 	return cs->heartbeat_ms;
 }
 
-/* Placement order: least loaded (bytes used plus chunk_size per chunk
- * placed since the last heartbeat), then fewest pending, then address. */
+/*
+ * Space the chunks placed on "s" since its last report are counted for.
+ * Each could grow to a whole chunk, but counting it so would refuse a
+ * server with room for a hundred thousand small files once it took a
+ * thousand of them between two heartbeats (free space / chunk_size): new
+ * files stalled on ENOSPC and got fewer replicas than asked. So each
+ * counts as much as the server's chunks hold on average, at least
+ * CS_PENDING_MIN and at most a chunk; its next report corrects the guess.
+ */
+static uint64_t pending_bytes(const struct cs_server *s, uint64_t chunk_size)
+{
+	uint64_t each = CS_PENDING_MIN;
+
+	if (s->reported > 0 && s->used / s->reported > each)
+		each = s->used / s->reported;
+	if (each > chunk_size)
+		each = chunk_size;
+	return s->pending * each;
+}
+
+/* Placement order: least loaded (bytes used plus the chunks placed since
+ * the last heartbeat), then fewest pending, then address. */
 static int pick_cmp(const void *a, const void *b, void *arg)
 {
 	const struct cs_server *x = *(struct cs_server *const *)a;
 	const struct cs_server *y = *(struct cs_server *const *)b;
 	uint64_t chunk_size = *(const uint64_t *)arg;
-	uint64_t lx = x->used + x->pending * chunk_size;
-	uint64_t ly = y->used + y->pending * chunk_size;
+	uint64_t lx = x->used + pending_bytes(x, chunk_size);
+	uint64_t ly = y->used + pending_bytes(y, chunk_size);
 
 	if (lx != ly)
 		return lx < ly ? -1 : 1;
@@ -275,12 +298,13 @@ static int pick_cmp(const void *a, const void *b, void *arg)
 	return strcmp(x->addr, y->addr);
 }
 
-/* Can server "s" take a new chunk: alive, with at least a chunk of free
- * space left (and CS_FREE_RESERVE for metadata files) once the chunks
- * placed since its last report are counted? */
+/* Can server "s" take a new chunk: alive, with a whole chunk of free
+ * space left (and CS_FREE_RESERVE for metadata files) beyond the chunks
+ * placed since its last report? */
 static bool can_take(const struct cs_server *s, uint64_t chunk_size)
 {
-	uint64_t want = (s->pending + 1) * chunk_size + CS_FREE_RESERVE;
+	uint64_t want = pending_bytes(s, chunk_size) + chunk_size +
+			CS_FREE_RESERVE;
 
 	if (!s->registered || !s->alive || s->state != CS_STATE_NORMAL)
 		return false;

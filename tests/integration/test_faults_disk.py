@@ -13,6 +13,13 @@ chunk servers keep their data on small tmpfs mounts made by the test
   file is written, then a 48 MiB one. Observed: the big write fails
   with ENOSPC (cp reports "No space left on device"), and the small file
   is still intact and healthy.
+- test_small_files_between_heartbeats: 3 servers, each on a 64 MiB
+  tmpfs, 16 MiB chunks; 40 small files are written faster than the
+  servers report. Observed: every file's chunk was placed at the first
+  request (one EP_CHUNKS per file, no "no room" retries) on 3 servers.
+  A chunk placed since a server's last report counts as much as its
+  chunks hold on average, not as a whole chunk: counted whole, these
+  servers would take 2 new chunks per heartbeat.
 """
 
 import os
@@ -21,7 +28,7 @@ import subprocess
 import pytest
 
 import faultutil as fu
-from dfstest import MiB, sha256_file, write_random_file
+from dfstest import MiB, master_requests, sha256_file, write_random_file
 
 FULL_NOISE = r"(No space|NOSPC|space|full|failed|giving up|cannot)"
 
@@ -84,6 +91,34 @@ def test_whole_cluster_full(make_cluster, scratch):
         assert fu.is_healthy(f), f
         for i in mnts:
             assert not list((mnts[i] / "corrupt").glob("*"))
+    finally:
+        for i, m in mnts.items():
+            fu.release_tmpfs(c, i, m)
+
+
+@pytest.mark.dfs_timeout(240)
+def test_small_files_between_heartbeats(make_cluster):
+    c = make_cluster(chunkservers=3, chunk_size=16 * MiB)
+    mnts = {}
+    try:
+        for i in (1, 2, 3):
+            mnts[i] = fu.move_chunkd_to_tmpfs(c, i, 64 * MiB)
+        # Every server has reported its (small) chunks once.
+        (c.mount / "first").write_bytes(b"x" * 4096)
+        fu.wait_healthy(c, 60)
+        n = 40
+        before = master_requests(c, "/api/chunks")
+        for i in range(n):
+            (c.mount / f"f{i}").write_bytes(os.urandom(4096 + i))
+        asked = master_requests(c, "/api/chunks") - before
+        assert asked == n, f"{asked} EP_CHUNKS for {n} new files"
+        for i in range(n):
+            chunks = c.stat(f"/f{i}")["chunks"]
+            assert len(chunks) == 1
+            assert len(set(chunks[0]["replicas"])) == 3, chunks
+        c.remount()
+        for i in range(n):
+            assert len((c.mount / f"f{i}").read_bytes()) == 4096 + i
     finally:
         for i, m in mnts.items():
             fu.release_tmpfs(c, i, m)
