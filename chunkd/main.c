@@ -24,6 +24,7 @@
 #include "proto.h"
 #include "copier.h"
 #include "data_srv.h"
+#include "local_srv.h"
 #include "master_conn.h"
 #include "metrics_srv.h"
 #include "scrub.h"
@@ -271,6 +272,7 @@ int main(int argc, char **argv)
 	struct master_conn *mc = NULL;
 	struct http_client *hc = NULL;
 	struct data_srv *ds = NULL;
+	struct local_srv *ls = NULL;
 	struct copier *cp = NULL;
 	struct scrub *sc = NULL;
 	struct store *st = NULL;
@@ -297,6 +299,7 @@ int main(int argc, char **argv)
 	cp = copier_new(&copts, st);
 	if ((ds = data_srv_new(cfg.listen, st, hc, cp)) == NULL)
 		goto out;
+	ls = local_srv_new(data_srv_addr(ds), st);
 	sc = scrub_new(st, (uint64_t)(cfg.scrub_mb * MB),
 		       (int64_t)(cfg.scrub_interval_s * 1000));
 	mopts.master = cfg.master;
@@ -312,6 +315,7 @@ int main(int argc, char **argv)
 out:
 	master_conn_free(mc);
 	scrub_free(sc);
+	local_srv_free(ls);
 	data_srv_free(ds);
 	copier_free(cp);
 	http_client_free(hc);

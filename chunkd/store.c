@@ -34,17 +34,12 @@
 #include "checksum.h"
 #include "dfs_proto.h"
 #include "log.h"
+#include "replica_meta.h"
 #include "xmalloc.h"
 #include "store.h"
 #include "store_int.h"
 
 #include "banned.h"
-
-/* "DFSM" read as a little-endian 32-bit number. */
-#define META_MAGIC 0x4d534644u
-#define META_FORMAT 1u
-/* The header checksum covers the bytes before it. */
-#define META_SUM_OFF 36
 
 struct store_lock {
 	struct store *st;
@@ -208,60 +203,13 @@ static uint64_t nblocks(uint64_t length)
  * ---------------------------------------------------------------------
  */
 
-static void meta_encode(uint8_t *hdr, uint64_t handle, uint64_t version,
-			uint64_t length)
-{
-	uint32_t u32;
-	uint64_t u64;
-
-	memset(hdr, 0, STORE_META_HEADER);
-	u32 = htole32(META_MAGIC);
-	memcpy(hdr, &u32, 4);
-	u32 = htole32(META_FORMAT);
-	memcpy(hdr + 4, &u32, 4);
-	u64 = htole64(handle);
-	memcpy(hdr + 8, &u64, 8);
-	u64 = htole64(version);
-	memcpy(hdr + 16, &u64, 8);
-	u64 = htole64(length);
-	memcpy(hdr + 24, &u64, 8);
-	u32 = htole32((uint32_t)BS);
-	memcpy(hdr + 32, &u32, 4);
-	u32 = htole32(checksum_block(hdr, META_SUM_OFF));
-	memcpy(hdr + META_SUM_OFF, &u32, 4);
-}
-
-/* Check a header and extract its fields. 0 or -EBADMSG. */
-static int meta_decode(const uint8_t *hdr, uint64_t *handle,
-		       uint64_t *version, uint64_t *length)
-{
-	uint32_t magic, format, bsize, sum;
-
-	memcpy(&magic, hdr, 4);
-	memcpy(&format, hdr + 4, 4);
-	memcpy(&bsize, hdr + 32, 4);
-	memcpy(&sum, hdr + META_SUM_OFF, 4);
-	if (le32toh(magic) != META_MAGIC || le32toh(format) != META_FORMAT ||
-	    le32toh(bsize) != BS ||
-	    le32toh(sum) != checksum_block(hdr, META_SUM_OFF))
-		return -EBADMSG;
-	memcpy(handle, hdr + 8, 8);
-	memcpy(version, hdr + 16, 8);
-	memcpy(length, hdr + 24, 8);
-	*handle = le64toh(*handle);
-	*version = le64toh(*version);
-	*length = le64toh(*length);
-	if (*length > STORE_MAX_CHUNK_SIZE)
-		return -EBADMSG;
-	return 0;
-}
-
 int store_meta_write_header(struct store *st, int fd, uint64_t handle,
 			    uint64_t version, uint64_t length)
 {
+	struct replica_meta m = { handle, version, length };
 	uint8_t hdr[STORE_META_HEADER];
 
-	meta_encode(hdr, handle, version, length);
+	replica_meta_encode(hdr, &m);
 	return store_write_full(st, STORE_FILE_META, fd, hdr, sizeof(hdr), 0);
 }
 
@@ -710,6 +658,44 @@ int store_read(struct store *st, uint64_t handle, uint64_t version,
 	if (r == -EBADMSG)
 		quarantine_after_read(st, ent, version);
 	store_entry_put(st, ent);
+	return r;
+}
+
+int store_open_readonly(struct store *st, uint64_t handle, uint64_t version,
+			int *data, int *meta)
+{
+	struct store_entry *ent;
+	char path[PATH_MAX];
+	int r = 0;
+
+	*data = *meta = -1;
+	if (handle > STORE_MAX_ID || version > STORE_MAX_ID)
+		return -EINVAL;
+	if ((ent = store_entry_get(st, handle, false)) == NULL)
+		return -ENOENT;
+	/* Shared: the files cannot be replaced or removed meanwhile. */
+	pthread_rwlock_rdlock(&ent->rw);
+	if (!ent->present)
+		r = -ENOENT;
+	else if (ent->version != version)
+		r = -ESTALE;
+	if (r == 0) {
+		store_replica_path(st, handle, "", path);
+		if ((*data = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			r = -errno;
+	}
+	if (r == 0) {
+		store_replica_path(st, handle, ".meta", path);
+		if ((*meta = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			r = -errno;
+	}
+	pthread_rwlock_unlock(&ent->rw);
+	store_entry_put(st, ent);
+	if (r != 0) {
+		if (*data >= 0)
+			close(*data);
+		*data = *meta = -1;
+	}
 	return r;
 }
 
@@ -1308,9 +1294,9 @@ static int scan_load_meta(struct store *st, uint64_t handle,
 			  uint64_t *version, uint64_t *length)
 {
 	uint8_t hdr[STORE_META_HEADER];
+	struct replica_meta m;
 	char path[PATH_MAX];
 	struct stat sb;
-	uint64_t h;
 	int fd = -1, r;
 
 	store_replica_path(st, handle, ".meta", path);
@@ -1319,10 +1305,12 @@ static int scan_load_meta(struct store *st, uint64_t handle,
 		goto out;
 	}
 	if ((r = read_full(st, STORE_FILE_META, fd, hdr, sizeof(hdr), 0)) != 0 ||
-	    (r = meta_decode(hdr, &h, version, length)) != 0)
+	    (r = replica_meta_decode(hdr, &m)) != 0)
 		goto out;
+	*version = m.version;
+	*length = m.length;
 	r = -EBADMSG;
-	if (h != handle ||
+	if (m.handle != handle ||
 	    (uint64_t)sb.st_size < STORE_META_HEADER + nblocks(*length) * 4)
 		goto out;
 	store_replica_path(st, handle, "", path);

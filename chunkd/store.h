@@ -56,6 +56,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "replica_meta.h"
+
 struct store;
 struct store_lock;
 
@@ -87,13 +89,13 @@ struct store_io_ops {
 extern const struct store_io_ops store_posix_ops;
 
 /* Size of the metadata header that precedes the block checksums. */
-#define STORE_META_HEADER 64
+#define STORE_META_HEADER REPLICA_META_HEADER
 
 /* Chunk size assumed until the master tells its own (the cluster default). */
 #define STORE_DEFAULT_CHUNK_SIZE (64ULL * 1024 * 1024)
 
 /* Largest chunk size a master may set (1 GiB). */
-#define STORE_MAX_CHUNK_SIZE (1ULL << 30)
+#define STORE_MAX_CHUNK_SIZE REPLICA_MAX_LENGTH
 
 /* Largest handle or version (they stay below 2^63). */
 #define STORE_MAX_ID ((uint64_t)INT64_MAX)
@@ -150,6 +152,17 @@ void store_unlock(struct store_lock *lk);
  * that version), -ESTALE if it exists at another version.
  */
 int store_check_version(struct store *st, uint64_t handle, uint64_t version);
+
+/*
+ * Open replica "handle" at "version" read-only, for a reader on this
+ * machine that reads the files itself (local_srv.c): *data and *meta get
+ * descriptors the caller owns. -ENOENT if absent, -ESTALE if at another
+ * version, else 0 or -errno. The reader checks the metadata header and
+ * the block checksums itself: the files may change or, once the replica
+ * is deleted, be emptied and reused for another one.
+ */
+int store_open_readonly(struct store *st, uint64_t handle, uint64_t version,
+			int *data, int *meta);
 
 /*
  * Read len bytes at off into buf. Bytes past the replica's length read as

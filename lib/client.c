@@ -38,6 +38,7 @@ struct dfs_client {
 					 * and cleared while no other
 					 * thread uses the client */
 	struct client_prefetch *prefetch; /* locations sent with opens */
+	struct client_local *local;     /* short-circuit local reads */
 };
 
 struct dfs_client *dfs_client_new(const char *master_addr)
@@ -50,6 +51,7 @@ struct dfs_client *dfs_client_new(const char *master_addr)
 
 	c->hc = http_client_new(&opts);
 	c->prefetch = client_prefetch_new();
+	c->local = client_local_new();
 	snprintf(c->master, sizeof(c->master), "%s", master_addr);
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
@@ -62,6 +64,7 @@ void dfs_client_free(struct dfs_client *c)
 	dfs_session_end(c);
 	http_client_free(c->hc);
 	client_prefetch_free(c->prefetch);
+	client_local_free(c->local);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -76,6 +79,11 @@ const char *dfs_default_master(void)
 	const char *env = getenv("DFS_MASTER");
 
 	return env != NULL && *env != '\0' ? env : DEFAULT_MASTER;
+}
+
+struct client_local *client_local_of(struct dfs_client *c)
+{
+	return c->local;
 }
 
 struct http_client *client_http(struct dfs_client *c)

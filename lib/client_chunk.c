@@ -619,6 +619,7 @@ static int read_once(struct client_locs *l, uint64_t index, uint64_t off,
 		     void *buf, size_t len, uint64_t ahead, int *wire,
 		     bool *all_noent)
 {
+	char bad[DFS_ADDR_MAX];
 	struct dfs_chunk ch;
 	bool hole = false;
 	int r, first, nnoent = 0;
@@ -635,8 +636,15 @@ static int read_once(struct client_locs *l, uint64_t index, uint64_t off,
 		*wire = DFS_ERR_IO;
 		return -EIO;
 	}
-	/* Spread readers of different chunks over the replicas. */
+	if (client_local_read(client_local_of(l->c), &ch, off, buf, len,
+			      bad) == 0)
+		return 0;
+	/* Spread readers of different chunks over the replicas; one whose
+	 * local files failed their checksums goes first. */
 	first = (int)(ch.handle % (uint64_t)ch.nreplicas);
+	for (int i = 0; bad[0] != '\0' && i < ch.nreplicas; i++)
+		if (strcmp(ch.replicas[i], bad) == 0)
+			first = i;
 	for (int i = 0; i < ch.nreplicas; i++) {
 		const char *addr = ch.replicas[(first + i) % ch.nreplicas];
 

@@ -123,6 +123,31 @@ void client_prefetch_drop(struct client_prefetch *p, uint64_t ino);
 /* The client's table (borrowed). */
 struct client_prefetch *client_prefetch_of(struct dfs_client *c);
 
+/*
+ * Short-circuit local reads (client_local.c): a replica on a chunk
+ * server of this machine is read from its files, which that server hands
+ * over through its local read socket (local_sock.h). Off when the
+ * environment has DFS_LOCAL_READS=0. Thread-safe.
+ */
+struct client_local;
+struct client_local *client_local_new(void);
+void client_local_free(struct client_local *cl);
+/* The client's (borrowed). */
+struct client_local *client_local_of(struct dfs_client *c);
+/*
+ * Read [off, off+len) of chunk ch from one of its replicas on this
+ * machine, checked block by block. 0, or a negative errno to read over
+ * the network instead; with -EBADMSG, "bad" (DFS_ADDR_MAX bytes) names
+ * the replica whose checksums failed, so that it is read through its
+ * server first (which sets a corrupt replica aside).
+ */
+int client_local_read(struct client_local *cl, const struct dfs_chunk *ch,
+		      uint64_t off, void *buf, size_t len, char *bad);
+/* Close the files of replicas unused for 30 s (the next read does it
+ * too; a mount's session thread calls this every renewal, so an idle
+ * mount does not keep a chunk server's disk busy). */
+void client_local_sweep(struct client_local *cl);
+
 /* Chunks whose locations an open asks for (EP_OPEN "chunks"). */
 #define CLIENT_OPEN_LOCATIONS 4
 

@@ -264,6 +264,7 @@ static void *session_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->lock);
 		r = session_exchange(s);
+		client_local_sweep(client_local_of(s->c));
 		/* One line per outage, not one per attempt. */
 		if (r != 0 && !failed)
 			log_warnx("client session %016llx: master unreachable "

@@ -75,7 +75,13 @@ def run(cmd, timeout=120, check=True, input=None, env=None, cwd=None,
 def master_requests(cluster, endpoint):
     """Requests the master served on endpoint (e.g. "/api/readdir") so
     far, all statuses, from its dfs_http_requests_total metric."""
-    with urllib.request.urlopen(f"http://{cluster.master}/metrics",
+    return http_requests(cluster.master, endpoint)
+
+
+def http_requests(addr, endpoint):
+    """Requests the daemon at addr served on endpoint so far, all
+    statuses, from its dfs_http_requests_total metric."""
+    with urllib.request.urlopen(f"http://{addr}/metrics",
                                 timeout=10) as r:
         text = r.read().decode()
     total = 0.0
@@ -363,8 +369,9 @@ class Cluster:
 
     # -- more clients -------------------------------------------------
 
-    def mount_extra(self, path):
-        """A second fusefs of the same cluster at path; returns path."""
+    def mount_extra(self, path, env=None):
+        """A second fusefs of the same cluster at path, with the variables
+        of env added to its environment; returns path."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         n = len(list((self.dir / "logs").glob("fusefs-extra-*.log"))) + 1
@@ -373,7 +380,7 @@ class Cluster:
             p = subprocess.Popen(
                 [BIN / "fusefs", "--master", self.master, str(path), "-f"],
                 stdin=subprocess.DEVNULL, stdout=f, stderr=f,
-                start_new_session=True)
+                start_new_session=True, env=dict(os.environ, **(env or {})))
         self.extra_mounts[path] = (p, log)
         wait_until(lambda: is_mounted(path) or p.poll() is not None, 30,
                    f"mount at {path}")

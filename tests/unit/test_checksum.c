@@ -1,7 +1,9 @@
 /*
  * test_checksum.c - block checksums: known values, agreement with
- * XXH3_64bits, sensitivity to every single-bit flip.
+ * XXH3_64bits, sensitivity to every single-bit flip; the replica
+ * metadata header built on them (replica_meta.h).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 
 #include "checksum.h"
 #include "dfs_proto.h"
+#include "replica_meta.h"
 
 #include "banned.h"
 
@@ -69,12 +72,35 @@ static void test_bit_flips(void **state)
 	assert_int_not_equal(checksum_block(buf, sizeof(buf) - 1), ref);
 }
 
+/* A header decodes to what was encoded; any flipped bit, and a length
+ * past the limit, are refused. */
+static void test_replica_meta(void **state)
+{
+	struct replica_meta in = { 0x1234567890abcdefULL, 42, 65537 }, out;
+	uint8_t hdr[REPLICA_META_HEADER];
+
+	(void)state;
+	replica_meta_encode(hdr, &in);
+	assert_int_equal(replica_meta_decode(hdr, &out), 0);
+	assert_true(out.handle == in.handle && out.version == in.version &&
+		    out.length == in.length);
+	for (size_t i = 0; i < 40; i++) {
+		hdr[i] ^= 0x10;
+		assert_int_equal(replica_meta_decode(hdr, &out), -EBADMSG);
+		hdr[i] ^= 0x10;
+	}
+	in.length = REPLICA_MAX_LENGTH + 1;
+	replica_meta_encode(hdr, &in);
+	assert_int_equal(replica_meta_decode(hdr, &out), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_values),
 		cmocka_unit_test(test_matches_xxh3),
 		cmocka_unit_test(test_bit_flips),
+		cmocka_unit_test(test_replica_meta),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

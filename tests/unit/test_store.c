@@ -397,6 +397,36 @@ static void test_versions(void **state)
 	assert_int_equal(report_length(fx->st, 20, NULL), -1);
 }
 
+/* store_open_readonly() hands out the current files of a present
+ * replica at its version only; they read what store_write() wrote. */
+static void test_open_readonly(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[16] = "0123456789abcdef", got[16];
+	uint8_t hdr[STORE_META_HEADER];
+	struct replica_meta m;
+	int data, meta;
+
+	assert_int_equal(store_write(fx->st, 30, 7, 0, buf, 16), 0);
+	assert_int_equal(store_open_readonly(fx->st, 31, 7, &data, &meta),
+			 -ENOENT);
+	assert_int_equal(store_open_readonly(fx->st, 30, 6, &data, &meta),
+			 -ESTALE);
+	assert_true(data == -1 && meta == -1);
+	assert_int_equal(store_open_readonly(fx->st, 30, 7, &data, &meta), 0);
+	assert_int_equal(pread(data, got, 16, 0), 16);
+	assert_memory_equal(got, buf, 16);
+	assert_int_equal(pread(meta, hdr, sizeof(hdr), 0), sizeof(hdr));
+	assert_int_equal(replica_meta_decode(hdr, &m), 0);
+	assert_true(m.handle == 30 && m.version == 7 && m.length == 16);
+	assert_int_equal(write(data, "x", 1), -1);
+	close(data);
+	close(meta);
+	assert_int_equal(store_delete(fx->st, 30, 7), 0);
+	assert_int_equal(store_open_readonly(fx->st, 30, 7, &data, &meta),
+			 -ENOENT);
+}
+
 /* A replica set aside as corrupt is never recreated by a write or a
  * truncate (it would hold only that write); a new version is durable;
  * store_stat() tells version and length. */
@@ -1017,6 +1047,7 @@ int main(void)
 		T(test_truncate),
 		T(test_corruption),
 		T(test_versions),
+		T(test_open_readonly),
 		T(test_set_aside_and_stat),
 		T(test_bounds),
 		T(test_reopen),
