@@ -188,6 +188,17 @@ bool dfs_file_attr(struct dfs_file *f, struct dfs_attr *attr);
 /* True if the handle holds writes not yet sent to the chunk servers. */
 bool dfs_file_is_dirty(struct dfs_file *f);
 
+/*
+ * Read [off, off+len) of chunk ch (a location from the master, with its
+ * token) from a replica held by a chunk server of this machine, straight
+ * from the replica's files, every block checked against its checksum
+ * (short-circuit local read). 0, or a negative errno when no local
+ * replica could serve it: then read over the network. Off when the
+ * environment has DFS_LOCAL_READS=0.
+ */
+int dfs_chunk_read_local(struct dfs_client *c, const struct dfs_chunk *ch,
+			 uint64_t off, void *buf, size_t len);
+
 /* Send buffered writes to every replica and the new size to the master. */
 int dfs_file_flush(struct dfs_file *f);
 

@@ -86,6 +86,14 @@ struct client_local *client_local_of(struct dfs_client *c)
 	return c->local;
 }
 
+int dfs_chunk_read_local(struct dfs_client *c, const struct dfs_chunk *ch,
+			 uint64_t off, void *buf, size_t len)
+{
+	char bad[DFS_ADDR_MAX];
+
+	return client_local_read(c->local, ch, off, buf, len, bad);
+}
+
 struct http_client *client_http(struct dfs_client *c)
 {
 	return c->hc;

@@ -1,9 +1,10 @@
 /*
  * worker_task.c - one map or reduce attempt on a worker.
  *
- * Map: the split's chunk is read straight from a chunk server, the local
- * one first when it holds a replica (a GET of EP_CHUNK_READ), and through
- * the client library only as a fallback. Lines belong to the split where
+ * Map: the split's chunk is read straight from the files of a replica on
+ * this machine (dfs_chunk_read_local()), else from a chunk server, the
+ * local one first when it holds a replica (a GET of EP_CHUNK_READ), and
+ * through the client library only as a fallback. Lines belong to the split where
  * they start: a split other than the file's first skips the partial line
  * at its start (looking at the byte before it), and every split reads
  * past its end to finish its last line.
@@ -256,13 +257,16 @@ static int wk_read_file(struct dfs_file *f, char *buf, size_t len,
 	return 0;
 }
 
-/* The chunk's bytes: local replica, then the others, then the library. */
+/* The chunk's bytes: the local replica's files, the local replica over
+ * HTTP, then the others, then the library. */
 static int wk_read_chunk(struct worker *w, const struct dfs_chunk *ch,
 			 struct dfs_file *f, char *buf, size_t len,
 			 uint64_t off)
 {
 	int i;
 
+	if (ch->handle != 0 && dfs_chunk_read_local(w->dc, ch, 0, buf, len) == 0)
+		return 0;
 	for (i = 0; i < ch->nreplicas && ch->handle != 0; i++)
 		if (strcmp(ch->replicas[i], w->chunkd) == 0 &&
 		    wk_read_replica(w, ch, ch->replicas[i], buf, len) == 0)
