@@ -41,6 +41,10 @@
 
 #include "banned.h"
 
+/* Bytes of a replica's data written before they are sent to disk (see
+ * writeback_kick()). */
+#define STORE_WRITEBACK_BYTES (8ULL << 20)
+
 struct store_lock {
 	struct store *st;
 	struct store_entry *ent;  /* referenced, its mut held */
@@ -115,6 +119,15 @@ static int posix_close(void *arg, enum store_file file, int fd)
 	return close(fd) < 0 ? -errno : 0;
 }
 
+static void posix_writeback(void *arg, enum store_file file, int fd,
+			    off_t off, off_t len)
+{
+	(void)arg;
+	(void)file;
+	/* Advisory: on failure the pages go at the next fsync instead. */
+	(void)sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE);
+}
+
 const struct store_io_ops store_posix_ops = {
 	.open = posix_open,
 	.pread = posix_pread,
@@ -122,6 +135,7 @@ const struct store_io_ops store_posix_ops = {
 	.fsync = posix_fsync,
 	.ftruncate = posix_ftruncate,
 	.close = posix_close,
+	.writeback = posix_writeback,
 };
 
 /*
@@ -816,6 +830,32 @@ static int change_commit_meta(struct store *st, struct store_entry *ent,
 	return 0;
 }
 
+/*
+ * Early writeback. A replica's data would otherwise wait in the page
+ * cache until the client's fsync() or the kernel's dirty limits (10 % of
+ * memory): a 1 GiB write at replication 3 then spends seconds with the
+ * disk idle and the CPUs busy, and the fsync seconds the other way round.
+ * A write that completes a STORE_WRITEBACK_BYTES window of a replica
+ * starts the disk on that window and the one before it, which catches
+ * requests of the client's that arrived out of order; pages already on
+ * their way are skipped.
+ */
+static void writeback_kick(struct store *st, int fd, uint64_t off,
+			   size_t len)
+{
+	uint64_t end = off + len;
+	uint64_t edge = end / STORE_WRITEBACK_BYTES * STORE_WRITEBACK_BYTES;
+	uint64_t from;
+
+	if (st->ops->writeback == NULL || edge == 0 || edge <= off)
+		return;
+	from = edge > 2 * STORE_WRITEBACK_BYTES
+		       ? edge - 2 * STORE_WRITEBACK_BYTES
+		       : 0;
+	st->ops->writeback(st->ops_arg, STORE_FILE_DATA, fd, (off_t)from,
+			   (off_t)(edge - from));
+}
+
 /* Apply a write to an open replica (ent->rw held for writing). */
 static int apply_write(struct store *st, struct store_entry *ent,
 		       const struct replica_fds *fds, uint64_t off,
@@ -841,6 +881,7 @@ static int apply_write(struct store *st, struct store_entry *ent,
 				    sums)) != 0)
 		goto out_trim;
 	store_entry_set(st, ent, true, ent->version, c.new_len);
+	writeback_kick(st, fds->data, off, len);
 	r = 0;
 	goto out;
 out_trim:

@@ -83,6 +83,10 @@ struct store_io_ops {
 	int (*fsync)(void *arg, enum store_file file, int fd);
 	int (*ftruncate)(void *arg, enum store_file file, int fd, off_t len);
 	int (*close)(void *arg, enum store_file file, int fd);
+	/* Start writing [off, off + len) to disk without waiting (may be
+	 * NULL: no early writeback). */
+	void (*writeback)(void *arg, enum store_file file, int fd, off_t off,
+			  off_t len);
 };
 
 /* The default backend: plain POSIX calls. */
