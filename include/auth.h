@@ -135,6 +135,21 @@ int auth_sign(const struct auth_key *key, const char *method,
 	      const char *uri, const void *body, size_t len, int64_t now_ms,
 	      char *out);
 
+/* Bytes of a body digest (SHA-256). */
+#define AUTH_DIGEST_LEN 32
+
+/*
+ * The digest of a request body that signatures cover, into digest
+ * (AUTH_DIGEST_LEN bytes). 0 or -EIO. With it, auth_sign_digest() and
+ * auth_verify_digest() do what auth_sign() and auth_verify() do without
+ * reading the body again: a server that forwards a body it verified
+ * signs the copy with the digest it computed.
+ */
+int auth_body_digest(const void *body, size_t len, unsigned char *digest);
+int auth_sign_digest(const struct auth_key *key, const char *method,
+		     const char *uri, const unsigned char *digest,
+		     int64_t now_ms, char *out);
+
 /*
  * A replay cache: remembers the nonce of every accepted request while its
  * timestamp is within the window. skew_ms 0 means AUTH_SKEW_MS;
@@ -168,6 +183,10 @@ int auth_precheck(const struct auth_replay *rp, const char *hdr,
 int auth_verify(const struct auth_key *key, struct auth_replay *rp,
 		const char *method, const char *uri, const void *body,
 		size_t len, const char *hdr, int64_t now_ms);
+int auth_verify_digest(const struct auth_key *key, struct auth_replay *rp,
+		       const char *method, const char *uri,
+		       const unsigned char *digest, const char *hdr,
+		       int64_t now_ms);
 
 /*
  * Make a chunk access token for "handle" granting "mode" (a non-empty set

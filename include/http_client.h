@@ -102,6 +102,18 @@ int http_client_request_hdr(struct http_client *hc, const char *method,
 			    const char *const *headers, const void *body,
 			    size_t len, const char *content_type,
 			    size_t max_resp, struct http_result *res);
+/*
+ * http_client_request_hdr() for a body whose digest (auth.h) is known:
+ * the signature uses "digest" (NULL: computed from the body as usual)
+ * instead of reading the body again. A server forwarding a request it
+ * verified passes http_request_body_digest().
+ */
+int http_client_request_digest(struct http_client *hc, const char *method,
+			       const char *addr, const char *path,
+			       const char *const *headers, const void *body,
+			       size_t len, const unsigned char *digest,
+			       const char *content_type, size_t max_resp,
+			       struct http_result *res);
 int http_client_get_into_hdr(struct http_client *hc, const char *addr,
 			     const char *path, const char *const *headers,
 			     void *buf, size_t cap, size_t *got, long *status,

@@ -444,31 +444,36 @@ static bool auth_line_ok(const char *s)
 	return s != NULL && s[0] != '\0' && strpbrk(s, "\r\n") == NULL;
 }
 
+int auth_body_digest(const void *body, size_t len, unsigned char *digest)
+{
+	pthread_once(&auth_once, auth_fetch);
+	if (EVP_Digest(len > 0 ? body : "", len, digest, NULL,
+		       auth_sha256_impl, NULL) != 1)
+		return -EIO;
+	return 0;
+}
+
 /*
  * The request MAC, as lower-case hex into mac_hex (65 bytes), over
  * method, uri, the body's SHA-256 and the stamp and nonce texts.
  */
 static int auth_request_mac(const struct auth_key *key, const char *method,
-			    const char *uri, const void *body, size_t len,
+			    const char *uri, const unsigned char *digest,
 			    const char *ts, size_t ts_len,
 			    const char *nonce_hex, char *mac_hex)
 {
-	unsigned char digest[AUTH_MAC_LEN], mac[AUTH_MAC_LEN];
-	char digest_hex[AUTH_MAC_LEN * 2 + 1];
+	unsigned char mac[AUTH_MAC_LEN];
+	char digest_hex[AUTH_DIGEST_LEN * 2 + 1];
 	struct auth_part parts[9] = {
 		{method, strlen(method)}, {"\n", 1},
 		{uri, strlen(uri)}, {"\n", 1},
-		{digest_hex, AUTH_MAC_LEN * 2}, {"\n", 1},
+		{digest_hex, AUTH_DIGEST_LEN * 2}, {"\n", 1},
 		{ts, ts_len}, {"\n", 1},
 		{nonce_hex, AUTH_NONCE_LEN * 2},
 	};
 	int r;
 
-	pthread_once(&auth_once, auth_fetch);
-	if (EVP_Digest(len > 0 ? body : "", len, digest, NULL,
-		       auth_sha256_impl, NULL) != 1)
-		return -EIO;
-	auth_hex(digest, sizeof(digest), digest_hex);
+	auth_hex(digest, AUTH_DIGEST_LEN, digest_hex);
 	if ((r = auth_hmac(key->req_key, parts, 9, mac)) != 0)
 		return r;
 	auth_hex(mac, sizeof(mac), mac_hex);
@@ -478,6 +483,18 @@ static int auth_request_mac(const struct auth_key *key, const char *method,
 int auth_sign(const struct auth_key *key, const char *method,
 	      const char *uri, const void *body, size_t len, int64_t now_ms,
 	      char *out)
+{
+	unsigned char digest[AUTH_DIGEST_LEN];
+	int r;
+
+	if ((r = auth_body_digest(body, len, digest)) != 0)
+		return r;
+	return auth_sign_digest(key, method, uri, digest, now_ms, out);
+}
+
+int auth_sign_digest(const struct auth_key *key, const char *method,
+		     const char *uri, const unsigned char *digest,
+		     int64_t now_ms, char *out)
 {
 	unsigned char nonce[AUTH_NONCE_LEN];
 	char nonce_hex[AUTH_NONCE_LEN * 2 + 1];
@@ -491,7 +508,7 @@ int auth_sign(const struct auth_key *key, const char *method,
 		return -EIO;
 	auth_hex(nonce, sizeof(nonce), nonce_hex);
 	snprintf(ts, sizeof(ts), "%" PRId64, now_ms);
-	if ((r = auth_request_mac(key, method, uri, body, len, ts, strlen(ts),
+	if ((r = auth_request_mac(key, method, uri, digest, ts, strlen(ts),
 				  nonce_hex, mac_hex)) != 0)
 		return r;
 	snprintf(out, AUTH_HEADER_MAX, "v1 %s %s %s", ts, nonce_hex, mac_hex);
@@ -705,6 +722,19 @@ int auth_verify(const struct auth_key *key, struct auth_replay *rp,
 		const char *method, const char *uri, const void *body,
 		size_t len, const char *hdr, int64_t now_ms)
 {
+	unsigned char digest[AUTH_DIGEST_LEN];
+	int r;
+
+	if ((r = auth_body_digest(body, len, digest)) != 0)
+		return r;
+	return auth_verify_digest(key, rp, method, uri, digest, hdr, now_ms);
+}
+
+int auth_verify_digest(const struct auth_key *key, struct auth_replay *rp,
+		       const char *method, const char *uri,
+		       const unsigned char *digest, const char *hdr,
+		       int64_t now_ms)
+{
 	char mac_hex[AUTH_MAC_LEN * 2 + 1];
 	struct auth_sig sig;
 	int r;
@@ -715,7 +745,7 @@ int auth_verify(const struct auth_key *key, struct auth_replay *rp,
 		return -ERANGE;
 	if (!auth_line_ok(method) || !auth_line_ok(uri))
 		return -EACCES;
-	if ((r = auth_request_mac(key, method, uri, body, len, sig.ts,
+	if ((r = auth_request_mac(key, method, uri, digest, sig.ts,
 				  sig.ts_len, sig.nonce_hex, mac_hex)) != 0)
 		return r;
 	if (CRYPTO_memcmp(mac_hex, sig.mac_hex, AUTH_MAC_LEN * 2) != 0)

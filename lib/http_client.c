@@ -81,6 +81,7 @@ struct hc_call {
 	const void *body;              /* NULL: no body */
 	size_t len;
 	const char *content_type;      /* NULL: JSON when there is a body */
+	const unsigned char *digest;   /* the body's, or NULL: compute it */
 };
 
 /* Process-wide security settings taken by http_client_new(). */
@@ -338,9 +339,15 @@ static int hc_headers(struct http_client *hc, const struct hc_call *call,
 		l = hc_slist_add(l, line);
 	}
 	if (hc->auth != NULL) {
-		if ((r = auth_sign(hc->auth, call->method, call->path,
-				   call->body, call->body != NULL ? call->len : 0,
-				   time_now_ms(), sig)) != 0) {
+		r = call->digest != NULL
+			    ? auth_sign_digest(hc->auth, call->method,
+					       call->path, call->digest,
+					       time_now_ms(), sig)
+			    : auth_sign(hc->auth, call->method, call->path,
+					call->body,
+					call->body != NULL ? call->len : 0,
+					time_now_ms(), sig);
+		if (r != 0) {
 			curl_slist_free_all(l);
 			return r;
 		}
@@ -527,6 +534,22 @@ int http_client_request_hdr(struct http_client *hc, const char *method,
 		.method = method, .addr = addr, .path = path,
 		.headers = headers, .body = body, .len = len,
 		.content_type = content_type,
+	};
+
+	return hc_request(hc, &call, max_resp, res);
+}
+
+int http_client_request_digest(struct http_client *hc, const char *method,
+			       const char *addr, const char *path,
+			       const char *const *headers, const void *body,
+			       size_t len, const unsigned char *digest,
+			       const char *content_type, size_t max_resp,
+			       struct http_result *res)
+{
+	struct hc_call call = {
+		.method = method, .addr = addr, .path = path,
+		.headers = headers, .body = body, .len = len,
+		.content_type = content_type, .digest = digest,
 	};
 
 	return hc_request(hc, &call, max_resp, res);

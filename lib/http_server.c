@@ -127,6 +127,8 @@ struct http_request {
 	enum http_refusal refusal;       /* set when no handler will run */
 	int auth_err;                    /* why auth failed (auth.h codes) */
 	bool need_auth;                  /* X-DFS-Auth must be verified */
+	bool has_digest;                 /* body_digest was verified */
+	unsigned char body_digest[AUTH_DIGEST_LEN]; /* of the body */
 	bool reply_early;                /* refuse before the body arrives */
 	bool replied;                    /* a response was queued */
 	char peer[HTTP_PEER_MAX];        /* "ip:port", filled lazily */
@@ -323,6 +325,11 @@ const void *http_request_body(const struct http_request *req, size_t *len)
 	return req->body != NULL ? req->body : "";
 }
 
+const unsigned char *http_request_body_digest(const struct http_request *req)
+{
+	return req->has_digest ? req->body_digest : NULL;
+}
+
 json_t *http_request_json(struct http_request *req)
 {
 	json_error_t jerr;
@@ -455,14 +462,18 @@ static bool http_auth_verify(struct http_request *req)
 {
 	struct http_server *srv = req->srv;
 
-	req->auth_err = auth_verify(srv->auth, srv->replay, req->method,
-				    req->uri != NULL ? req->uri : req->path,
-				    req->body != NULL ? req->body : "",
-				    req->len,
-				    http_request_header(req, AUTH_HEADER),
-				    time_now_ms());
+	req->auth_err = auth_body_digest(req->body != NULL ? req->body : "",
+					 req->len, req->body_digest);
 	if (req->auth_err == 0)
+		req->auth_err = auth_verify_digest(
+			srv->auth, srv->replay, req->method,
+			req->uri != NULL ? req->uri : req->path,
+			req->body_digest, http_request_header(req, AUTH_HEADER),
+			time_now_ms());
+	if (req->auth_err == 0) {
+		req->has_digest = true;
 		return true;
+	}
 	req->refusal = HTTP_REFUSE_UNAUTH;
 	return false;
 }

@@ -184,6 +184,47 @@ static void test_sign_verify(void **state)
 	assert_int_equal(auth_sign(ka, "GET", "/", NULL, 0, -1, h), -EINVAL);
 }
 
+/*
+ * A signature made from a body's digest verifies against the body, and
+ * one made from the body verifies against its digest: a server that
+ * forwards a verified body signs the copy without hashing it again. A
+ * digest of other bytes does not verify.
+ */
+static void test_sign_verify_digest(void **state)
+{
+	static const char body[] = "8 MiB of chunk data, forwarded";
+	static const char other[] = "8 MiB of chunk data, tampered!";
+	unsigned char d[AUTH_DIGEST_LEN], d_other[AUTH_DIGEST_LEN];
+	unsigned char d_empty[AUTH_DIGEST_LEN];
+	char h[AUTH_HEADER_MAX];
+
+	(void)state;
+	assert_int_equal(auth_body_digest(body, strlen(body), d), 0);
+	assert_int_equal(auth_body_digest(other, strlen(other), d_other), 0);
+	assert_int_equal(auth_body_digest(NULL, 0, d_empty), 0);
+	assert_memory_not_equal(d, d_other, AUTH_DIGEST_LEN);
+
+	assert_int_equal(auth_sign_digest(ka, "PUT", URI, d, NOW, h), 0);
+	assert_int_equal(auth_verify(ka, NULL, "PUT", URI, body, strlen(body),
+				     h, NOW), 0);
+	assert_int_equal(auth_verify(ka, NULL, "PUT", URI, other,
+				     strlen(other), h, NOW), -EACCES);
+	assert_int_equal(auth_verify_digest(ka, NULL, "PUT", URI, d_other, h,
+					    NOW), -EACCES);
+
+	assert_int_equal(auth_sign(ka, "PUT", URI, body, strlen(body), NOW, h),
+			 0);
+	assert_int_equal(auth_verify_digest(ka, NULL, "PUT", URI, d, h, NOW),
+			 0);
+	assert_int_equal(auth_verify_digest(kb, NULL, "PUT", URI, d, h, NOW),
+			 -EACCES);
+	assert_int_equal(auth_sign(ka, "GET", URI, NULL, 0, NOW, h), 0);
+	assert_int_equal(auth_verify_digest(ka, NULL, "GET", URI, d_empty, h,
+					    NOW), 0);
+	assert_int_equal(auth_sign_digest(ka, "GET", "/a\nb", d, NOW, h),
+			 -EINVAL);
+}
+
 /* Replace the len characters at "at" of a copy of h. */
 static void patch(char *dst, const char *h, size_t at, const char *with)
 {
@@ -523,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_secret_generate),
 		cmocka_unit_test(test_sign_verify),
+		cmocka_unit_test(test_sign_verify_digest),
 		cmocka_unit_test(test_tampering),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_skew),

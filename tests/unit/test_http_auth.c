@@ -139,7 +139,28 @@ static void h_blob(struct http_request *req, void *arg)
 	http_reply_buffer(req, 200, buf, len, "application/octet-stream");
 }
 
+/* PUT /digest and /public-digest: 200 with the verified body digest,
+ * or 204 when there is none. */
+static void h_digest(struct http_request *req, void *arg)
+{
+	const unsigned char *d = http_request_body_digest(req);
+	unsigned char *copy;
+
+	(void)arg;
+	count_run();
+	if (d == NULL) {
+		http_reply_buffer(req, 204, NULL, 0, NULL);
+		return;
+	}
+	copy = malloc(AUTH_DIGEST_LEN);
+	memcpy(copy, d, AUTH_DIGEST_LEN);
+	http_reply_buffer(req, 200, copy, AUTH_DIGEST_LEN,
+			  "application/octet-stream");
+}
+
 static const struct http_route routes[] = {
+	{"PUT", "/digest", h_digest, 1 * MIB},
+	{"PUT", "/public-digest", h_digest, 1 * MIB},
 	{"POST", "/json", h_json, 1 * MIB},
 	{"PUT", "/echo", h_echo, 2 * MIB},
 	{"GET", "/public", h_public, 0},
@@ -149,7 +170,8 @@ static const struct http_route routes[] = {
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-static const char *const public_paths[] = {"/public", NULL};
+static const char *const public_paths[] = {"/public", "/public-digest",
+					   NULL};
 
 /* A client with its own settings (never the process defaults). */
 static struct http_client *client(const struct auth_key *key,
@@ -272,6 +294,50 @@ static void test_signed(void **state)
 	assert_int_equal(back[MIB - 1], (unsigned char)((MIB - 1) * 7 + 3));
 	free(buf);
 	free(back);
+	http_client_free(hc);
+}
+
+/*
+ * The server hands handlers the digest of the body it verified; a
+ * request signed from a known digest (a forwarded body) is accepted,
+ * one signed from the digest of other bytes is refused before its
+ * handler runs. Public paths verify nothing and have no digest.
+ */
+static void test_body_digest(void **state)
+{
+	static const char body[] = "forwarded chunk data";
+	unsigned char d[AUTH_DIGEST_LEN], wrong[AUTH_DIGEST_LEN];
+	struct http_client *hc = client(ka, NULL);
+	struct http_result res;
+	int before;
+
+	(void)state;
+	assert_int_equal(auth_body_digest(body, strlen(body), d), 0);
+	assert_int_equal(auth_body_digest("other", 5, wrong), 0);
+	assert_int_equal(http_client_request(hc, "PUT", addr, "/digest", body,
+					     strlen(body), NULL, 64, &res), 0);
+	assert_int_equal(res.status, 200);
+	assert_int_equal(res.len, AUTH_DIGEST_LEN);
+	assert_memory_equal(res.body, d, AUTH_DIGEST_LEN);
+	http_result_release(&res);
+	assert_int_equal(http_client_request_digest(hc, "PUT", addr, "/digest",
+						    NULL, body, strlen(body),
+						    d, NULL, 64, &res), 0);
+	assert_int_equal(res.status, 200);
+	assert_memory_equal(res.body, d, AUTH_DIGEST_LEN);
+	http_result_release(&res);
+	before = get_runs();
+	assert_int_equal(http_client_request_digest(hc, "PUT", addr, "/digest",
+						    NULL, body, strlen(body),
+						    wrong, NULL, 64, &res), 0);
+	assert_int_equal(res.status, 401);
+	http_result_release(&res);
+	assert_int_equal(get_runs(), before);
+	assert_int_equal(http_client_request(hc, "PUT", addr, "/public-digest",
+					     body, strlen(body), NULL, 64,
+					     &res), 0);
+	assert_int_equal(res.status, 204);
+	http_result_release(&res);
 	http_client_free(hc);
 }
 
@@ -674,6 +740,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unsigned),
 		cmocka_unit_test(test_signed),
+		cmocka_unit_test(test_body_digest),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_public_and_unknown),
 		cmocka_unit_test(test_replay),
