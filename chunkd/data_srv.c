@@ -373,8 +373,7 @@ static void forward_run(struct forward *fw)
 	r = http_client_request_digest(
 		fw->ds->hc, fw->def->method, fw->target, fw->path,
 		secure_token_headers(&th, cr->token), cr->body, cr->len,
-		cr->body != NULL ? cr->digest : NULL,
-		cr->body != NULL ? "application/octet-stream" : NULL,
+		cr->digest, cr->body != NULL ? "application/octet-stream" : NULL,
 		DATA_FORWARD_REPLY_MAX, &res);
 	if (r < 0) {
 		snprintf(fw->failed, sizeof(fw->failed), "%s", fw->target);

@@ -847,7 +847,7 @@ static void writeback_kick(struct store *st, int fd, uint64_t off,
 	uint64_t edge = end / STORE_WRITEBACK_BYTES * STORE_WRITEBACK_BYTES;
 	uint64_t from;
 
-	if (st->ops->writeback == NULL || edge == 0 || edge <= off)
+	if (st->ops->writeback == NULL || edge <= off)
 		return;
 	from = edge > 2 * STORE_WRITEBACK_BYTES
 		       ? edge - 2 * STORE_WRITEBACK_BYTES

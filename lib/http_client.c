@@ -530,13 +530,9 @@ int http_client_request_hdr(struct http_client *hc, const char *method,
 			    size_t len, const char *content_type,
 			    size_t max_resp, struct http_result *res)
 {
-	struct hc_call call = {
-		.method = method, .addr = addr, .path = path,
-		.headers = headers, .body = body, .len = len,
-		.content_type = content_type,
-	};
-
-	return hc_request(hc, &call, max_resp, res);
+	return http_client_request_digest(hc, method, addr, path, headers,
+					  body, len, NULL, content_type,
+					  max_resp, res);
 }
 
 int http_client_request_digest(struct http_client *hc, const char *method,
