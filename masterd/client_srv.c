@@ -797,6 +797,14 @@ static int chunk_now(struct master *m, uint64_t handle, struct dfs_chunk *c)
  * its live replicas, else a new one with a new version (none for a chunk
  * this request allocated). "drop" asks to drop the replicas the client
  * saw fail first. On success *c carries the lease, primary first.
+ *
+ * A new lease goes to replica handle % n. The primary receives the
+ * client's bytes and sends them on to the others, so it does about
+ * three times a secondary's network work; handles are given out in
+ * sequence, so this spreads that work evenly over a file's chunks and
+ * over the servers. (Replica rows come out of the database in address
+ * order: always taking the first made the lowest address the primary
+ * of every chunk it holds.)
  */
 static int lease_locked(struct master *m, const struct chunks_req *req,
 			struct dfs_chunk *c, bool drop, int64_t now)
@@ -825,10 +833,10 @@ static int lease_locked(struct master *m, const struct chunks_req *req,
 		if ((dropped || !is_fresh(req, c->handle)) &&
 		    (r = versions_bump(m, c)) != 0)
 			return r;
+		i = (int)(c->handle % (uint64_t)c->nreplicas);
 		expiry = leases_grant(m->leases, c->handle,
 				      (const char(*)[DFS_ADDR_MAX])c->replicas,
-				      c->nreplicas, now);
-		i = 0;
+				      c->nreplicas, i, now);
 	}
 	if (i != 0) {
 		char tmp[DFS_ADDR_MAX];

@@ -222,7 +222,7 @@ int leases_find(struct leases *l, uint64_t handle,
 }
 
 int64_t leases_grant(struct leases *l, uint64_t handle,
-		     const char (*live)[DFS_ADDR_MAX], int nlive,
+		     const char (*live)[DFS_ADDR_MAX], int nlive, int primary,
 		     int64_t now_ms)
 {
 	struct lease *ls;
@@ -234,7 +234,7 @@ int64_t leases_grant(struct leases *l, uint64_t handle,
 		prune(l, now_ms);
 	}
 	ls = lease_get(l, handle);
-	memcpy(ls->primary, live[0], sizeof(ls->primary));
+	memcpy(ls->primary, live[primary], sizeof(ls->primary));
 	ls->set_hash = set_hash(live, nlive);
 	ls->expiry_ms = expiry;
 	ls->handed_ms = now_ms;

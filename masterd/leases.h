@@ -62,10 +62,10 @@ int leases_find(struct leases *l, uint64_t handle,
 		const char (*live)[DFS_ADDR_MAX], int nlive, int64_t now_ms,
 		int64_t *expiry_ms);
 
-/* Grant a new lease of "handle" to live[0] over live[0..nlive-1]
- * (nlive >= 1). Returns its expiry, ms since the epoch. */
+/* Grant a new lease of "handle" to live[primary] over live[0..nlive-1]
+ * (0 <= primary < nlive). Returns its expiry, ms since the epoch. */
 int64_t leases_grant(struct leases *l, uint64_t handle,
-		     const char (*live)[DFS_ADDR_MAX], int nlive,
+		     const char (*live)[DFS_ADDR_MAX], int nlive, int primary,
 		     int64_t now_ms);
 
 /* End the lease of "handle" now (if any); it still counts as busy for

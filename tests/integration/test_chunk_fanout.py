@@ -17,6 +17,10 @@ recovery": a failing replica is named in DOWNSTREAM {"failed": addr}.
 - test_fanout_keeps_order: four threads overwrite the same 4 KiB of one
   file concurrently. Observed: afterwards every replica holds the same
   bytes (read straight from each server), equal to what the file reads.
+- test_primaries_spread: 30 small files on 3 servers, every chunk on all
+  three. Observed: each server holds the write lease (is the primary,
+  which forwards) of at least 5 of the 30 chunks. Before leases went to
+  replica handle % n, the lowest address was the primary of all 30.
 """
 
 import json
@@ -155,3 +159,25 @@ def test_fanout_keeps_order(cluster, mnt):
     assert len(set(copies.values())) == 1, {
         a: d[:1] for a, d in copies.items()}
     assert path.read_bytes() == next(iter(copies.values()))
+
+
+@pytest.mark.dfs_timeout(120)
+def test_primaries_spread(cluster, mnt):
+    d = mnt / "primaries"
+    d.mkdir()
+    primaries = {}
+    for i in range(30):
+        f = d / f"f{i}"
+        body = os.urandom(4096)
+        f.write_bytes(body)
+        ino = os.stat(f).st_ino
+        # A write lease of a chunk just written is the one it was
+        # written under (still valid): the same primary.
+        (ch,) = fu.api(cluster, "/api/chunks",
+                       {"ino": ino, "index": 0, "count": 1,
+                        "write": True})["chunks"]
+        assert sorted(ch["replicas"]) == sorted(cluster.chunkd_addrs())
+        primaries[ch["primary"]] = primaries.get(ch["primary"], 0) + 1
+        assert f.read_bytes() == body
+    assert set(primaries) == set(cluster.chunkd_addrs()), primaries
+    assert min(primaries.values()) >= 5, primaries
