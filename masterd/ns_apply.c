@@ -80,6 +80,11 @@ static const char *const wsql[W_COUNT] = {
 	[W_DEL_REPLICA] = "DELETE FROM replicas WHERE handle = ?1"
 			  " AND addr = ?2",
 	[W_DEL_REPLICAS] = "DELETE FROM replicas WHERE handle = ?1",
+	[W_DEL_UNWRITTEN] = "DELETE FROM chunks WHERE handle = ?1"
+			    " AND idx * ?2 >= (SELECT size FROM inodes i"
+			    " WHERE i.ino = chunks.ino)"
+			    " AND NOT EXISTS (SELECT 1 FROM replicas r"
+			    " WHERE r.handle = ?1)",
 	[W_UPSERT_SERVER] = "INSERT INTO servers(addr, rack) VALUES (?1, ?2)"
 			    " ON CONFLICT(addr) DO UPDATE SET"
 			    " rack = excluded.rack",
@@ -1172,6 +1177,25 @@ static int replicas_add(struct ns *ns, const char *addr, const json_t *add)
 	return 0;
 }
 
+/*
+ * A chunk whose last replica row went and that lies wholly past the end
+ * of its file goes too: it was allocated and never written (its writer
+ * died between EP_CHUNKS and the write), no server has it and no byte
+ * of the file is in it. Left behind, a later write there found a chunk
+ * without replicas and failed, and a truncate growing the file over it
+ * would make it a lost chunk; gone, it is a hole, and a write allocates
+ * the chunk afresh.
+ */
+static int drop_if_unwritten(struct ns *ns, uint64_t handle)
+{
+	int r;
+
+	if ((r = exec_ii(ns, W_DEL_UNWRITTEN, handle, ns->chunk_size)) != 0)
+		return r;
+	ns->d_chunks -= sqlite3_changes(ns->db);
+	return 0;
+}
+
 static int op_replicas_update(struct op_ctx *c)
 {
 	json_t *add, *remove, *v;
@@ -1193,6 +1217,9 @@ static int op_replicas_update(struct op_ctx *c)
 			return -EINVAL;
 		r = exec_is(c->ns, W_DEL_REPLICA,
 			    (uint64_t)json_integer_value(v), addr);
+		if (r == 0)
+			r = drop_if_unwritten(c->ns,
+					      (uint64_t)json_integer_value(v));
 		if (r != 0)
 			return r;
 	}

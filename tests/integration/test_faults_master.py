@@ -16,6 +16,16 @@ change survives, and nothing needs a manual step to recover.
   the master rebuilds its view from SQLite and the servers' reports with
   no manual step, notices that server 1 never came back, re-replicates
   its chunks (fsck healthy) and every file reads back identical.
+- test_chunk_of_dead_writer: a writer that got chunk 0 of two empty
+  files (EP_CHUNKS write, as a client does before its first write) died
+  before writing. After a master restart (leases live in its memory)
+  the servers' reports drop the replica rows no server backs, and with
+  the last the chunk itself, which lies wholly past the end of the file.
+  Observed: the files have no chunks, fsck is healthy, one file is
+  written through the mount and reads back from 3 replicas, the other
+  grows by truncate (reads zeros) and is written in the middle. Before,
+  the chunk stayed without replicas and every later write to it failed
+  with EIO after a minute of retries.
 """
 
 import os
@@ -133,3 +143,39 @@ def test_master_restart_heals(make_cluster):
     c.remount()
     for name, data in files.items():
         assert (c.mount / name).read_bytes() == data, name
+
+
+@pytest.mark.dfs_timeout(180)
+def test_chunk_of_dead_writer(fresh_cluster):
+    c = fresh_cluster
+    files = ["a", "b"]
+    for name in files:
+        (c.mount / name).write_bytes(b"")
+        ino = os.stat(c.mount / name).st_ino
+        (chunk,) = fu.api(c, "/api/chunks",
+                          {"ino": ino, "index": 0, "count": 1,
+                           "write": True})["chunks"]
+        assert len(chunk["replicas"]) == 3
+    c.restart_master()
+    wait_until(lambda: not any(c.stat(f"/{n}")["chunks"] for n in files),
+               60, "the never written chunks to go")
+    assert fu.is_healthy(fu.fsck(c))
+
+    body = os.urandom(5000)
+    (c.mount / "a").write_bytes(body)
+    os.truncate(c.mount / "b", 100_000)
+    assert (c.mount / "b").read_bytes() == bytes(100_000)
+    with open(c.mount / "b", "r+b") as f:
+        f.seek(50_000)
+        f.write(b"middle")
+    c.remount()
+    assert (c.mount / "a").read_bytes() == body
+    assert (c.mount / "b").read_bytes() == \
+        bytes(50_000) + b"middle" + bytes(100_000 - 50_006)
+    (chunk,) = c.stat("/a")["chunks"]
+    assert len(chunk["replicas"]) == 3, chunk
+    for addr in chunk["replicas"]:
+        status, data = fu.chunk_read(addr, chunk["handle"],
+                                     chunk["version"], 0, len(body))
+        assert status == 200 and data == body, (addr, status)
+    assert fu.is_healthy(fu.fsck(c))

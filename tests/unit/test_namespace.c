@@ -761,6 +761,19 @@ static void test_group_commit(void **state)
 	json_decref(ok2);
 }
 
+static void check_counts(struct fixture *f, uint64_t inodes, uint64_t files,
+			 uint64_t chunks)
+{
+	struct ns_reader *rd = ns_reader_get(f->ns);
+	struct ns_counts c;
+
+	assert_int_equal(ns_count(rd, &c), 0);
+	ns_reader_put(rd);
+	assert_int_equal(c.inodes, inodes);
+	assert_int_equal(c.files, files);
+	assert_int_equal(c.chunks, chunks);
+}
+
 static int count_servers(const char *addr, const char *rack,
 			 uint64_t nreplicas, void *arg)
 {
@@ -813,6 +826,45 @@ static void test_servers_and_reports(void **state)
 	assert_int_equal(ns_servers(rd, count_servers, &n), 0);
 	assert_int_equal(n, 1);
 	ns_reader_put(rd);
+}
+
+/* The last replica row of a chunk wholly past the end of its file takes
+ * the chunk with it (allocated, never written); inside the file the
+ * chunk stays, without replicas (lost). */
+static void test_unwritten_chunks(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t cs = ns_chunk_size(f->ns), ino;
+	struct chunk_list l;
+
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(alloc(f, ino, 0, 3, 80), 0);
+	assert_int_equal(apply(f, "{s:s, s:I, s:I, s:[i,i]}", "op", "extend",
+			       "ino", (json_int_t)ino, "size",
+			       (json_int_t)(cs + 10), "time", 40, 0),
+			 0);
+	check_counts(f, 2, 1, 3);
+	assert_int_equal(apply(f, "{s:s, s:s, s:[], s:[i,i,i]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:1",
+			       "add", "remove", 80, 81, 82),
+			 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(apply(f, "{s:s, s:s, s:[], s:[i,i,i]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:2",
+			       "add", "remove", 80, 81, 82),
+			 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.handle[0], 80);
+	assert_int_equal(l.nreplicas[0], 0);
+	assert_int_equal(l.handle[1], 81);
+	assert_int_equal(l.nreplicas[1], 0);
+	check_counts(f, 2, 1, 2);
+	ns_free(f->ns);
+	f->ns = NULL;
+	assert_int_equal(ns_open(f->path, 0, 3, &f->ns), 0);
+	check_counts(f, 2, 1, 2);
 }
 
 /* New versions: bump_version with the replicas that took it, and a
@@ -924,19 +976,6 @@ static void test_reopen(void **state)
 	assert_int_equal(lookup(f, 1, "after") > 0, 1);
 }
 
-static void check_counts(struct fixture *f, uint64_t inodes, uint64_t files,
-			 uint64_t chunks)
-{
-	struct ns_reader *rd = ns_reader_get(f->ns);
-	struct ns_counts c;
-
-	assert_int_equal(ns_count(rd, &c), 0);
-	ns_reader_put(rd);
-	assert_int_equal(c.inodes, inodes);
-	assert_int_equal(c.files, files);
-	assert_int_equal(c.chunks, chunks);
-}
-
 static void test_counts(void **state)
 {
 	struct fixture *f = *state;
@@ -1028,6 +1067,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_servers_and_reports, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unwritten_chunks, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
