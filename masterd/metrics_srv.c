@@ -51,6 +51,9 @@ static const struct overview_metric {
 	  "Metadata transactions committed (group commits)." },
 	{ "syncs", METRICS_COUNTER, "dfs_master_metadata_syncs_total",
 	  "fsyncs of lazily synced metadata commits (--sync-interval)." },
+	{ "checkpoints", METRICS_COUNTER,
+	  "dfs_master_metadata_checkpoints_total",
+	  "Checkpoints copying the metadata WAL into the database." },
 };
 
 #define NOVERVIEW (sizeof(overview_metrics) / sizeof(overview_metrics[0]))

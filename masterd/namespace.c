@@ -334,15 +334,24 @@ static int open_writer(struct ns *ns)
  * over once a checkpoint copied all of it while no write was in progress,
  * which a busy writer may never allow; so past NS_CKPT_WRITER_PAGES the
  * writer checkpoints itself, which is cheap as most pages are copied.
+ * Until then the WAL only grows, and the checkpointer is woken once per
+ * NS_CKPT_PAGES of growth, not after every commit: each checkpoint
+ * fsync()s the WAL and the database, and one per commit cost more than
+ * the commits themselves.
  */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct ns *ns = arg;
 
+	if (pages < ns->ckpt_woken_at)
+		ns->ckpt_woken_at = 0; /* the WAL started over */
 	if (pages >= NS_CKPT_WRITER_PAGES) {
+		ns->ckpt_runs++;
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
 					  NULL, NULL);
-	} else if (pages >= NS_CKPT_PAGES) {
+	} else if (pages >= NS_CKPT_PAGES &&
+		   pages - ns->ckpt_woken_at >= NS_CKPT_PAGES) {
+		ns->ckpt_woken_at = pages;
 		pthread_mutex_lock(&ns->ckpt_lock);
 		ns->ckpt_due = true;
 		pthread_cond_signal(&ns->ckpt_cond);
@@ -364,6 +373,7 @@ static void *ckpt_main(void *arg)
 		}
 		ns->ckpt_due = false;
 		pthread_mutex_unlock(&ns->ckpt_lock);
+		ns->ckpt_runs++;
 		rc = sqlite3_wal_checkpoint_v2(ns->ckpt_db, NULL,
 					       SQLITE_CHECKPOINT_PASSIVE, NULL,
 					       NULL);
@@ -444,6 +454,11 @@ int ns_open(const char *path, uint64_t chunk_size, uint32_t replication,
 out:
 	ns_free(ns);
 	return r;
+}
+
+uint64_t ns_checkpoints(struct ns *ns)
+{
+	return ns->ckpt_runs;
 }
 
 int ns_set_lazy_sync(struct ns *ns, bool lazy)

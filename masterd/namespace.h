@@ -127,6 +127,9 @@ void ns_rollback(struct ns *ns);
 int ns_set_lazy_sync(struct ns *ns, bool lazy);
 int ns_sync(struct ns *ns);
 
+/* Checkpoints (WAL copied into the database) run since ns_open(). */
+uint64_t ns_checkpoints(struct ns *ns);
+
 /*
  * Apply one op (borrowed). Inside ns_begin()/ns_commit() it runs in a
  * savepoint: on failure only this op is undone. Outside, it runs in its

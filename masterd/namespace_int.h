@@ -25,8 +25,9 @@
 #define NS_POOL_MAX 32
 
 /* WAL pages after which the checkpointer thread copies the WAL into the
- * database, and after which the writer does it itself (so that the WAL
- * cannot grow without bound under a steady stream of commits). */
+ * database (and again each NS_CKPT_PAGES more), and after which the
+ * writer does it itself (so that the WAL cannot grow without bound under
+ * a steady stream of commits). */
 #define NS_CKPT_PAGES 1000
 #define NS_CKPT_WRITER_PAGES 8000
 
@@ -122,6 +123,11 @@ struct ns {
 	pthread_cond_t ckpt_cond;
 	bool ckpt_due;
 	bool ckpt_stop;
+	/* WAL size when the writer last woke the checkpointer (writer
+	 * only). */
+	int ckpt_woken_at;
+	/* Checkpoints run, by the checkpointer or the writer. */
+	_Atomic uint64_t ckpt_runs;
 };
 
 struct ns_reader {

@@ -127,10 +127,11 @@ static void overview_counters(struct master *m, json_t *st)
 	oplog_get_stats(m->oplog, &os);
 	replicator_get_stats(m->repl, &rs);
 	json_object_update_new(
-		st, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		st, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			      "ops", (json_int_t)os.ops, "commits",
 			      (json_int_t)os.batches, "syncs",
-			      (json_int_t)os.syncs, "corrupt",
+			      (json_int_t)os.syncs, "checkpoints",
+			      (json_int_t)ns_checkpoints(m->ns), "corrupt",
 			      (json_int_t)rs.corrupt, "rereplicating",
 			      (json_int_t)rs.running, "copied",
 			      (json_int_t)rs.copied, "copy_failed",

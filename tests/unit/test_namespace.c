@@ -761,6 +761,28 @@ static void test_group_commit(void **state)
 	json_decref(ok2);
 }
 
+/* A steady stream of commits wakes the checkpointer once per
+ * NS_CKPT_PAGES of WAL growth, not after every commit past the first
+ * NS_CKPT_PAGES (each checkpoint fsync()s the database). */
+static void test_checkpoints_bounded(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t dir = mkdir_(f, 1, "many");
+	char name[32];
+	int i;
+
+	assert_int_equal(ns_set_lazy_sync(f->ns, true), 0);
+	for (i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		mkfile(f, dir, name);
+	}
+	/* Some 5 WAL pages per create: the WAL went past the thresholds,
+	 * at most 8 passes each NS_CKPT_WRITER_PAGES. */
+	assert_true(ns_checkpoints(f->ns) >= 1);
+	assert_true(ns_checkpoints(f->ns) <= 24);
+	assert_int_equal(lookup(f, dir, "f2999"), (int64_t)f->next_ino - 1);
+}
+
 static void check_counts(struct fixture *f, uint64_t inodes, uint64_t files,
 			 uint64_t chunks)
 {
@@ -1067,6 +1089,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints_bounded, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_servers_and_reports, setup,
