@@ -59,16 +59,20 @@ static const char *const wsql[W_COUNT] = {
 	[W_SET_DENT_INO] = "UPDATE dentries SET ino = ?3 WHERE parent = ?1"
 			   " AND name = ?2",
 	[W_DIR_NONEMPTY] = "SELECT 1 FROM dentries WHERE parent = ?1 LIMIT 1",
-	[W_NEXT_DENT] = "UPDATE meta SET value = value + 1"
-			" WHERE key = 'next_dent' RETURNING value - 1",
+	/* Read and bump in two statements: RETURNING would buffer its
+	 * row in a temporary b-tree, opened and closed at every call. */
+	[W_GET_NEXT_DENT] = "SELECT value FROM meta WHERE key = 'next_dent'",
+	[W_SET_NEXT_DENT] = "UPDATE meta SET value = ?1 + 1"
+			    " WHERE key = 'next_dent'",
 	[W_BUMP_INO] = "UPDATE meta SET value = max(value, ?1 + 1)"
 		       " WHERE key = 'next_ino'",
 	[W_BUMP_HANDLE] = "UPDATE meta SET value = max(value, ?1 + 1)"
 			  " WHERE key = 'next_handle'",
 	[W_DEL_XATTRS] = "DELETE FROM xattrs WHERE ino = ?1",
-	[W_DEL_REPL_FROM] = "DELETE FROM replicas WHERE handle IN"
-			    " (SELECT handle FROM chunks WHERE ino = ?1"
-			    " AND idx >= ?2)",
+	/* No IN (SELECT ...) or IN (list) in the ops' statements: SQLite
+	 * builds a temporary b-tree for it at every call. */
+	[W_CHUNKS_FROM] = "SELECT handle FROM chunks WHERE ino = ?1"
+			  " AND idx >= ?2",
 	[W_DEL_CHUNKS_FROM] = "DELETE FROM chunks WHERE ino = ?1"
 			      " AND idx >= ?2",
 	[W_INS_CHUNK] = "INSERT OR IGNORE INTO chunks(handle, ino, idx,"
@@ -88,10 +92,7 @@ static const char *const wsql[W_COUNT] = {
 	[W_UPSERT_SERVER] = "INSERT INTO servers(addr, rack) VALUES (?1, ?2)"
 			    " ON CONFLICT(addr) DO UPDATE SET"
 			    " rack = excluded.rack",
-	[W_ADD_COUNTS] = "UPDATE meta SET value = value + CASE key"
-			 " WHEN 'inodes' THEN ?1 WHEN 'files' THEN ?2"
-			 " ELSE ?3 END"
-			 " WHERE key IN ('inodes', 'files', 'chunks')",
+	[W_ADD_COUNT] = "UPDATE meta SET value = value + ?2 WHERE key = ?1",
 };
 
 /* An inode row as the ops see it. */
@@ -274,10 +275,21 @@ static int inode_insert(struct ns *ns, const struct ns_inode *in,
  * are gone. */
 static int inode_drop_chunks(struct ns *ns, uint64_t ino, uint64_t first)
 {
-	int r;
+	sqlite3_stmt *st;
+	int rc, r = 0;
 
-	if ((r = exec_ii(ns, W_DEL_REPL_FROM, ino, first)) != 0)
+	if ((st = wst(ns, W_CHUNKS_FROM)) == NULL)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = exec_ii(ns, W_DEL_REPLICAS,
+			    (uint64_t)sqlite3_column_int64(st, 0), 0);
+	sqlite3_reset(st);
+	if (r != 0)
 		return r;
+	if (rc != SQLITE_DONE)
+		return ns_sqlite_err(ns->db, rc, wsql[W_CHUNKS_FROM]);
 	if ((r = exec_ii(ns, W_DEL_CHUNKS_FROM, ino, first)) != 0)
 		return r;
 	ns->d_chunks -= sqlite3_changes(ns->db);
@@ -334,10 +346,12 @@ static int dent_insert(struct ns *ns, uint64_t parent, const char *name,
 	uint64_t id = 0;
 	int r;
 
-	if ((st = wst(ns, W_NEXT_DENT)) == NULL)
+	if ((st = wst(ns, W_GET_NEXT_DENT)) == NULL)
 		return -EIO;
-	if ((r = query_u64(ns, st, W_NEXT_DENT, &id)) != 0)
+	if ((r = query_u64(ns, st, W_GET_NEXT_DENT, &id)) != 0)
 		return r == -ENOENT ? -EIO : r;
+	if ((r = exec_ii(ns, W_SET_NEXT_DENT, id, 0)) != 0)
+		return r;
 	if ((st = wst(ns, W_INS_DENT)) == NULL)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
@@ -1357,16 +1371,27 @@ static int exec_ctl(struct ns *ns, enum ns_wstmt i)
 /* Add the op's counter changes to meta. */
 static int flush_counts(struct ns *ns)
 {
+	const struct {
+		const char *key;
+		int64_t delta;
+	} counts[] = { { "inodes", ns->d_inodes },
+		       { "files", ns->d_files },
+		       { "chunks", ns->d_chunks } };
 	sqlite3_stmt *st;
+	size_t i;
+	int r;
 
-	if (ns->d_inodes == 0 && ns->d_files == 0 && ns->d_chunks == 0)
-		return 0;
-	if ((st = wst(ns, W_ADD_COUNTS)) == NULL)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, ns->d_inodes);
-	sqlite3_bind_int64(st, 2, ns->d_files);
-	sqlite3_bind_int64(st, 3, ns->d_chunks);
-	return step_done(ns, st, W_ADD_COUNTS);
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		if (counts[i].delta == 0)
+			continue;
+		if ((st = wst(ns, W_ADD_COUNT)) == NULL)
+			return -EIO;
+		sqlite3_bind_text(st, 1, counts[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, counts[i].delta);
+		if ((r = step_done(ns, st, W_ADD_COUNT)) != 0)
+			return r;
+	}
+	return 0;
 }
 
 /* Apply one op in a savepoint of the open transaction. */
