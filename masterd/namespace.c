@@ -294,6 +294,9 @@ out:
 	return r;
 }
 
+#define NS_STR(x) #x
+#define NS_XSTR(x) NS_STR(x)
+
 /* Connection settings shared by the writer and the readers. */
 static int db_configure(sqlite3 *db)
 {
@@ -320,7 +323,8 @@ static int open_writer(struct ns *ns)
 	}
 	if (db_configure(ns->db) != 0)
 		return -EIO;
-	return db_exec(ns->db, "PRAGMA journal_mode = WAL;"
+	return db_exec(ns->db, "PRAGMA page_size = " NS_XSTR(NS_PAGE_SIZE) ";"
+			       "PRAGMA journal_mode = WAL;"
 			       "PRAGMA synchronous = FULL;"
 			       "PRAGMA foreign_keys = OFF;");
 }
@@ -332,10 +336,10 @@ static int open_writer(struct ns *ns)
  * writer's WAL hook wakes a thread that checkpoints on its own connection
  * (PASSIVE: it never blocks the writer or readers). A WAL can only start
  * over once a checkpoint copied all of it while no write was in progress,
- * which a busy writer may never allow; so past NS_CKPT_WRITER_PAGES the
+ * which a busy writer may never allow; so past NS_CKPT_WRITER_BYTES the
  * writer checkpoints itself, which is cheap as most pages are copied.
  * Until then the WAL only grows, and the checkpointer is woken once per
- * NS_CKPT_PAGES of growth, not after every commit: each checkpoint
+ * NS_CKPT_BYTES of growth, not after every commit: each checkpoint
  * fsync()s the WAL and the database, and one per commit cost more than
  * the commits themselves.
  */
@@ -345,12 +349,12 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 
 	if (pages < ns->ckpt_woken_at)
 		ns->ckpt_woken_at = 0; /* the WAL started over */
-	if (pages >= NS_CKPT_WRITER_PAGES) {
+	if (pages >= ns->ckpt_writer_pages) {
 		ns->ckpt_runs++;
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
 					  NULL, NULL);
-	} else if (pages >= NS_CKPT_PAGES &&
-		   pages - ns->ckpt_woken_at >= NS_CKPT_PAGES) {
+	} else if (pages >= ns->ckpt_pages &&
+		   pages - ns->ckpt_woken_at >= ns->ckpt_pages) {
 		ns->ckpt_woken_at = pages;
 		pthread_mutex_lock(&ns->ckpt_lock);
 		ns->ckpt_due = true;
@@ -386,10 +390,34 @@ static void *ckpt_main(void *arg)
 	return NULL;
 }
 
+/* The writer's page size, for the checkpoint thresholds. */
+static int page_size(struct ns *ns, int *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(ns->db, "PRAGMA page_size", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return ns_sqlite_err(ns->db, rc, "PRAGMA page_size");
+	if (*out < 512) {
+		log_errorx("database '%s' has page size %d", ns->path, *out);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* Open the checkpointer's connection, start it, hook the writer. */
 static int start_checkpointer(struct ns *ns)
 {
-	int rc, r;
+	int rc, r, size = 0;
+
+	if ((r = page_size(ns, &size)) != 0)
+		return r;
+	ns->ckpt_pages = NS_CKPT_BYTES / size;
+	ns->ckpt_writer_pages = NS_CKPT_WRITER_BYTES / size;
 
 	rc = sqlite3_open_v2(ns->path, &ns->ckpt_db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);

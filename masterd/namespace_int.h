@@ -24,12 +24,19 @@
 /* Idle readers kept open in the pool. */
 #define NS_POOL_MAX 32
 
-/* WAL pages after which the checkpointer thread copies the WAL into the
- * database (and again each NS_CKPT_PAGES more), and after which the
+/* Page size of a new database. A commit writes every page it changed
+ * to the WAL, some 5 per create; 1 KiB pages cut the bytes written and
+ * synced per op to a quarter of SQLite's default 4 KiB (mdbench, 1
+ * client: 22 KB -> 6.5 KB per create). An existing database keeps its
+ * size. */
+#define NS_PAGE_SIZE 1024
+
+/* WAL bytes after which the checkpointer thread copies the WAL into the
+ * database (and again each NS_CKPT_BYTES more), and after which the
  * writer does it itself (so that the WAL cannot grow without bound under
  * a steady stream of commits). */
-#define NS_CKPT_PAGES 1000
-#define NS_CKPT_WRITER_PAGES 8000
+#define NS_CKPT_BYTES (4 << 20)
+#define NS_CKPT_WRITER_BYTES (32 << 20)
 
 /* The attribute columns, in the order ns_row_attr() reads them. */
 #define NS_ATTR_COLS                                                           \
@@ -124,6 +131,8 @@ struct ns {
 	pthread_cond_t ckpt_cond;
 	bool ckpt_due;
 	bool ckpt_stop;
+	/* The two thresholds above in pages of this database. */
+	int ckpt_pages, ckpt_writer_pages;
 	/* WAL size when the writer last woke the checkpointer (writer
 	 * only). */
 	int ckpt_woken_at;

@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "../../masterd/namespace.h"
+#include "../../masterd/namespace_int.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -762,8 +763,8 @@ static void test_group_commit(void **state)
 }
 
 /* A steady stream of commits wakes the checkpointer once per
- * NS_CKPT_PAGES of WAL growth, not after every commit past the first
- * NS_CKPT_PAGES (each checkpoint fsync()s the database). */
+ * NS_CKPT_BYTES of WAL growth, not after every commit past the first
+ * NS_CKPT_BYTES (each checkpoint fsync()s the database). */
 static void test_checkpoints_bounded(void **state)
 {
 	struct fixture *f = *state;
@@ -776,11 +777,60 @@ static void test_checkpoints_bounded(void **state)
 		snprintf(name, sizeof(name), "f%d", i);
 		mkfile(f, dir, name);
 	}
-	/* Some 5 WAL pages per create: the WAL went past the thresholds,
-	 * at most 8 passes each NS_CKPT_WRITER_PAGES. */
+	/* Some 6 KiB of WAL per create: past the checkpointer's threshold
+	 * a few times (a checkpoint after every commit made hundreds). */
 	assert_true(ns_checkpoints(f->ns) >= 1);
 	assert_true(ns_checkpoints(f->ns) <= 24);
 	assert_int_equal(lookup(f, dir, "f2999"), (int64_t)f->next_ino - 1);
+}
+
+/* Page size of the database at "path". */
+static int db_page_size(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int size = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st,
+					    NULL),
+			 SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		size = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return size;
+}
+
+/* A new database gets small pages; one made with SQLite's default
+ * keeps its own and works as before. */
+static void test_page_size(void **state)
+{
+	struct fixture *f = *state;
+	char *old_path = xasprintf("%s/old.db", f->dir);
+	struct ns *old;
+	sqlite3 *db;
+	json_t *op, *res = NULL;
+
+	assert_int_equal(db_page_size(f->path), NS_PAGE_SIZE);
+	assert_int_equal(sqlite3_open(old_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "PRAGMA page_size = 4096;"
+				      "PRAGMA journal_mode = WAL;"
+				      "CREATE TABLE t(a);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(ns_open(old_path, 1024 * 1024, 3, &old), 0);
+	op = json_pack("{s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:[i,i]}", "op",
+		       "create", "parent", 1, "name", "x", "ino", 700, "mode",
+		       S_IFREG | 0644, "uid", 0, "gid", 0, "time", 1, 0);
+	assert_int_equal(ns_apply(old, op, &res), 0);
+	json_decref(res);
+	json_decref(op);
+	ns_free(old);
+	assert_int_equal(db_page_size(old_path), 4096);
+	free(old_path);
 }
 
 static void check_counts(struct fixture *f, uint64_t inodes, uint64_t files,
@@ -1090,6 +1140,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoints_bounded, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_page_size, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
