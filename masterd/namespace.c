@@ -37,6 +37,7 @@
 #include "namespace.h"
 #include "namespace_int.h"
 #include "timeutil.h"
+#include "wal_vfs.h"
 #include "xmalloc.h"
 #include "banned.h"
 
@@ -315,7 +316,7 @@ static int open_writer(struct ns *ns)
 	rc = sqlite3_open_v2(ns->path, &ns->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
-			     NULL);
+			     WAL_VFS_NAME);
 	if (rc != SQLITE_OK) {
 		log_errorx("cannot open database '%s': %s", ns->path,
 			   ns->db ? sqlite3_errmsg(ns->db) : "out of memory");
@@ -420,7 +421,8 @@ static int start_checkpointer(struct ns *ns)
 	ns->ckpt_writer_pages = NS_CKPT_WRITER_BYTES / size;
 
 	rc = sqlite3_open_v2(ns->path, &ns->ckpt_db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			     WAL_VFS_NAME);
 	if (rc != SQLITE_OK || db_configure(ns->ckpt_db) != 0) {
 		log_errorx("cannot open database '%s' for checkpoints",
 			   ns->path);
@@ -459,6 +461,8 @@ int ns_open(const char *path, uint64_t chunk_size, uint32_t replication,
 	/* No global memory statistics: they take a process-wide mutex on
 	 * every allocation. Fails harmlessly if SQLite is initialised. */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (wal_vfs_register() != 0)
+		return -EIO;
 	ns = xcalloc(1, sizeof(*ns));
 	ns->path = xstrdup(path);
 	pthread_mutex_init(&ns->pool_lock, NULL);
@@ -584,7 +588,8 @@ static struct ns_reader *reader_open(struct ns *ns)
 	rd = xcalloc(1, sizeof(*rd));
 	rd->ns = ns;
 	rc = sqlite3_open_v2(ns->path, &rd->db,
-			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			     WAL_VFS_NAME);
 	if (rc != SQLITE_OK || db_configure(rd->db) != 0) {
 		log_errorx("cannot open database '%s' for reading: %s",
 			   ns->path,

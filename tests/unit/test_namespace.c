@@ -26,6 +26,7 @@
 
 #include "../../masterd/namespace.h"
 #include "../../masterd/namespace_int.h"
+#include "../../masterd/wal_vfs.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -846,6 +847,32 @@ static void test_no_temp_btrees(void **state)
 	assert_true(checked >= 10);
 }
 
+/* A commit reaches the WAL file with one write however many pages it
+ * changed, and readers see every commit right after it. */
+static void test_wal_one_write_per_commit(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t dir = mkdir_(f, 1, "w");
+	struct wal_vfs_stats before, after;
+	char name[32];
+	int i;
+
+	assert_int_equal(ns_set_lazy_sync(f->ns, true), 0);
+	wal_vfs_get_stats(&before);
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		mkfile(f, dir, name);
+		assert_int_equal(lookup(f, dir, name), (int64_t)f->next_ino - 1);
+	}
+	wal_vfs_get_stats(&after);
+	/* Some 5 pages per create, two writes each (header, page)... */
+	assert_true(after.writes - before.writes >= 200 * 2 * 3);
+	/* ...reach the file in one write per commit (a checkpoint's WAL
+	 * restart adds a header write now and then). */
+	assert_true(after.flushes - before.flushes >= 200);
+	assert_true(after.flushes - before.flushes <= 200 + 10);
+}
+
 /* Page size of the database at "path". */
 static int db_page_size(const char *path)
 {
@@ -1207,6 +1234,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_no_temp_btrees, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_wal_one_write_per_commit,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_servers_and_reports, setup,
