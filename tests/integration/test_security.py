@@ -26,6 +26,7 @@ dfsauth.py, signing requests the way lib/auth.c does, or on purpose not.
   all keep serving, unsigned MapReduce requests get 401 too.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -433,7 +434,13 @@ def raw_exchange(addr, data, wait=3.0, shut=False):
     try:
         s.sendall(data)
         if shut:
-            s.shutdown(socket.SHUT_WR)
+            try:
+                s.shutdown(socket.SHUT_WR)
+            except OSError as e:
+                # A server that refused the bytes may have closed the
+                # connection already; what it sent first is still read.
+                if e.errno != errno.ENOTCONN:
+                    raise
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             s.settimeout(max(0.05, deadline - time.monotonic()))
