@@ -26,7 +26,7 @@
 int wal_vfs_register(void);
 
 /* Write calls to WAL files made so far, and frame writes buffered into
- * them (for tests and metrics). */
+ * them (the unit tests check one write per commit). */
 struct wal_vfs_stats {
 	uint64_t flushes;
 	uint64_t writes;

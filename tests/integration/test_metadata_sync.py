@@ -14,6 +14,9 @@ the syncs in dfs_master_metadata_syncs_total.
   commit (no lazy syncs are counted) and EP_SYNC still answers.
 - test_unsynced_commit_survives_kill9: a create acknowledged but not yet
   synced is there after SIGKILL and a restart on the same data.
+- test_checkpoints_paced: a steady stream of creates checkpoints the WAL
+  once per few MiB of it (dfs_master_metadata_checkpoints_total), not
+  after every commit, and every create stays readable.
 """
 
 import os
@@ -85,13 +88,16 @@ class Master:
                                          "mode": 0o100644, "uid": 0,
                                          "gid": 0, "rdev": 0})
 
-    def syncs(self):
+    def counter(self, name):
         status, text = http(self.addr, "/metrics", method="GET", raw=True)
         assert status == 200
         for line in text.decode().splitlines():
-            if line.startswith("dfs_master_metadata_syncs_total "):
+            if line.startswith(name + " "):
                 return int(float(line.split()[1]))
-        raise DfsError("no dfs_master_metadata_syncs_total in /metrics")
+        raise DfsError(f"no {name} in /metrics")
+
+    def syncs(self):
+        return self.counter("dfs_master_metadata_syncs_total")
 
 
 @pytest.fixture
@@ -141,4 +147,18 @@ def test_unsynced_commit_survives_kill9(masters):
     m.start()
     for i in range(20):
         attr = m.call("/api/lookup", {"parent": ROOT_INO, "name": f"f{i}"})
+        assert attr["ino"] > ROOT_INO
+
+
+def test_checkpoints_paced(masters):
+    m = masters(60000)
+    n = 1500
+    for i in range(n):
+        m.create(f"c{i}")
+    # Some 6 KiB of WAL per create: past the 4 MiB threshold once or
+    # twice. A checkpoint after every commit past it made hundreds.
+    checkpoints = m.counter("dfs_master_metadata_checkpoints_total")
+    assert 1 <= checkpoints <= 10, f"{checkpoints} checkpoints"
+    for i in range(0, n, 97):
+        attr = m.call("/api/lookup", {"parent": ROOT_INO, "name": f"c{i}"})
         assert attr["ino"] > ROOT_INO
