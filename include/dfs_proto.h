@@ -300,8 +300,11 @@ enum proto_rename_flags {
  *      "bytes" (sum of file sizes), "capacity", "used", "free" (over live
  *      servers), "live_servers", "chunk_size", "replication" (of the
  *      root), "heartbeat_timeout_ms", "addr", "start_ms", "now_ms",
- *      "ops", "commits" (metadata), "rereplicating", "copied",
- *      "copy_failed", "trimmed" (re-replication counters)}
+ *      "ops", "commits", "syncs", "checkpoints" (metadata),
+ *      "rereplicating", "copied", "copy_failed", "trimmed"
+ *      (re-replication counters), "reported_replicas" (listed in chunk
+ *      reports), "reported_replicas_checked" (of those, looked up one by
+ *      one: not in the replica table at the chunk's version)}
  * Everything the status page shows about the cluster itself; the
  * metrics collector reads the same object. Read-only, no request body:
  * with request authentication on it belongs with EP_STATUS_PAGE,

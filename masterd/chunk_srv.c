@@ -81,6 +81,9 @@ struct chunk_srv {
 	int64_t start_ms;
 	/* Bumped on every liveness change and registration. */
 	uint64_t epoch;
+	/* Replicas listed in reports, and those of them compared with the
+	 * chunk table one by one (not plainly current, see report_diff). */
+	uint64_t report_pairs, report_checked;
 	bool stopping;
 	pthread_t monitor;
 };
@@ -445,6 +448,15 @@ void chunk_srv_schedule_delete(struct chunk_srv *cs, const char *addr,
 	pthread_mutex_unlock(&cs->lock);
 }
 
+void chunk_srv_report_stats(struct chunk_srv *cs, uint64_t *pairs,
+			    uint64_t *checked)
+{
+	pthread_mutex_lock(&cs->lock);
+	*pairs = cs->report_pairs;
+	*checked = cs->report_checked;
+	pthread_mutex_unlock(&cs->lock);
+}
+
 uint64_t chunk_srv_epoch(struct chunk_srv *cs)
 {
 	uint64_t e;
@@ -786,46 +798,70 @@ static void diff_missing(struct master *m, const struct cs_report *rep,
 		diff_push(d->revoke, handle);
 }
 
+/* True if a reported pair needs no change: the server has a row for
+ * the chunk, at its current version, and no deletion is scheduled (what
+ * diff_pair() would conclude, without looking the chunk up). */
+static bool pair_unchanged(const struct cs_report *rep,
+			   const struct cs_pair *p,
+			   const struct ns_replica_row *row)
+{
+	return row != NULL && row->has_chunk && row->version == p->version &&
+	       !is_scheduled(rep, p->handle);
+}
+
 /* Merge the sorted report with the sorted replica rows of the server. */
 static int diff_merge(struct master *m, struct ns_reader *rd,
-		      const struct cs_report *rep, const uint64_t *known,
-		      size_t nknown, struct cs_diff *d)
+		      const struct cs_report *rep,
+		      const struct ns_replica_row *known, size_t nknown,
+		      struct cs_diff *d, size_t *checked)
 {
+	const struct ns_replica_row *row;
 	size_t i, j = 0;
-	bool in_known;
 	int r;
 
 	for (i = 0; i < rep->npairs; i++) {
-		while (j < nknown && known[j] < rep->pairs[i].handle)
-			diff_missing(m, rep, known[j++], d);
-		in_known = j < nknown && known[j] == rep->pairs[i].handle;
-		if (in_known)
-			j++;
-		if ((r = diff_pair(m, rd, rep, &rep->pairs[i], in_known, d)) !=
-		    0)
+		while (j < nknown && known[j].handle < rep->pairs[i].handle)
+			diff_missing(m, rep, known[j++].handle, d);
+		row = j < nknown && known[j].handle == rep->pairs[i].handle
+			      ? &known[j++]
+			      : NULL;
+		if (pair_unchanged(rep, &rep->pairs[i], row))
+			continue;
+		(*checked)++;
+		if ((r = diff_pair(m, rd, rep, &rep->pairs[i], row != NULL,
+				   d)) != 0)
 			return r;
 	}
 	while (j < nknown)
-		diff_missing(m, rep, known[j++], d);
+		diff_missing(m, rep, known[j++].handle, d);
 	return 0;
 }
 
-/* Work out what a report changes, on one database snapshot. */
+/*
+ * Work out what a report changes, on one database snapshot. The replica
+ * rows come with their chunks' versions, so a replica the table has at
+ * the current version (nearly all of them) costs no lookup: a report
+ * lists every replica of the server, every heartbeat.
+ */
 static int report_diff(struct master *m, const struct cs_report *rep,
 		       struct cs_diff *d)
 {
+	struct ns_replica_row *known = NULL;
 	struct ns_reader *rd;
-	uint64_t *known = NULL;
-	size_t nknown = 0;
+	size_t nknown = 0, checked = 0;
 	int r;
 
 	if ((rd = ns_reader_get(m->ns)) == NULL)
 		return -EIO;
 	if ((r = ns_read_begin(rd)) != 0)
 		goto out;
-	if ((r = ns_server_handles(rd, rep->addr, &known, &nknown)) != 0)
+	if ((r = ns_server_replicas(rd, rep->addr, &known, &nknown)) != 0)
 		goto out;
-	r = diff_merge(m, rd, rep, known, nknown, d);
+	r = diff_merge(m, rd, rep, known, nknown, d, &checked);
+	pthread_mutex_lock(&m->cs->lock);
+	m->cs->report_pairs += rep->npairs;
+	m->cs->report_checked += checked;
+	pthread_mutex_unlock(&m->cs->lock);
 out:
 	free(known);
 	ns_reader_put(rd);

@@ -117,6 +117,11 @@ int chunk_srv_pick_target(struct chunk_srv *cs, uint64_t chunk_size,
 void chunk_srv_schedule_delete(struct chunk_srv *cs, const char *addr,
 			       uint64_t handle);
 
+/* Replicas listed in chunk reports so far, and how many of them were
+ * compared with the chunk table one by one (those not plainly current). */
+void chunk_srv_report_stats(struct chunk_srv *cs, uint64_t *pairs,
+			    uint64_t *checked);
+
 /* A counter bumped whenever a server dies, comes back or registers, so
  * that the replicator knows when to look at every chunk again. */
 uint64_t chunk_srv_epoch(struct chunk_srv *cs);

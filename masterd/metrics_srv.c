@@ -54,6 +54,13 @@ static const struct overview_metric {
 	{ "checkpoints", METRICS_COUNTER,
 	  "dfs_master_metadata_checkpoints_total",
 	  "Checkpoints copying the metadata WAL into the database." },
+	{ "reported_replicas", METRICS_COUNTER,
+	  "dfs_master_reported_replicas_total",
+	  "Replicas listed in chunk servers' reports." },
+	{ "reported_replicas_checked", METRICS_COUNTER,
+	  "dfs_master_reported_replicas_checked_total",
+	  "Reported replicas looked up in the chunk table one by one because "
+	  "the replica table did not have them at the chunk's version." },
 };
 
 #define NOVERVIEW (sizeof(overview_metrics) / sizeof(overview_metrics[0]))

@@ -95,6 +95,9 @@ static const char *const rsql[R_COUNT] = {
 	[R_CHUNK_VERSION] = "SELECT version FROM chunks WHERE handle = ?1",
 	[R_SERVER_HANDLES] = "SELECT handle FROM replicas WHERE addr = ?1"
 			     " ORDER BY handle",
+	[R_SERVER_REPLICAS] = "SELECT r.handle, c.version FROM replicas r"
+			      " LEFT JOIN chunks c ON c.handle = r.handle"
+			      " WHERE r.addr = ?1 ORDER BY r.handle",
 	[R_COUNTS] = "SELECT (SELECT value FROM meta WHERE key = 'inodes'),"
 		     " (SELECT value FROM meta WHERE key = 'files'),"
 		     " (SELECT value FROM meta WHERE key = 'chunks')",
@@ -1024,6 +1027,37 @@ int ns_server_handles(struct ns_reader *rd, const char *addr,
 		return ns_sqlite_err(rd->db, rc, "server handles");
 	}
 	*handles = v;
+	*n = len;
+	return 0;
+}
+
+int ns_server_replicas(struct ns_reader *rd, const char *addr,
+		       struct ns_replica_row **rows, size_t *n)
+{
+	struct ns_replica_row *v = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = rstmt(rd, R_SERVER_REPLICAS)) == NULL)
+		return -EIO;
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 256;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[len].handle = (uint64_t)sqlite3_column_int64(st, 0);
+		v[len].has_chunk = sqlite3_column_type(st, 1) != SQLITE_NULL;
+		v[len].version = (uint64_t)sqlite3_column_int64(st, 1);
+		len++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return ns_sqlite_err(rd->db, rc, "server replicas");
+	}
+	*rows = v;
 	*n = len;
 	return 0;
 }

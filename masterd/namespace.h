@@ -224,6 +224,20 @@ int ns_chunk_version(struct ns_reader *rd, uint64_t handle,
 int ns_server_handles(struct ns_reader *rd, const char *addr,
 		      uint64_t **handles, size_t *n);
 
+/* A replica row of a server with its chunk's current version. */
+struct ns_replica_row {
+	uint64_t handle;
+	uint64_t version;     /* the chunk's current version */
+	bool has_chunk;       /* false: the row outlived its chunk */
+};
+
+/* The replica rows the database has for server "addr", ascending by
+ * handle, each with its chunk's version: one pass over an index instead
+ * of a chunk lookup per row (a chunk report compares every replica of a
+ * server). A new array (caller frees; NULL when *n is 0). 0 or -EIO. */
+int ns_server_replicas(struct ns_reader *rd, const char *addr,
+		       struct ns_replica_row **rows, size_t *n);
+
 /* Totals over the namespace. */
 struct ns_counts {
 	uint64_t inodes;      /* every inode, directories included */

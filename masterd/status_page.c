@@ -123,9 +123,15 @@ static void overview_counters(struct master *m, json_t *st)
 {
 	struct replicator_stats rs;
 	struct oplog_stats os;
+	uint64_t pairs, checked;
 
 	oplog_get_stats(m->oplog, &os);
 	replicator_get_stats(m->repl, &rs);
+	chunk_srv_report_stats(m->cs, &pairs, &checked);
+	json_object_update_new(
+		st, json_pack("{s:I, s:I}", "reported_replicas",
+			      (json_int_t)pairs, "reported_replicas_checked",
+			      (json_int_t)checked));
 	json_object_update_new(
 		st, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			      "ops", (json_int_t)os.ops, "commits",

@@ -15,6 +15,12 @@
   the master and of every chunk server (exit 0, no lint), which count
   requests by endpoint and code, bytes, latency histograms, chunks,
   heartbeats and the cluster's health figures.
+- test_reports_look_up_only_changes: every heartbeat lists all of a
+  server's replicas, and the master looks up in its chunk table only
+  those its replica table does not have at the chunk's version: once a
+  written file has settled, heartbeats covering all of its replicas
+  (dfs_master_reported_replicas_total) look up none of them
+  (dfs_master_reported_replicas_checked_total stays put).
 - test_overview_and_jobs: EP_OVERVIEW extends the status object with
   the page's figures; EP_JOBS without --coordinator says so; the plain
   text page moved to /status.txt; `dfs status --json` still prints
@@ -219,6 +225,44 @@ def test_metrics_promtool(cluster, tmp_path):
             '"/chunk/write"}' in text
     # Every replica received the file's bytes (3 replicas).
     assert written >= 3 * (2 * MiB + 7), written
+
+
+def report_counters(addr):
+    """(heartbeats, reported replicas, of them looked up) of a master."""
+    text = http_get(addr, "/metrics")[2]
+
+    def one(name):
+        return metric_values(text, name).get("", 0)
+    return (one("dfs_master_heartbeats_total"),
+            one("dfs_master_reported_replicas_total"),
+            one("dfs_master_reported_replicas_checked_total"))
+
+
+@pytest.mark.dfs_timeout(120)
+def test_reports_look_up_only_changes(cluster, tmp_path):
+    local = tmp_path / "r"
+    local.write_bytes(os.urandom(6 * MiB + 5))
+    cluster.dfs("put", "-q", local, "/reported-file")
+    replicas = 3 * cluster.status()["chunks"]
+    assert replicas >= 3 * 7
+
+    def quiet_window():
+        """Counters across 3+ heartbeats; the window if none was looked
+        up (files other tests deleted are reported until their servers
+        drop them)."""
+        hb0, pairs0, checked0 = report_counters(cluster.master)
+        wait_until(lambda: report_counters(cluster.master)[0] >= hb0 + 3,
+                   20, "3 heartbeats")
+        _, pairs1, checked1 = report_counters(cluster.master)
+        return (pairs1 - pairs0, checked1 - checked0) \
+            if checked1 == checked0 else None
+
+    pairs, checked = wait_until(quiet_window, 60,
+                                "heartbeats that look nothing up")
+    assert checked == 0
+    # The window's reports did list the replicas (each server lists all
+    # of its own), so they were compared, not skipped.
+    assert pairs >= replicas, (pairs, replicas)
 
 
 def test_overview_and_jobs(cluster):

@@ -1033,6 +1033,53 @@ static void test_unwritten_chunks(void **state)
 
 /* New versions: bump_version with the replicas that took it, and a
  * newer version reported by a replica adopted (fault tolerance). */
+/* A server's replica rows come in handle order with their chunks'
+ * current versions, from one pass over an index (no temporary b-tree),
+ * and a row that outlived its chunk says so. */
+static void test_server_replicas(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_replica_row *rows;
+	struct ns_reader *rd;
+	sqlite3 *db;
+	uint64_t ino;
+	size_t n;
+
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(alloc(f, ino, 0, 3, 700), 0);
+	assert_int_equal(alloc(f, mkfile(f, 1, "g"), 0, 1, 600), 0);
+	assert_int_equal(apply(f, "{s:s, s:i, s:i}", "op", "bump_version",
+			       "handle", 701, "version", 5),
+			 0);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO replicas(handle, addr) "
+				      "VALUES (650, '127.0.0.1:1')",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_server_replicas(rd, "127.0.0.1:1", &rows, &n), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(rows[0].handle, 600);
+	assert_true(rows[0].has_chunk);
+	assert_int_equal(rows[0].version, 1);
+	assert_int_equal(rows[1].handle, 650);
+	assert_false(rows[1].has_chunk);
+	assert_int_equal(rows[2].handle, 700);
+	assert_int_equal(rows[2].version, 1);
+	assert_int_equal(rows[3].handle, 701);
+	assert_int_equal(rows[3].version, 5);
+	assert_int_equal(rows[4].handle, 702);
+	free(rows);
+	assert_int_equal(ns_server_replicas(rd, "127.0.0.1:9", &rows, &n), 0);
+	assert_int_equal(n, 0);
+	free(rows);
+	assert_false(uses_temp_btree(
+		db, sqlite3_sql(rd->stmt[R_SERVER_REPLICAS])));
+	ns_reader_put(rd);
+	sqlite3_close(db);
+}
+
 static void test_versions(void **state)
 {
 	struct fixture *f = *state;
@@ -1241,6 +1288,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_servers_and_reports, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unwritten_chunks, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_server_replicas, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
