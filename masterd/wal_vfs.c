@@ -40,6 +40,13 @@
  * in pieces of this size). */
 #define WAL_HOLD_MAX (1024 * 1024)
 
+/* Most bytes handed to the wrapped file's xWrite at once. SQLite's unix
+ * VFS takes at most 128 KiB - 1 per call: it masks the length with
+ * 0x1ffff (os_unix.c, seekAndWriteFd()), and a remainder that masks to
+ * 0 is written as 0 bytes and reported as a full disk (SQLITE_FULL).
+ * SQLite itself never writes more than a page (64 KiB) at once. */
+#define WAL_WRITE_MAX (64 * 1024)
+
 struct wal_file {
 	sqlite3_file base;          /* pMethods: wal_io */
 	sqlite3_file *real;         /* the wrapped file, after this struct */
@@ -59,15 +66,22 @@ static pthread_once_t wal_once = PTHREAD_ONCE_INIT;
 static int wal_register_rc = SQLITE_ERROR;
 static _Atomic uint64_t wal_flushes, wal_writes;
 
-/* Write out what is held. */
+/* Write out what is held, in pieces of at most WAL_WRITE_MAX bytes. */
 static int hold_flush(struct wal_file *f)
 {
-	int rc;
+	size_t done, piece;
+	int rc = SQLITE_OK;
 
 	f->commit_next = false;
 	if (f->len == 0)
 		return SQLITE_OK;
-	rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
+	for (done = 0; done < f->len && rc == SQLITE_OK; done += piece) {
+		piece = f->len - done < WAL_WRITE_MAX ? f->len - done
+						      : WAL_WRITE_MAX;
+		rc = f->real->pMethods->xWrite(f->real, f->buf + done,
+					       (int)piece,
+					       f->off + (sqlite3_int64)done);
+	}
 	f->len = 0;
 	wal_flushes++;
 	return rc;

@@ -8,7 +8,9 @@
  * the default one and, for WAL files only, gathers consecutive frame
  * writes in memory and hands them to the kernel at once when the commit
  * frame (the one whose header carries the database size) is complete,
- * before SQLite publishes the commit in the WAL index. Any other access
+ * before SQLite publishes the commit in the WAL index (a commit of more
+ * than 64 KiB of frames goes in 64 KiB pieces: SQLite's unix VFS writes
+ * at most 128 KiB - 1 bytes per call). Any other access
  * to the WAL file (read, sync, truncate, size, a write that does not
  * follow the buffered ones or is not a frame header or page) writes the
  * buffer out first, so what SQLite reads back or syncs is always what

@@ -15,11 +15,16 @@ chunks when the last hold goes or the session's lease runs out.
 - test_open_file_survives_master_restart: the master restarts while B
   holds an unlinked file; B keeps reading it (its session registers its
   open files again); after the close it is freed.
+- test_mass_delete_is_freed: `rm -rf` of 1,000 files: the reaper frees
+  them all in one transaction of some 200 KiB of WAL frames (more than
+  SQLite's unix VFS writes in one call), and the cluster's file and
+  chunk counts drop back to what they were.
 - test_crashed_mount_releases_files: a mount holding an unlinked file is
   killed; after the session's lease (60 s) the file is freed.
 """
 
 import os
+import shutil
 import signal
 import time
 
@@ -123,6 +128,25 @@ def test_rename_over_open_on_other_mount(cluster, dirs):
     finally:
         os.close(fd)
     wait_freed(cluster, ino, handles)
+
+
+@pytest.mark.dfs_timeout(120)
+def test_mass_delete_is_freed(cluster, mnt):
+    before = cluster.status()
+    d = mnt / "mass"
+    d.mkdir()
+    for i in range(1000):
+        (d / f"f{i}").write_bytes(b"x" * 1000)
+    grown = cluster.status()
+    assert grown["files"] == before["files"] + 1000
+    assert grown["chunks"] == before["chunks"] + 1000
+    shutil.rmtree(d)
+
+    def freed():
+        st = cluster.status()
+        return st["files"] == before["files"] and \
+            st["chunks"] == before["chunks"]
+    wait_until(freed, 30, "the deleted files' inodes and chunks to go")
 
 
 @pytest.mark.dfs_timeout(200)

@@ -873,6 +873,44 @@ static void test_wal_one_write_per_commit(void **state)
 	assert_true(after.flushes - before.flushes <= 200 + 10);
 }
 
+/* A transaction whose WAL frames pass 128 KiB commits: SQLite's unix
+ * VFS writes at most 128 KiB - 1 bytes per call (it masks the length),
+ * so the held frames must reach it in smaller pieces. A reap of 300
+ * files of 4 chunks each (2 replicas) writes some 1 MiB of frames. */
+static void test_large_transaction(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t dir = mkdir_(f, 1, "big"), first = 0, v;
+	struct ns_reader *rd;
+	struct dfs_attr a;
+	json_t *inos = json_array();
+	char name[32];
+	uint64_t ino;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		ino = mkfile(f, dir, name);
+		first = first != 0 ? first : ino;
+		assert_int_equal(alloc(f, ino, 0, 4, 10000 + 4 * (uint64_t)i),
+				 0);
+		assert_int_equal(apply(f, "{s:s, s:I, s:s, s:b, s:[i,i]}",
+				       "op", "unlink", "parent",
+				       (json_int_t)dir, "name", name, "orphan",
+				       1, "time", 13, 0),
+				 0);
+		json_array_append_new(inos, json_integer((json_int_t)ino));
+	}
+	assert_int_equal(apply(f, "{s:s, s:o}", "op", "reap", "inos", inos),
+			 0);
+	assert_int_equal(getattr(f, first, &a), -ENOENT);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_chunk_version(rd, 10000, &v), -ENOENT);
+	assert_int_equal(ns_chunk_version(rd, 10000 + 4 * 299 + 3, &v),
+			 -ENOENT);
+	ns_reader_put(rd);
+}
+
 /* Page size of the database at "path". */
 static int db_page_size(const char *path)
 {
@@ -1283,6 +1321,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wal_one_write_per_commit,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_transaction, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_servers_and_reports, setup,
