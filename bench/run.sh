@@ -180,6 +180,7 @@ create_round() {
 	d=$(dir_of "$sys")/many
 	rm -rf "$d"
 	mkdir -p "$d"
+	sync
 	s=$(now)
 	"$PY" -c '
 import sys
@@ -224,6 +225,9 @@ md_round() {
 	local master secret out
 	master=$(. "$CLUSTER_DIR/cluster.env" && echo "$DFS_MASTER")
 	secret=$(. "$CLUSTER_DIR/cluster.env" && echo "${DFS_SECRET:-}")
+	# Start with nothing dirty, as the other rounds do: the round before
+	# leaves the local disk's copy of the tree to write back.
+	sync
 	out=$("$MDBENCH" --master "$master" ${secret:+--secret "$secret"} \
 		--clients "$MD_CLIENTS" --files "$MD_FILES")
 	add md dfs "$(awk '{ for (i = 1; i < NF; i++) if ($i == "creates/s") print $(i + 1) }' <<<"$out")"
