@@ -18,7 +18,10 @@
 #               MD_CLIENTS parallel clients (DFS only)  creates/s
 #
 # /dev/cpu_dma_latency is held at 0 for the whole run: an idle virtual CPU
-# wakes slowly here, which alone moves FUSE figures several-fold.
+# wakes slowly here, which alone moves FUSE figures several-fold. Before
+# each timed workload the script syncs and waits (up to 30 s) for the
+# CPUs to be 90 % idle, so that no workload shares the machine with the
+# background work (deletions, write-back) of the one before.
 # Durability differs: DFS fsyncs every replica on fsync() (close() waits
 # until every replica's server holds the data, SPEC 3); MooseFS's chunk
 # servers do not fsync by default.
@@ -29,7 +32,8 @@
 # DFS_BENCH_TREE (/usr/share/doc), DFS_BENCH_FIO_SECONDS (10),
 # DFS_BENCH_FIO_JOBS (4), DFS_BENCH_MD_CLIENTS (8), DFS_BENCH_MD_FILES
 # (per client, 2000), DFS_BENCH_ONLY (space-separated subset of: seq rand
-# create tree md; default all).
+# create tree md; default all), DFS_BENCH_SETTLE_IDLE (90, %),
+# DFS_BENCH_SETTLE_SECONDS (30).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -45,6 +49,8 @@ FIO_SECONDS=${DFS_BENCH_FIO_SECONDS:-10}
 FIO_JOBS=${DFS_BENCH_FIO_JOBS:-4}
 MD_CLIENTS=${DFS_BENCH_MD_CLIENTS:-8}
 MD_FILES=${DFS_BENCH_MD_FILES:-2000}
+SETTLE_IDLE=${DFS_BENCH_SETTLE_IDLE:-90}
+SETTLE_TRIES=${DFS_BENCH_SETTLE_SECONDS:-30}
 ONLY=" ${DFS_BENCH_ONLY:-seq rand create tree md} "
 CLUSTER_DIR=$WORK/cluster
 MNT=$WORK/mnt
@@ -102,6 +108,30 @@ now() {
 	date +%s.%N
 }
 
+# settle: wait (up to SETTLE_TRIES seconds) until the CPUs are at least
+# SETTLE_IDLE % idle over a second, so that a workload does not share
+# the machine with what the one before left running in the background
+# (deleting chunks, writing back, the other system's housekeeping).
+settle() {
+	local tries=0 idle
+	while ((tries < SETTLE_TRIES)); do
+		idle=$(cpu_idle_pct)
+		((idle >= SETTLE_IDLE)) && return 0
+		tries=$((tries + 1))
+	done
+	note "CPUs still only ${idle}% idle after ${SETTLE_TRIES} s; measuring anyway"
+}
+
+# cpu_idle_pct: share of CPU time idle (or waiting on I/O) over 1 s.
+cpu_idle_pct() {
+	local a b
+	a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+		t = y[2] - x[2]; printf "%d\n", (t > 0 ? 100 * (y[1] - x[1]) / t : 100) }'
+}
+
 # rate N START END: N / elapsed seconds.
 rate() {
 	awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f\n", n / (e - s) }'
@@ -146,6 +176,7 @@ seq_round() {
 	f=$d/file
 	rm -f "$f"
 	sync
+	settle
 	s=$(now)
 	dd if=/dev/zero of="$f" bs=1M count="$SIZE_MB" conv=fsync status=none
 	e=$(now)
@@ -181,6 +212,7 @@ create_round() {
 	rm -rf "$d"
 	mkdir -p "$d"
 	sync
+	settle
 	s=$(now)
 	"$PY" -c '
 import sys
@@ -206,6 +238,7 @@ tree_round() {
 	d=$(dir_of "$sys")/tree
 	rm -rf "$d"
 	sync
+	settle
 	s=$(now)
 	cp -a "$TREE" "$d"
 	e=$(now)
@@ -225,9 +258,10 @@ md_round() {
 	local master secret out
 	master=$(. "$CLUSTER_DIR/cluster.env" && echo "$DFS_MASTER")
 	secret=$(. "$CLUSTER_DIR/cluster.env" && echo "${DFS_SECRET:-}")
-	# Start with nothing dirty, as the other rounds do: the round before
-	# leaves the local disk's copy of the tree to write back.
+	# Start with nothing dirty and the CPUs quiet, as the other rounds
+	# do: the rounds before leave deletions and write-back behind.
 	sync
+	settle
 	out=$("$MDBENCH" --master "$master" ${secret:+--secret "$secret"} \
 		--clients "$MD_CLIENTS" --files "$MD_FILES")
 	add md dfs "$(awk '{ for (i = 1; i < NF; i++) if ($i == "creates/s") print $(i + 1) }' <<<"$out")"
