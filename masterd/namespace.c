@@ -93,8 +93,6 @@ static const char *const rsql[R_COUNT] = {
 		     " WHERE c.ino = ?1 AND c.idx >= ?2 AND c.idx < ?3"
 		     " ORDER BY c.idx, r.addr",
 	[R_CHUNK_VERSION] = "SELECT version FROM chunks WHERE handle = ?1",
-	[R_SERVER_HANDLES] = "SELECT handle FROM replicas WHERE addr = ?1"
-			     " ORDER BY handle",
 	[R_SERVER_REPLICAS] = "SELECT r.handle, c.version FROM replicas r"
 			      " LEFT JOIN chunks c ON c.handle = r.handle"
 			      " WHERE r.addr = ?1 ORDER BY r.handle",
@@ -1006,28 +1004,19 @@ int ns_chunk_version(struct ns_reader *rd, uint64_t handle,
 int ns_server_handles(struct ns_reader *rd, const char *addr,
 		      uint64_t **handles, size_t *n)
 {
+	struct ns_replica_row *rows;
 	uint64_t *v = NULL;
-	size_t len = 0, cap = 0;
-	sqlite3_stmt *st;
-	int rc;
+	size_t i;
+	int r;
 
-	if ((st = rstmt(rd, R_SERVER_HANDLES)) == NULL)
-		return -EIO;
-	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 256;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
-		v[len++] = (uint64_t)sqlite3_column_int64(st, 0);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		free(v);
-		return ns_sqlite_err(rd->db, rc, "server handles");
-	}
+	if ((r = ns_server_replicas(rd, addr, &rows, n)) != 0)
+		return r;
+	if (*n > 0)
+		v = xmalloc(*n * sizeof(*v));
+	for (i = 0; i < *n; i++)
+		v[i] = rows[i].handle;
+	free(rows);
 	*handles = v;
-	*n = len;
 	return 0;
 }
 
