@@ -122,12 +122,17 @@ settle() {
 	note "CPUs still only ${idle}% idle after ${SETTLE_TRIES} s; measuring anyway"
 }
 
+# cpu_times: "idle+iowait total" jiffies of all CPUs so far.
+cpu_times() {
+	awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+
 # cpu_idle_pct: share of CPU time idle (or waiting on I/O) over 1 s.
 cpu_idle_pct() {
 	local a b
-	a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	a=$(cpu_times)
 	sleep 1
-	b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	b=$(cpu_times)
 	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
 		t = y[2] - x[2]; printf "%d\n", (t > 0 ? 100 * (y[1] - x[1]) / t : 100) }'
 }

@@ -129,11 +129,8 @@ static void overview_counters(struct master *m, json_t *st)
 	replicator_get_stats(m->repl, &rs);
 	chunk_srv_report_stats(m->cs, &pairs, &checked);
 	json_object_update_new(
-		st, json_pack("{s:I, s:I}", "reported_replicas",
-			      (json_int_t)pairs, "reported_replicas_checked",
-			      (json_int_t)checked));
-	json_object_update_new(
-		st, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		st, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+			      "s:I, s:I}",
 			      "ops", (json_int_t)os.ops, "commits",
 			      (json_int_t)os.batches, "syncs",
 			      (json_int_t)os.syncs, "checkpoints",
@@ -142,7 +139,9 @@ static void overview_counters(struct master *m, json_t *st)
 			      (json_int_t)rs.running, "copied",
 			      (json_int_t)rs.copied, "copy_failed",
 			      (json_int_t)rs.failed, "trimmed",
-			      (json_int_t)rs.trimmed));
+			      (json_int_t)rs.trimmed, "reported_replicas",
+			      (json_int_t)pairs, "reported_replicas_checked",
+			      (json_int_t)checked));
 }
 
 json_t *status_page_overview_json(struct master *m, int *err)

@@ -81,9 +81,9 @@ static int hold_flush(struct wal_file *f)
 		rc = f->real->pMethods->xWrite(f->real, f->buf + done,
 					       (int)piece,
 					       f->off + (sqlite3_int64)done);
+		wal_flushes++;
 	}
 	f->len = 0;
-	wal_flushes++;
 	return rc;
 }
 

@@ -891,7 +891,8 @@ static void test_large_transaction(void **state)
 	for (i = 0; i < 300; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
 		ino = mkfile(f, dir, name);
-		first = first != 0 ? first : ino;
+		if (i == 0)
+			first = ino;
 		assert_int_equal(alloc(f, ino, 0, 4, 10000 + 4 * (uint64_t)i),
 				 0);
 		assert_int_equal(apply(f, "{s:s, s:I, s:s, s:b, s:[i,i]}",
@@ -1069,8 +1070,6 @@ static void test_unwritten_chunks(void **state)
 	check_counts(f, 2, 1, 2);
 }
 
-/* New versions: bump_version with the replicas that took it, and a
- * newer version reported by a replica adopted (fault tolerance). */
 /* A server's replica rows come in handle order with their chunks'
  * current versions, from one pass over an index (no temporary b-tree),
  * and a row that outlived its chunk says so. */
@@ -1118,6 +1117,8 @@ static void test_server_replicas(void **state)
 	sqlite3_close(db);
 }
 
+/* New versions: bump_version with the replicas that took it, and a
+ * newer version reported by a replica adopted (fault tolerance). */
 static void test_versions(void **state)
 {
 	struct fixture *f = *state;
