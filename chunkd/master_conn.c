@@ -5,6 +5,15 @@
  * backoff on failure) and registered (heartbeat every heartbeat_ms; any
  * failure or a "reregister" answer goes back to unregistered). Failures
  * are logged once when the master goes away and once when it is back.
+ *
+ * Reports: a register carries every replica ("chunks"); so does a
+ * heartbeat every full_report_ms (from the register answer; 0 or absent:
+ * always). The heartbeats in between carry only the replicas that
+ * appeared or changed version ("changed") and the handles that went
+ * ("gone") since the last report, so a heartbeat costs the master in
+ * proportion to the changes, not to the replicas held. After a failed
+ * call, or when the master asks ("full_report"), the next report is full:
+ * the changes a lost call carried are not kept.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +46,9 @@
 #define MC_HEARTBEAT_MAX_MS 60000
 #define MC_HEARTBEAT_DEFAULT_MS 3000
 
+/* Longest interval between full reports the master may ask for. */
+#define MC_FULL_REPORT_MAX_MS (7LL * 24 * 3600 * 1000)
+
 /* Timeouts of calls to the master. */
 #define MC_CONNECT_TIMEOUT_MS 2000
 #define MC_TIMEOUT_MS 10000
@@ -52,6 +64,10 @@ struct master_conn {
 	pthread_cond_t cond;          /* signalled when stop is set */
 	bool stop;                    /* master_conn_free() was called */
 	int heartbeat_ms;             /* thread only */
+	int64_t full_report_ms;       /* thread only; 0: every report full */
+	int64_t last_full_ms;         /* thread only: time_mono_ms() of the
+				       * last full report the master took */
+	bool need_full;               /* thread only: next report is full */
 	bool reachable;               /* thread only: last call got through */
 };
 
@@ -60,6 +76,9 @@ struct master_conn {
 struct report {
 	struct store_replica *reps;   /* sorted by handle */
 	size_t n;
+	uint64_t *gone;               /* changes only: handles that went */
+	size_t ngone;
+	bool full;                    /* every replica, not the changes */
 };
 
 /* Sleep up to ms unless stopped. False when the link is stopping. */
@@ -94,41 +113,115 @@ static bool mc_stopping(struct master_conn *mc)
 	return stop;
 }
 
+static json_t *handles_json(const uint64_t *v, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, json_integer((json_int_t)v[i]));
+	return arr;
+}
+
 /* The "corrupt" list of a report: copies the store set aside. */
 static json_t *mc_corrupt_list(struct master_conn *mc)
 {
-	json_t *arr = json_array();
 	uint64_t *v = NULL;
-	size_t i, n;
+	size_t n = store_corrupt_list(mc->st, &v);
+	json_t *arr = handles_json(v, n);
 
-	n = store_corrupt_list(mc->st, &v);
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, json_integer((json_int_t)v[i]));
 	free(v);
 	return arr;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Fill *rep with the present state of the "n" changed handles (sorted
+ * in place): a replica now, or gone. */
+static void changes_state(struct master_conn *mc, uint64_t *changed,
+			  size_t n, struct report *rep)
+{
+	size_t i;
+
+	qsort(changed, n, sizeof(*changed), u64_cmp);
+	rep->reps = n > 0 ? xmalloc(n * sizeof(*rep->reps)) : NULL;
+	rep->gone = n > 0 ? xmalloc(n * sizeof(*rep->gone)) : NULL;
+	for (i = 0; i < n; i++) {
+		if (i > 0 && changed[i] == changed[i - 1])
+			continue;
+		if (store_stat(mc->st, changed[i], &rep->reps[rep->n]) == 0)
+			rep->n++;
+		else
+			rep->gone[rep->ngone++] = changed[i];
+	}
+}
+
+/* Whether this call's report lists every replica. */
+static bool mc_full_due(const struct master_conn *mc, bool reg)
+{
+	return reg || mc->need_full || mc->full_report_ms == 0 ||
+	       time_mono_ms() - mc->last_full_ms >= mc->full_report_ms;
+}
+
+/* Fill *rep: every replica (full) or the changes since the last report. */
+static void mc_report(struct master_conn *mc, bool reg, struct report *rep)
+{
+	uint64_t *changed = NULL;
+	bool complete;
+	size_t n;
+
+	n = store_take_changes(mc->st, &changed, &complete);
+	rep->full = mc_full_due(mc, reg) || !complete;
+	if (rep->full)
+		rep->n = store_list(mc->st, &rep->reps);
+	else
+		changes_state(mc, changed, n, rep);
+	free(changed);
+}
+
+static json_t *pairs_json(const struct store_replica *reps, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr,
+				      json_pack("[I, I]",
+						(json_int_t)reps[i].handle,
+						(json_int_t)reps[i].version));
+	return arr;
+}
+
 /* Request body of a register (with "rack") or a heartbeat, filling
- * *rep with the chunk list it carries. */
+ * *rep with the report it carries. */
 static json_t *mc_request(struct master_conn *mc, bool reg, struct report *rep)
 {
 	struct store_usage u;
-	json_t *req, *chunks;
-	size_t i;
+	json_t *req;
 
-	rep->n = store_list(mc->st, &rep->reps);
+	mc_report(mc, reg, rep);
 	store_get_usage(mc->st, &u);
-	chunks = json_array();
-	for (i = 0; i < rep->n; i++)
-		json_array_append_new(chunks,
-				      json_pack("[I, I]",
-						(json_int_t)rep->reps[i].handle,
-						(json_int_t)rep->reps[i].version));
-	req = json_pack("{s:s, s:I, s:I, s:o, s:o}", "addr", mc->addr,
+	req = json_pack("{s:s, s:I, s:I, s:I, s:o}", "addr", mc->addr,
 			"capacity", (json_int_t)u.capacity, "used",
-			(json_int_t)u.used, "chunks", chunks, "corrupt",
-			mc_corrupt_list(mc));
-	if (req != NULL && reg)
+			(json_int_t)u.used, "nchunks", (json_int_t)u.chunks,
+			"corrupt", mc_corrupt_list(mc));
+	if (req == NULL)
+		return NULL;
+	if (rep->full) {
+		json_object_set_new(req, "chunks",
+				    pairs_json(rep->reps, rep->n));
+	} else {
+		json_object_set_new(req, "changed",
+				    pairs_json(rep->reps, rep->n));
+		json_object_set_new(req, "gone",
+				    handles_json(rep->gone, rep->ngone));
+	}
+	if (reg)
 		json_object_set_new(req, "rack", json_string(mc->rack));
 	return req;
 }
@@ -162,8 +255,20 @@ static int replica_cmp(const void *key, const void *elem)
 	return h < r->handle ? -1 : h > r->handle;
 }
 
+/* Delete the replica of "h" at "version" (0: any); true if it went. */
+static bool mc_delete_one(struct master_conn *mc, uint64_t h,
+			  uint64_t version)
+{
+	if (store_delete(mc->st, h, version) != 0)
+		return false;
+	log_debug("chunk %016llx v%" PRIu64 ": deleted", (unsigned long long)h,
+		  version);
+	return true;
+}
+
 /* Remove the replicas listed in the reply's "delete", at the versions
- * that were reported. */
+ * that were reported, and those of "delete_at" ([handle, version]
+ * pairs, version 0 for any: chunks no file has any more). */
 static void mc_delete(struct master_conn *mc, const json_t *reply,
 		      const struct report *rep)
 {
@@ -171,7 +276,8 @@ static void mc_delete(struct master_conn *mc, const json_t *reply,
 	const struct store_replica *found;
 	size_t i, deleted = 0;
 	json_int_t v;
-	uint64_t h;
+	uint64_t h, ver;
+	json_t *pair;
 
 	for (i = 0; i < json_array_size(list); i++) {
 		v = json_integer_value(json_array_get(list, i));
@@ -181,11 +287,12 @@ static void mc_delete(struct master_conn *mc, const json_t *reply,
 				     replica_cmp)) == NULL ||
 		    found->version == 0)
 			continue;
-		if (store_delete(mc->st, h, found->version) == 0) {
-			log_debug("chunk %016llx v%" PRIu64 ": deleted",
-				  (unsigned long long)h, found->version);
-			deleted++;
-		}
+		deleted += mc_delete_one(mc, h, found->version);
+	}
+	list = json_object_get(reply, "delete_at");
+	json_array_foreach (list, i, pair) {
+		if (proto_get_pair(pair, &h, &ver) == 0)
+			deleted += mc_delete_one(mc, h, ver);
 	}
 	if (deleted > 0)
 		log_info("deleted %zu replicas at the master's request",
@@ -211,7 +318,7 @@ static void mc_note_reach(struct master_conn *mc, int r, int wire)
 static void mc_registered(struct master_conn *mc, const json_t *reply,
 			  size_t nchunks)
 {
-	uint64_t hb = MC_HEARTBEAT_DEFAULT_MS, cs = 0;
+	uint64_t hb = MC_HEARTBEAT_DEFAULT_MS, cs = 0, full = 0;
 
 	if (proto_get_u64(reply, "heartbeat_ms", MC_HEARTBEAT_MAX_MS, &hb) !=
 		    0 ||
@@ -219,6 +326,10 @@ static void mc_registered(struct master_conn *mc, const json_t *reply,
 		hb = hb < MC_HEARTBEAT_MIN_MS ? MC_HEARTBEAT_MIN_MS
 					      : MC_HEARTBEAT_DEFAULT_MS;
 	mc->heartbeat_ms = (int)hb;
+	if (proto_opt_u64(reply, "full_report_ms", MC_FULL_REPORT_MAX_MS,
+			  &full) != 0)
+		full = 0;
+	mc->full_report_ms = (int64_t)full;
 	if (proto_opt_u64(reply, "chunk_size", STORE_MAX_CHUNK_SIZE, &cs) ==
 		    0 &&
 	    cs > 0 && cs != store_chunk_size(mc->st)) {
@@ -236,9 +347,9 @@ static void mc_registered(struct master_conn *mc, const json_t *reply,
  * registration is needed; -errno otherwise. */
 static int mc_call(struct master_conn *mc, bool reg)
 {
-	struct report rep = {NULL, 0};
+	struct report rep = {0};
 	json_t *req, *reply = NULL;
-	bool again = false;
+	bool again = false, full = false;
 	int r, wire = -1;
 
 	req = mc_request(mc, reg, &rep);
@@ -246,6 +357,12 @@ static int mc_call(struct master_conn *mc, bool reg)
 		     req, &reply, &wire);
 	mc_note_reach(mc, r, wire);
 	metrics_srv_master_call(reg, r == 0);
+	/* The changes a failed call carried are gone: report all next. */
+	mc->need_full = r != 0 ||
+			(proto_opt_bool(reply, "full_report", &full) == 0 &&
+			 full);
+	if (r == 0 && rep.full)
+		mc->last_full_ms = time_mono_ms();
 	if (r != 0) {
 		if (wire >= 0)
 			log_warnx("master '%s' refused our %s: %s", mc->master,
@@ -266,6 +383,7 @@ out:
 	json_decref(req);
 	json_decref(reply);
 	free(rep.reps);
+	free(rep.gone);
 	return r;
 }
 

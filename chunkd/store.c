@@ -325,12 +325,32 @@ void store_entry_put(struct store *st, struct store_entry *ent)
 		entry_destroy(ent);
 }
 
+/* Note that the replica of "handle" appeared, went or changed version
+ * (st->mu held). */
+static void note_change(struct store *st, uint64_t handle)
+{
+	if (st->changes_lost)
+		return;
+	if (st->nchanged == st->capchanged) {
+		if (st->capchanged >= STORE_CHANGES_MAX) {
+			st->changes_lost = true;
+			return;
+		}
+		st->capchanged = st->capchanged ? st->capchanged * 2 : 256;
+		st->changed = xrealloc(st->changed,
+				       st->capchanged * sizeof(*st->changed));
+	}
+	st->changed[st->nchanged++] = handle;
+}
+
 /* Record the replica's state (caller holds ent->rw for writing). */
 void store_entry_set(struct store *st, struct store_entry *ent, bool present,
 		     uint64_t version, uint64_t length)
 {
 	pthread_mutex_lock(&st->mu);
 	assert(present || ent->fds.data < 0);
+	if (ent->present != present || (present && ent->version != version))
+		note_change(st, ent->handle);
 	if (ent->present) {
 		st->nreplicas--;
 		st->used -= ent->length;
@@ -1226,6 +1246,21 @@ size_t store_list(struct store *st, struct store_replica **out)
 	return ctx.n;
 }
 
+size_t store_take_changes(struct store *st, uint64_t **out, bool *complete)
+{
+	size_t n;
+
+	pthread_mutex_lock(&st->mu);
+	*out = st->changed;
+	n = st->nchanged;
+	*complete = !st->changes_lost;
+	st->changed = NULL;
+	st->nchanged = st->capchanged = 0;
+	st->changes_lost = false;
+	pthread_mutex_unlock(&st->mu);
+	return n;
+}
+
 void store_get_usage(struct store *st, struct store_usage *u)
 {
 	pthread_mutex_lock(&st->mu);
@@ -1528,6 +1563,7 @@ void store_free(struct store *st)
 	store_fds_release(st);
 	store_corrupt_release(st);
 	tdestroy(st->tree, entry_destroy_node);
+	free(st->changed);
 	pthread_mutex_destroy(&st->mu);
 	free(st->dir);
 	free(st);

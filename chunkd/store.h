@@ -226,6 +226,20 @@ int store_verify(struct store *st, uint64_t handle);
  */
 size_t store_list(struct store *st, struct store_replica **out);
 
+/*
+ * The handles whose replica appeared, went or changed version since the
+ * last call (unsorted, possibly repeated), in a new array the caller
+ * frees; the record starts afresh. *complete is false when more changed
+ * than the store keeps track of (STORE_CHANGES_MAX): then only a full
+ * report (store_list()) is exact. What a report of changes lists
+ * (master_conn.c); taken before store_list() for a full one, so that a
+ * change racing with the listing is reported again, not lost.
+ */
+size_t store_take_changes(struct store *st, uint64_t **out, bool *complete);
+
+/* Most changes recorded between two store_take_changes() calls. */
+#define STORE_CHANGES_MAX (1u << 20)
+
 /* Version and length of the replica of "handle" into *out. 0 or
  * -ENOENT. */
 int store_stat(struct store *st, uint64_t handle, struct store_replica *out);

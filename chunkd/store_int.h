@@ -94,6 +94,12 @@ struct store {
 	_Atomic int64_t avail_at_ms;     /* when measured (monotonic), or
 					  * INT64_MIN: measure again */
 	struct store_spares spares;      /* empty files for new replicas */
+	uint64_t *changed;               /* handles whose replica appeared,
+					  * went or changed version since
+					  * store_take_changes(); st->mu */
+	size_t nchanged, capchanged;     /* idem */
+	bool changes_lost;               /* more changed than "changed"
+					  * holds; st->mu */
 };
 
 /* DIR/chunks/XX/HANDLE<suffix> into path (PATH_MAX bytes). */

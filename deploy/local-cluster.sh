@@ -4,6 +4,7 @@
 #   local-cluster.sh start [--dir DIR] [--mount MNT] [--chunkservers N]
 #                          [--chunk-size N] [--replication N]
 #                          [--heartbeat-timeout S] [--racks N]
+#                          [--full-report-interval S]
 #                          [--no-mapreduce] [--clean] [--secret FILE]
 #                          [--tls]
 #   local-cluster.sh stop [--dir DIR]
@@ -20,7 +21,8 @@
 #
 #   DFS_DIR DFS_MOUNT DFS_MASTER DFS_MASTER_PID DFS_FUSEFS_PID
 #   DFS_CHUNKSERVERS DFS_CHUNKD_<i> DFS_CHUNKD_<i>_PID DFS_CHUNKD_<i>_DATA
-#   DFS_CHUNK_SIZE DFS_REPLICATION DFS_HEARTBEAT_TIMEOUT DFS_BIN DFS_LOGS
+#   DFS_CHUNK_SIZE DFS_REPLICATION DFS_HEARTBEAT_TIMEOUT DFS_FULL_REPORT
+#   DFS_BIN DFS_LOGS
 #   DFS_COORDINATOR DFS_COORDINATOR_PID DFS_WORKER_<i>_PID
 #   DFS_SECRET DFS_TLS DFS_CA
 #
@@ -66,6 +68,7 @@ NCS=3
 CHUNK_SIZE=
 REPLICATION=
 HB_TIMEOUT=
+FULL_REPORT=
 RACKS=
 MAPREDUCE=1
 CLEAN=0
@@ -167,6 +170,7 @@ write_env() {
 		printf 'export DFS_CHUNK_SIZE=%q\n' "$CHUNK_SIZE"
 		printf 'export DFS_REPLICATION=%q\n' "$REPLICATION"
 		printf 'export DFS_HEARTBEAT_TIMEOUT=%q\n' "$HB_TIMEOUT"
+		printf 'export DFS_FULL_REPORT=%q\n' "$FULL_REPORT"
 		printf 'export DFS_RACKS=%q\n' "$RACKS"
 		for ((i = 1; i <= NCS; i++)); do
 			v="DFS_CHUNKD_$i"
@@ -202,6 +206,7 @@ load_env() {
 	CHUNK_SIZE=$DFS_CHUNK_SIZE
 	REPLICATION=$DFS_REPLICATION
 	HB_TIMEOUT=$DFS_HEARTBEAT_TIMEOUT
+	FULL_REPORT=${DFS_FULL_REPORT:-}
 	RACKS=${DFS_RACKS:-}
 	MAPREDUCE=${DFS_MAPREDUCE:-0}
 	SECRET=${DFS_SECRET:-}
@@ -395,6 +400,7 @@ start_master() {
 	[[ -n "$CHUNK_SIZE" ]] && args+=(--chunk-size "$CHUNK_SIZE")
 	[[ -n "$REPLICATION" ]] && args+=(--replication "$REPLICATION")
 	[[ -n "$HB_TIMEOUT" ]] && args+=(--heartbeat-timeout "$HB_TIMEOUT")
+	[[ -n "$FULL_REPORT" ]] && args+=(--full-report-interval "$FULL_REPORT")
 	[[ -n "${DFS_COORDINATOR:-}" ]] && args+=(--coordinator "$DFS_COORDINATOR")
 	sec_args master
 	args+=("${SEC_ARGS[@]}")
@@ -520,6 +526,7 @@ parse_start() {
 		--chunk-size) CHUNK_SIZE=${2:?--chunk-size needs a value}; shift ;;
 		--replication) REPLICATION=${2:?--replication needs a value}; shift ;;
 		--heartbeat-timeout) HB_TIMEOUT=${2:?--heartbeat-timeout needs a value}; shift ;;
+		--full-report-interval) FULL_REPORT=${2:?--full-report-interval needs a value}; shift ;;
 		--racks) RACKS=${2:?--racks needs a value}; shift ;;
 		--no-mapreduce) MAPREDUCE=0 ;;
 		--clean) CLEAN=1 ;;
@@ -532,7 +539,7 @@ parse_start() {
 	done
 	[[ "$NCS" =~ ^[1-9][0-9]*$ ]] || die "--chunkservers wants a positive number, not '$NCS'"
 	[[ -z "$RACKS" || "$RACKS" =~ ^[1-9][0-9]*$ ]] || die "--racks wants a positive number, not '$RACKS'"
-	for v in "$CHUNK_SIZE" "$REPLICATION" "$HB_TIMEOUT"; do
+	for v in "$CHUNK_SIZE" "$REPLICATION" "$HB_TIMEOUT" "$FULL_REPORT"; do
 		[[ -z "$v" || "$v" =~ ^[0-9]+$ ]] || die "'$v' is not a number"
 	done
 	DIR=$(abs_dir "$DIR")
@@ -541,7 +548,7 @@ parse_start() {
 
 do_start() {
 	local i v mnt=$MNT ncs=$NCS cs=$CHUNK_SIZE rep=$REPLICATION hb=$HB_TIMEOUT
-	local racks=$RACKS mapreduce=$MAPREDUCE secret=$SECRET tls=$TLS
+	local full=$FULL_REPORT racks=$RACKS mapreduce=$MAPREDUCE secret=$SECRET tls=$TLS
 	mkdir -p "$DIR"
 	if load_env && pid_alive "$DFS_MASTER_PID" masterd; then
 		die "a cluster is already running in $DIR (stop it with: $0 stop --dir $DIR)"
@@ -552,7 +559,7 @@ do_start() {
 	fi
 	((CLEAN)) || ((tls)) || tls=${TLS:-0}
 	MNT=$mnt NCS=$ncs CHUNK_SIZE=$cs REPLICATION=$rep HB_TIMEOUT=$hb
-	RACKS=$racks MAPREDUCE=$mapreduce SECRET=$secret TLS=$tls CA=
+	FULL_REPORT=$full RACKS=$racks MAPREDUCE=$mapreduce SECRET=$secret TLS=$tls CA=
 	if ((CLEAN)); then
 		rm -rf "$DIR/master" "$DIR"/cs[0-9]* "$DIR/mr" "$DIR/logs" \
 			"$(env_file)" "$DIR/secret" "$DIR/tls"

@@ -81,6 +81,10 @@ int proto_opt_u64(const json_t *obj, const char *key, uint64_t max,
 		  uint64_t *out);
 int proto_opt_bool(const json_t *obj, const char *key, bool *out);
 
+/* A [handle, version] pair of a chunk report: handle > 0, version >= 0.
+ * 0 or -EINVAL. */
+int proto_get_pair(const json_t *v, uint64_t *handle, uint64_t *version);
+
 /* True if "name" is a valid file name component (see proto_get_name). */
 bool proto_name_is_valid(const char *name);
 

@@ -276,6 +276,19 @@ int proto_opt_bool(const json_t *obj, const char *key, bool *out)
 	return proto_get_bool(obj, key, out);
 }
 
+int proto_get_pair(const json_t *v, uint64_t *handle, uint64_t *version)
+{
+	const json_t *h = json_array_get(v, 0), *ver = json_array_get(v, 1);
+
+	if (!json_is_array(v) || json_array_size(v) != 2 ||
+	    !json_is_integer(h) || !json_is_integer(ver) ||
+	    json_integer_value(h) <= 0 || json_integer_value(ver) < 0)
+		return -EINVAL;
+	*handle = (uint64_t)json_integer_value(h);
+	*version = (uint64_t)json_integer_value(ver);
+	return 0;
+}
+
 bool proto_name_is_valid(const char *name)
 {
 	size_t len;

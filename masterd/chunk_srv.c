@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk_report.h"
 #include "chunk_srv.h"
 #include "http_server.h"
 #include "leases.h"
@@ -35,11 +36,9 @@
 /* Least space counted for a chunk placed since the server's last report. */
 #define CS_PENDING_MIN (1024 * 1024)
 
-/* Most "corrupt" handles one report may carry. */
-#define CS_MAX_CORRUPT 100000
-
-/* A chunk stays "busy" this long after its lease expired. */
-#define CS_BUSY_GRACE_MS 10000
+/* Most deletions kept for one server between its reports; past that
+ * the server is asked for a full report, which finds the rest. */
+#define CS_MAX_DELS (1u << 20)
 
 /* One known server. */
 struct cs_server {
@@ -52,9 +51,15 @@ struct cs_server {
 	uint64_t reported;
 	/* Chunks placed on it since its last heartbeat. */
 	uint64_t pending;
-	/* Handles its next report must delete (excess replicas). */
+	/* Handles its next report must delete (excess replicas, chunks no
+	 * file has any more). */
 	uint64_t *dels;
 	size_t ndels, capdels;
+	/* Deletions were dropped (CS_MAX_DELS): ask for a full report. */
+	bool dels_lost;
+	/* Replica rows its reports have not confirmed (chunk_srv.h). */
+	struct cs_unconfirmed *unconf;
+	size_t nunconf, capunconf;
 	/* time_mono_ms() of the last register or heartbeat. */
 	int64_t last_seen_ms;
 	/* Registered since this master started. */
@@ -77,46 +82,18 @@ struct chunk_srv {
 	/* Liveness timeout and the heartbeat interval derived from it. */
 	int64_t timeout_ms;
 	int64_t heartbeat_ms;
+	/* Interval between full reports the servers are told (0: all). */
+	int64_t full_report_ms;
 	/* time_mono_ms() when the table was created. */
 	int64_t start_ms;
 	/* Bumped on every liveness change and registration. */
 	uint64_t epoch;
-	/* Replicas listed in reports, and those of them compared with the
-	 * chunk table one by one (not plainly current, see report_diff). */
-	uint64_t report_pairs, report_checked;
+	/* Report counters (chunk_srv_report_stats()). */
+	struct chunk_srv_report_stats reports;
 	bool stopping;
 	pthread_t monitor;
 };
 
-/* A parsed register or heartbeat request. */
-struct cs_report {
-	const char *addr;          /* borrowed from the request body */
-	const char *rack;          /* idem, "" when absent */
-	uint64_t capacity;
-	uint64_t used;
-	/* Reported [handle, version] pairs, sorted by handle, unique. */
-	struct cs_pair {
-		uint64_t handle;
-		uint64_t version;
-	} *pairs;
-	size_t npairs;
-	/* Handles of replicas set aside as corrupt ("corrupt"). */
-	uint64_t *corrupt;
-	size_t ncorrupt;
-	/* A register (full restart of the server), not a heartbeat. */
-	bool reg;
-	/* Handles the master asked this server to delete (excess). */
-	uint64_t *dels;
-	size_t ndels;
-};
-
-/* What a report changes and what the server must delete. */
-struct cs_diff {
-	json_t *del;      /* handles to delete on the server */
-	json_t *add;      /* [handle, version] rows to add */
-	json_t *remove;   /* handles whose replica row goes */
-	json_t *revoke;   /* leased chunks a restarted server lost */
-};
 
 /* Server "addr" (locked), or NULL. */
 static struct cs_server *server_find(struct chunk_srv *cs, const char *addr)
@@ -229,6 +206,7 @@ struct chunk_srv *chunk_srv_new(struct master *m)
 						     : 3000;
 	if (cs->heartbeat_ms < 1)
 		cs->heartbeat_ms = 1;
+	cs->full_report_ms = m->cfg.full_report_ms;
 	pthread_mutex_init(&cs->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -253,8 +231,10 @@ void chunk_srv_free(struct chunk_srv *cs)
 	pthread_join(cs->monitor, NULL);
 	pthread_cond_destroy(&cs->wake);
 	pthread_mutex_destroy(&cs->lock);
-	for (size_t i = 0; i < cs->nservers; i++)
+	for (size_t i = 0; i < cs->nservers; i++) {
 		free(cs->servers[i].dels);
+		free(cs->servers[i].unconf);
+	}
 	free(cs->servers);
 	free(cs);
 }
@@ -437,7 +417,9 @@ void chunk_srv_schedule_delete(struct chunk_srv *cs, const char *addr,
 	struct cs_server *s;
 
 	pthread_mutex_lock(&cs->lock);
-	if ((s = server_find(cs, addr)) != NULL) {
+	if ((s = server_find(cs, addr)) != NULL && s->ndels >= CS_MAX_DELS) {
+		s->dels_lost = true;
+	} else if (s != NULL) {
 		if (s->ndels == s->capdels) {
 			s->capdels = s->capdels ? s->capdels * 2 : 16;
 			s->dels = xrealloc(s->dels,
@@ -448,12 +430,103 @@ void chunk_srv_schedule_delete(struct chunk_srv *cs, const char *addr,
 	pthread_mutex_unlock(&cs->lock);
 }
 
-void chunk_srv_report_stats(struct chunk_srv *cs, uint64_t *pairs,
-			    uint64_t *checked)
+/* Append "n" entries to server s's unconfirmed rows, within
+ * CS_MAX_DELS (locked). */
+static void unconfirmed_add(struct cs_server *s,
+			    const struct cs_unconfirmed *v, size_t n)
+{
+	if (n > CS_MAX_DELS - s->nunconf)
+		n = CS_MAX_DELS - s->nunconf;
+	if (s->nunconf + n > s->capunconf) {
+		s->capunconf = s->nunconf + n > 2 * s->capunconf
+				       ? s->nunconf + n
+				       : 2 * s->capunconf;
+		s->unconf = xrealloc(s->unconf,
+				     s->capunconf * sizeof(*s->unconf));
+	}
+	memcpy(s->unconf + s->nunconf, v, n * sizeof(*v));
+	s->nunconf += n;
+}
+
+void chunk_srv_note_placed(struct chunk_srv *cs,
+			   const char (*addrs)[DFS_ADDR_MAX], int n,
+			   uint64_t handle)
+{
+	struct cs_unconfirmed u = { handle, time_mono_ms() };
+	struct cs_server *s;
+
+	pthread_mutex_lock(&cs->lock);
+	for (int i = 0; i < n; i++)
+		if ((s = server_find(cs, addrs[i])) != NULL)
+			unconfirmed_add(s, &u, 1);
+	pthread_mutex_unlock(&cs->lock);
+}
+
+size_t chunk_srv_take_unconfirmed(struct chunk_srv *cs, const char *addr,
+				  struct cs_unconfirmed **out)
+{
+	struct cs_server *s;
+	size_t n = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&cs->lock);
+	if ((s = server_find(cs, addr)) != NULL) {
+		*out = s->unconf;
+		n = s->nunconf;
+		s->unconf = NULL;
+		s->nunconf = s->capunconf = 0;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	return n;
+}
+
+void chunk_srv_keep_unconfirmed(struct chunk_srv *cs, const char *addr,
+				const struct cs_unconfirmed *v, size_t n)
+{
+	struct cs_server *s;
+
+	pthread_mutex_lock(&cs->lock);
+	if ((s = server_find(cs, addr)) != NULL)
+		unconfirmed_add(s, v, n);
+	pthread_mutex_unlock(&cs->lock);
+}
+
+size_t chunk_srv_take_deletions(struct chunk_srv *cs, const char *addr,
+				uint64_t **out, bool *lost)
+{
+	struct cs_server *s;
+	size_t n = 0;
+
+	*out = NULL;
+	*lost = false;
+	pthread_mutex_lock(&cs->lock);
+	if ((s = server_find(cs, addr)) != NULL) {
+		*out = s->dels;
+		n = s->ndels;
+		*lost = s->dels_lost;
+		s->dels = NULL;
+		s->ndels = s->capdels = 0;
+		s->dels_lost = false;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	return n;
+}
+
+void chunk_srv_count_report(struct chunk_srv *cs, bool full, uint64_t pairs,
+			    uint64_t checked)
 {
 	pthread_mutex_lock(&cs->lock);
-	*pairs = cs->report_pairs;
-	*checked = cs->report_checked;
+	cs->reports.full += full;
+	cs->reports.pairs += pairs;
+	cs->reports.checked += checked;
+	pthread_mutex_unlock(&cs->lock);
+}
+
+void chunk_srv_report_stats(struct chunk_srv *cs,
+			    struct chunk_srv_report_stats *out)
+{
+	pthread_mutex_lock(&cs->lock);
+	*out = cs->reports;
 	pthread_mutex_unlock(&cs->lock);
 }
 
@@ -579,368 +652,6 @@ size_t chunk_srv_list(struct chunk_srv *cs, struct chunk_srv_info **out)
 	return n;
 }
 
-static int pair_cmp(const void *a, const void *b)
-{
-	const struct cs_pair *x = a, *y = b;
-
-	return x->handle < y->handle ? -1 : x->handle > y->handle;
-}
-
-static int u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Parse "chunks": [[handle, version], ...] into sorted unique pairs. */
-static int parse_pairs(const json_t *arr, struct cs_report *rep)
-{
-	size_t i, n = 0;
-	json_t *v, *h, *ver;
-
-	if (!json_is_array(arr))
-		return -EINVAL;
-	rep->pairs = xcalloc(json_array_size(arr) + 1, sizeof(*rep->pairs));
-	json_array_foreach (arr, i, v) {
-		h = json_array_get(v, 0);
-		ver = json_array_get(v, 1);
-		if (!json_is_array(v) || json_array_size(v) != 2 ||
-		    !json_is_integer(h) || !json_is_integer(ver) ||
-		    json_integer_value(h) <= 0 || json_integer_value(ver) < 0)
-			return -EINVAL;
-		rep->pairs[i].handle = (uint64_t)json_integer_value(h);
-		rep->pairs[i].version = (uint64_t)json_integer_value(ver);
-	}
-	qsort(rep->pairs, json_array_size(arr), sizeof(*rep->pairs), pair_cmp);
-	for (i = 0; i < json_array_size(arr); i++)
-		if (n == 0 || rep->pairs[n - 1].handle != rep->pairs[i].handle)
-			rep->pairs[n++] = rep->pairs[i];
-	rep->npairs = n;
-	return 0;
-}
-
-/* Parse the optional "corrupt": [handle, ...]. */
-static int parse_corrupt(const json_t *arr, struct cs_report *rep)
-{
-	size_t i;
-	json_t *v;
-
-	if (arr == NULL)
-		return 0;
-	if (!json_is_array(arr) || json_array_size(arr) > CS_MAX_CORRUPT)
-		return -EINVAL;
-	rep->corrupt = xcalloc(json_array_size(arr) + 1,
-			       sizeof(*rep->corrupt));
-	json_array_foreach (arr, i, v) {
-		if (!json_is_integer(v) || json_integer_value(v) <= 0)
-			return -EINVAL;
-		rep->corrupt[rep->ncorrupt++] = (uint64_t)json_integer_value(v);
-	}
-	qsort(rep->corrupt, rep->ncorrupt, sizeof(*rep->corrupt), u64_cmp);
-	return 0;
-}
-
-/* Parse a register or heartbeat body. */
-static int parse_report(const json_t *body, struct cs_report *rep)
-{
-	int r;
-
-	rep->rack = "";
-	r = proto_get_str(body, "addr", DFS_ADDR_MAX - 1, &rep->addr);
-	if (r == 0)
-		r = proto_get_u64(body, "capacity", NS_MAX_ID, &rep->capacity);
-	if (r == 0)
-		r = proto_get_u64(body, "used", NS_MAX_ID, &rep->used);
-	if (r == 0 && json_object_get(body, "rack") != NULL)
-		r = proto_get_str(body, "rack", CS_RACK_MAX - 1, &rep->rack);
-	if (r != 0)
-		return r;
-	if (!proto_addr_is_valid(rep->addr))
-		return -EINVAL;
-	if ((r = parse_corrupt(json_object_get(body, "corrupt"), rep)) != 0)
-		return r;
-	return parse_pairs(json_object_get(body, "chunks"), rep);
-}
-
-/* Take the excess replicas scheduled for deletion on the reporting
- * server, sorted, into rep->dels. */
-static void take_dels(struct chunk_srv *cs, struct cs_report *rep)
-{
-	struct cs_server *s;
-
-	pthread_mutex_lock(&cs->lock);
-	if ((s = server_find(cs, rep->addr)) != NULL && s->ndels > 0) {
-		rep->dels = s->dels;
-		rep->ndels = s->ndels;
-		s->dels = NULL;
-		s->ndels = s->capdels = 0;
-	}
-	pthread_mutex_unlock(&cs->lock);
-	if (rep->ndels > 0)
-		qsort(rep->dels, rep->ndels, sizeof(*rep->dels), u64_cmp);
-}
-
-/* Is chunk "handle" being written (its replicas may not be reported)? */
-static bool chunk_busy(struct master *m, uint64_t handle, int64_t now)
-{
-	return leases_is_busy(m->leases, handle, now, CS_BUSY_GRACE_MS);
-}
-
-/* Replica rows of chunk c on live servers other than "addr". */
-static int live_others(struct master *m, const struct dfs_chunk *c,
-		       const char *addr)
-{
-	int i, n = 0;
-
-	for (i = 0; i < c->nreplicas; i++)
-		if (strcmp(c->replicas[i], addr) != 0 &&
-		    chunk_srv_is_alive(m->cs, c->replicas[i]))
-			n++;
-	return n;
-}
-
-static void diff_push(json_t *arr, uint64_t handle)
-{
-	json_array_append_new(arr, json_integer((json_int_t)handle));
-}
-
-/* The server holds the current version of a chunk. */
-static void diff_current(struct master *m, const struct cs_report *rep,
-			 const struct cs_pair *p, const struct dfs_chunk *c,
-			 bool known, struct cs_diff *d)
-{
-	if (known)
-		return;
-	if (replicator_copy_reported(m->repl, p->handle, rep->addr) ||
-	    live_others(m, c, rep->addr) == 0) {
-		json_array_append_new(d->add,
-				      json_pack("[I, I]", (json_int_t)p->handle,
-						(json_int_t)p->version));
-		return;
-	}
-	if (chunk_busy(m, p->handle, time_now_ms()))
-		return;
-	log_info("chunkserver '%s': replica of chunk %016llx v%llu was not "
-		 "placed there; deleting it",
-		 rep->addr, (unsigned long long)p->handle,
-		 (unsigned long long)p->version);
-	diff_push(d->del, p->handle);
-}
-
-/* True if the master asked for this replica's deletion (excess). */
-static bool is_scheduled(const struct cs_report *rep, uint64_t handle)
-{
-	return rep->ndels > 0 && bsearch(&handle, rep->dels, rep->ndels,
-					 sizeof(*rep->dels), u64_cmp) != NULL;
-}
-
-/* Compare one reported pair with the database. */
-static int diff_pair(struct master *m, struct ns_reader *rd,
-		     const struct cs_report *rep, const struct cs_pair *p,
-		     bool known, struct cs_diff *d)
-{
-	struct dfs_chunk c;
-	bool busy;
-	int r;
-
-	r = ns_chunk_get(rd, p->handle, &c, NULL);
-	if (r == -ENOENT || (r == 0 && is_scheduled(rep, p->handle))) {
-		diff_push(d->del, p->handle);
-		if (known)
-			diff_push(d->remove, p->handle);
-		return 0;
-	}
-	if (r != 0)
-		return r;
-	if (p->version == c.version) {
-		diff_current(m, rep, p, &c, known, d);
-		return 0;
-	}
-	busy = chunk_busy(m, p->handle, time_now_ms());
-	if (p->version > c.version) {
-		if (known && !busy)
-			json_array_append_new(d->add,
-					      json_pack("[I, I]",
-							(json_int_t)p->handle,
-							(json_int_t)p->version));
-		return 0;
-	}
-	/*
-	 * Older. A server that has a row took the chunk's current version:
-	 * while a lease is being granted its report may have been built just
-	 * before the new version reached it, so wait. Any other server missed
-	 * the version: its replica is stale; delete it, unless it is all
-	 * there is left.
-	 */
-	if (known && busy)
-		return 0;
-	if (live_others(m, &c, rep->addr) > 0)
-		diff_push(d->del, p->handle);
-	if (known)
-		diff_push(d->remove, p->handle);
-	return 0;
-}
-
-/* A replica row the server did not report: drop it unless busy (or set
- * aside as corrupt). A restarted server that lost a replica of a leased
- * chunk gets that lease revoked, so that late writes cannot recreate the
- * replica there. */
-static void diff_missing(struct master *m, const struct cs_report *rep,
-			 uint64_t handle, struct cs_diff *d)
-{
-	if (!chunk_busy(m, handle, time_now_ms()) ||
-	    (rep->ncorrupt > 0 &&
-	     bsearch(&handle, rep->corrupt, rep->ncorrupt,
-		     sizeof(*rep->corrupt), u64_cmp) != NULL))
-		diff_push(d->remove, handle);
-	else if (rep->reg)
-		diff_push(d->revoke, handle);
-}
-
-/* True if a reported pair needs no change: the server has a row for
- * the chunk, at its current version, and no deletion is scheduled (what
- * diff_pair() would conclude, without looking the chunk up). */
-static bool pair_unchanged(const struct cs_report *rep,
-			   const struct cs_pair *p,
-			   const struct ns_replica_row *row)
-{
-	return row != NULL && row->has_chunk && row->version == p->version &&
-	       !is_scheduled(rep, p->handle);
-}
-
-/* Merge the sorted report with the sorted replica rows of the server. */
-static int diff_merge(struct master *m, struct ns_reader *rd,
-		      const struct cs_report *rep,
-		      const struct ns_replica_row *known, size_t nknown,
-		      struct cs_diff *d, size_t *checked)
-{
-	const struct ns_replica_row *row;
-	size_t i, j = 0;
-	int r;
-
-	for (i = 0; i < rep->npairs; i++) {
-		while (j < nknown && known[j].handle < rep->pairs[i].handle)
-			diff_missing(m, rep, known[j++].handle, d);
-		row = j < nknown && known[j].handle == rep->pairs[i].handle
-			      ? &known[j++]
-			      : NULL;
-		if (pair_unchanged(rep, &rep->pairs[i], row))
-			continue;
-		(*checked)++;
-		if ((r = diff_pair(m, rd, rep, &rep->pairs[i], row != NULL,
-				   d)) != 0)
-			return r;
-	}
-	while (j < nknown)
-		diff_missing(m, rep, known[j++].handle, d);
-	return 0;
-}
-
-/*
- * Work out what a report changes, on one database snapshot. The replica
- * rows come with their chunks' versions, so a replica the table has at
- * the current version (nearly all of them) costs no lookup: a report
- * lists every replica of the server, every heartbeat.
- */
-static int report_diff(struct master *m, const struct cs_report *rep,
-		       struct cs_diff *d)
-{
-	struct ns_replica_row *known = NULL;
-	struct ns_reader *rd;
-	size_t nknown = 0, checked = 0;
-	int r;
-
-	if ((rd = ns_reader_get(m->ns)) == NULL)
-		return -EIO;
-	if ((r = ns_read_begin(rd)) != 0)
-		goto out;
-	if ((r = ns_server_replicas(rd, rep->addr, &known, &nknown)) != 0)
-		goto out;
-	r = diff_merge(m, rd, rep, known, nknown, d, &checked);
-	pthread_mutex_lock(&m->cs->lock);
-	m->cs->report_pairs += rep->npairs;
-	m->cs->report_checked += checked;
-	pthread_mutex_unlock(&m->cs->lock);
-out:
-	free(known);
-	ns_reader_put(rd);
-	return r;
-}
-
-/* Hand the revocations a report asks for to the replicator. */
-static void report_revoke(struct master *m, const struct cs_report *rep,
-			  const json_t *revoke)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach (revoke, i, v) {
-		log_info("chunkserver '%s' restarted without its replica of "
-			 "leased chunk %016llx",
-			 rep->addr, (unsigned long long)json_integer_value(v));
-		replicator_request_revoke(m->repl,
-					  (uint64_t)json_integer_value(v));
-	}
-}
-
-/* Apply a report: record replica changes, return the delete list
- * (a new reference in *del). */
-static int report_apply(struct master *m, struct cs_report *rep,
-			json_t **del)
-{
-	struct cs_diff d = { json_array(), json_array(), json_array(),
-			     json_array() };
-	json_t *op = NULL;
-	int r;
-
-	take_dels(m->cs, rep);
-	if ((r = report_diff(m, rep, &d)) != 0)
-		goto out;
-	if (json_array_size(d.add) > 0 || json_array_size(d.remove) > 0) {
-		op = json_pack("{s:s, s:s, s:O, s:O}", "op", "replicas_update",
-			       "addr", rep->addr, "add", d.add, "remove",
-			       d.remove);
-		if ((r = oplog_submit(m->oplog, op, NULL)) != 0)
-			goto out;
-		log_debug("chunkserver '%s': %zu replicas added, %zu removed",
-			  rep->addr, json_array_size(d.add),
-			  json_array_size(d.remove));
-	}
-	report_revoke(m, rep, d.revoke);
-	if (json_array_size(d.del) > 0)
-		log_info("chunkserver '%s': %zu chunks to delete", rep->addr,
-			 json_array_size(d.del));
-	*del = d.del;
-	d.del = NULL;
-	r = 0;
-out:
-	json_decref(op);
-	json_decref(d.del);
-	json_decref(d.add);
-	json_decref(d.remove);
-	json_decref(d.revoke);
-	return r;
-}
-
-/* The reply fields of a report: "delete" and "drop_corrupt" ("reply" is
- * stolen-into). */
-static int report_reply(struct master *m, struct cs_report *rep,
-			json_t *reply)
-{
-	json_t *del = NULL;
-	int r;
-
-	if ((r = report_apply(m, rep, &del)) != 0)
-		return r;
-	json_object_set_new(reply, "delete", del);
-	json_object_set_new(reply, "drop_corrupt",
-			    replicator_note_corrupt(m->repl, rep->addr,
-						    rep->corrupt,
-						    rep->ncorrupt));
-	return 0;
-}
-
 /* Record a register in the table; logs arrivals and returns. */
 static void server_registered(struct chunk_srv *cs,
 			      const struct cs_report *rep)
@@ -954,7 +665,7 @@ static void server_registered(struct chunk_srv *cs,
 	memcpy(s->rack, rep->rack, strlen(rep->rack) + 1);
 	s->capacity = rep->capacity;
 	s->used = rep->used;
-	s->reported = rep->npairs;
+	s->reported = rep->nchunks != UINT64_MAX ? rep->nchunks : rep->npairs;
 	s->pending = 0;
 	s->last_seen_ms = time_mono_ms();
 	s->registered = true;
@@ -967,12 +678,15 @@ static void server_registered(struct chunk_srv *cs,
 		 was_alive ? " again" : "");
 }
 
-/* Record a heartbeat; false if the server must register first. */
-static bool server_heartbeat(struct chunk_srv *cs, const struct cs_report *rep)
+/* Record a heartbeat; false if the server must register first. *revived
+ * is set when the server had been taken for dead. */
+static bool server_heartbeat(struct chunk_srv *cs, const struct cs_report *rep,
+			     bool *revived_out)
 {
 	struct cs_server *s;
 	bool revived = false;
 
+	*revived_out = false;
 	pthread_mutex_lock(&cs->lock);
 	s = server_find(cs, rep->addr);
 	if (s == NULL || !s->registered) {
@@ -984,13 +698,16 @@ static bool server_heartbeat(struct chunk_srv *cs, const struct cs_report *rep)
 		cs->epoch++;
 	s->capacity = rep->capacity;
 	s->used = rep->used;
-	s->reported = rep->npairs;
+	if (rep->nchunks != UINT64_MAX || !rep->delta)
+		s->reported = rep->nchunks != UINT64_MAX ? rep->nchunks
+							 : rep->npairs;
 	s->pending = 0;
 	s->last_seen_ms = time_mono_ms();
 	s->alive = true;
 	pthread_mutex_unlock(&cs->lock);
 	if (revived)
 		log_info("chunkserver '%s' is alive", rep->addr);
+	*revived_out = revived;
 	return true;
 }
 
@@ -1006,13 +723,6 @@ static void reply_failure(struct http_request *req, const char *addr, int r)
 	http_reply_error(req, wire_status_from_errno(r), "%s", strerror(-r));
 }
 
-static void report_free(struct cs_report *rep)
-{
-	free(rep->pairs);
-	free(rep->corrupt);
-	free(rep->dels);
-}
-
 static void handle_register(struct http_request *req, void *arg)
 {
 	struct master *m = arg;
@@ -1022,17 +732,18 @@ static void handle_register(struct http_request *req, void *arg)
 
 	if ((body = http_request_json(req)) == NULL)
 		return;
-	if ((r = parse_report(body, &rep)) != 0)
+	if ((r = chunk_report_parse(body, &rep)) != 0)
 		goto out;
 	op = json_pack("{s:s, s:s, s:s}", "op", "server_register", "addr",
 		       rep.addr, "rack", rep.rack);
 	if ((r = oplog_submit(m->oplog, op, NULL)) != 0)
 		goto out;
 	server_registered(m->cs, &rep);
-	reply = json_pack("{s:I, s:I}", "heartbeat_ms",
-			  (json_int_t)m->cs->heartbeat_ms, "chunk_size",
+	reply = json_pack("{s:I, s:I, s:I}", "heartbeat_ms",
+			  (json_int_t)m->cs->heartbeat_ms, "full_report_ms",
+			  (json_int_t)m->cs->full_report_ms, "chunk_size",
 			  (json_int_t)ns_chunk_size(m->ns));
-	if ((r = report_reply(m, &rep, reply)) != 0)
+	if ((r = chunk_report_reply(m, &rep, reply)) != 0)
 		goto out;
 	http_reply_json(req, 200, reply);
 	reply = NULL;
@@ -1043,7 +754,7 @@ out:
 	json_decref(reply);
 	json_decref(op);
 	json_decref(body);
-	report_free(&rep);
+	chunk_report_free(&rep);
 }
 
 static void handle_heartbeat(struct http_request *req, void *arg)
@@ -1051,13 +762,14 @@ static void handle_heartbeat(struct http_request *req, void *arg)
 	struct master *m = arg;
 	struct cs_report rep = { 0 };
 	json_t *body, *reply = NULL;
+	bool revived;
 	int r;
 
 	if ((body = http_request_json(req)) == NULL)
 		return;
-	if ((r = parse_report(body, &rep)) != 0)
+	if ((r = chunk_report_parse(body, &rep)) != 0)
 		goto out;
-	if (!server_heartbeat(m->cs, &rep)) {
+	if (!server_heartbeat(m->cs, &rep, &revived)) {
 		log_info("asking unknown chunkserver '%s' to register",
 			 rep.addr);
 		http_reply_json(req, 200,
@@ -1066,8 +778,12 @@ static void handle_heartbeat(struct http_request *req, void *arg)
 		goto out;
 	}
 	reply = json_pack("{s:b}", "reregister", 0);
-	if ((r = report_reply(m, &rep, reply)) != 0)
+	if ((r = chunk_report_reply(m, &rep, reply)) != 0)
 		goto out;
+	/* What changed while it was cut off, the master may have acted on
+	 * (new versions without it, replicas elsewhere): look at all. */
+	if (revived && rep.delta)
+		json_object_set_new(reply, "full_report", json_true());
 	http_reply_json(req, 200, reply);
 	reply = NULL;
 	r = 0;
@@ -1076,7 +792,7 @@ out:
 		reply_failure(req, rep.addr, r);
 	json_decref(reply);
 	json_decref(body);
-	report_free(&rep);
+	chunk_report_free(&rep);
 }
 
 const struct http_route chunk_srv_routes[] = {

@@ -10,8 +10,11 @@
  * recorded in the database (server_register op) so the status shows them
  * after a master restart, as dead until they come back.
  *
- * Every register and heartbeat carries the server's full chunk report.
- * The master records which current replicas the server holds (adding and
+ * A register carries the server's full chunk report, and so does a
+ * heartbeat every --full-report-interval; the heartbeats between carry
+ * the replicas that appeared, went or changed version since the last
+ * report, so their cost follows the changes, not the replicas held. The
+ * master records which current replicas the server holds (adding and
  * removing replica rows through the oplog) and answers with the reported
  * handles the server should delete: those no chunk references any more,
  * those at a version older than the master's (while another live server
@@ -25,6 +28,9 @@
  * chunk, the replicator revokes that lease so the server drops out of
  * the chunk's replica set. Reports also carry the replicas the server
  * set aside as corrupt; the answer tells which to remove (replicator.h).
+ * Deletions the master decides on its own (excess replicas, chunks of
+ * deleted or truncated files: chunk_srv_schedule_delete()) go out in the
+ * answer to the server's next heartbeat, at the chunk's current version.
  *
  * Thread-safe.
  */
@@ -117,10 +123,54 @@ int chunk_srv_pick_target(struct chunk_srv *cs, uint64_t chunk_size,
 void chunk_srv_schedule_delete(struct chunk_srv *cs, const char *addr,
 			       uint64_t handle);
 
-/* Replicas listed in chunk reports so far, and how many of them were
- * compared with the chunk table one by one (those not plainly current). */
-void chunk_srv_report_stats(struct chunk_srv *cs, uint64_t *pairs,
-			    uint64_t *checked);
+/*
+ * The deletions scheduled for server "addr", handed over: a new array
+ * (caller frees; unsorted, may repeat) and its length; *lost is set when
+ * some were dropped (too many kept) and only a full report finds them.
+ */
+size_t chunk_srv_take_deletions(struct chunk_srv *cs, const char *addr,
+				uint64_t **out, bool *lost);
+
+/*
+ * Unconfirmed replica rows: rows of a server that its reports have not
+ * shown it to hold, kept until they are (the server reports the replica)
+ * or until the chunk is no longer being written, when the row goes. A
+ * full report settles every row of its server; a report of changes only
+ * lists what changed, so without these a chunk placed on a server but
+ * never written there (its writer died) would keep that row until the
+ * server's next full report.
+ */
+struct cs_unconfirmed {
+	uint64_t handle;
+	int64_t since_ms;    /* time_mono_ms() of the placement or report */
+};
+
+/* Chunk "handle" was just placed on these servers (rows being added). */
+void chunk_srv_note_placed(struct chunk_srv *cs,
+			   const char (*addrs)[DFS_ADDR_MAX], int n,
+			   uint64_t handle);
+
+/* The unconfirmed rows of "addr", handed over (a new array the caller
+ * frees), and the ones to keep, handed back. */
+size_t chunk_srv_take_unconfirmed(struct chunk_srv *cs, const char *addr,
+				  struct cs_unconfirmed **out);
+void chunk_srv_keep_unconfirmed(struct chunk_srv *cs, const char *addr,
+				const struct cs_unconfirmed *v, size_t n);
+
+/* Count a processed report: full or changes, replicas listed, and of
+ * them those looked up one by one. */
+void chunk_srv_count_report(struct chunk_srv *cs, bool full, uint64_t pairs,
+			    uint64_t checked);
+
+/* Counters of the chunk reports so far. */
+struct chunk_srv_report_stats {
+	uint64_t full;      /* reports listing every replica of a server */
+	uint64_t pairs;     /* replicas listed (full and changes) */
+	uint64_t checked;   /* of them, compared with the chunk table one
+			     * by one (those not plainly current) */
+};
+void chunk_srv_report_stats(struct chunk_srv *cs,
+			    struct chunk_srv_report_stats *out);
 
 /* A counter bumped whenever a server dies, comes back or registers, so
  * that the replicator knows when to look at every chunk again. */

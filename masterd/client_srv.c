@@ -677,6 +677,7 @@ static int place_chunk(struct master *m, struct chunks_req *cr, uint64_t idx,
 	for (i = 0; i < n; i++)
 		json_array_append_new(reps, json_string(addrs[i]));
 	handle = ns_reserve_handle(m->ns);
+	chunk_srv_note_placed(m->cs, addrs, n, handle);
 	if (cr->nfresh < CHUNKS_MAX)
 		cr->fresh[cr->nfresh++] = handle;
 	json_array_append_new(chunks,

@@ -64,6 +64,11 @@ static const struct opt_def {
 	  "MapReduce coordinator whose jobs the status page shows" },
 	{ "data", 'd', OPT_STR, "DIR", NULL, 0, 0,
 	  "data directory (required); the database is DIR/meta.db" },
+	{ "full-report-interval", 'F', OPT_SECONDS, "S", "300", 0,
+	  7ULL * 86400000,
+	  "seconds between the full chunk reports of a chunkserver (the\n"
+	  "\t\t\theartbeats between carry only what changed); 0: every\n"
+	  "\t\t\theartbeat carries a full report" },
 	{ "heartbeat-timeout", 't', OPT_SECONDS, "S", "30", 1, 86400000,
 	  "seconds without a heartbeat before a chunkserver is dead" },
 	{ "help", 'h', OPT_FLAG, NULL, NULL, 0, 0,
@@ -103,7 +108,8 @@ static void synopsis(FILE *f)
 {
 	fprintf(f, "usage: masterd --data DIR [--chunk-size N] "
 		   "[--coordinator ADDR]\n"
-		   "               [--heartbeat-timeout S] [--listen ADDR]\n"
+		   "               [--full-report-interval S] "
+		   "[--heartbeat-timeout S] [--listen ADDR]\n"
 		   "               [--replication N] [--replication-copies N] "
 		   "[--secret FILE]\n"
 		   "               [--sync-interval MS]"
@@ -222,6 +228,10 @@ static int apply_option(struct master_config *cfg, const struct opt_def *o,
 	case 't':
 		cfg->heartbeat_timeout_ms = (int64_t)v;
 		break;
+	case 'F':
+		cfg->full_report_ms = (int64_t)v;
+		cfg->full_report_set = true;
+		break;
 	case 'l':
 		cfg->listen = arg;
 		break;
@@ -256,6 +266,8 @@ static void fill_defaults(struct master_config *cfg)
 		cfg->replication = 3;
 	if (cfg->heartbeat_timeout_ms == 0)
 		cfg->heartbeat_timeout_ms = 30000;
+	if (!cfg->full_report_set)
+		cfg->full_report_ms = 300000;
 	if (cfg->repl_copies == 0)
 		cfg->repl_copies = 2;
 	if (!cfg->sync_interval_set)
@@ -406,14 +418,27 @@ static void stop_repl(struct master *m)
 	m->repl = NULL;
 }
 
+/* ns_freed_fn: the servers of dropped chunks delete them at their next
+ * heartbeat, not at their next full report. */
+static void schedule_freed(void *arg, const struct ns_freed_replica *v,
+			   size_t n)
+{
+	struct chunk_srv *cs = arg;
+
+	for (size_t i = 0; i < n; i++)
+		chunk_srv_schedule_delete(cs, v[i].addr, v[i].handle);
+}
+
 static int start_chunk_srv(struct master *m)
 {
 	m->cs = chunk_srv_new(m);
+	ns_set_freed_hook(m->ns, schedule_freed, m->cs);
 	return 0;
 }
 
 static void stop_chunk_srv(struct master *m)
 {
+	ns_set_freed_hook(m->ns, NULL, NULL);
 	chunk_srv_free(m->cs);
 	m->cs = NULL;
 }

@@ -28,6 +28,10 @@ struct master_config {
 	uint32_t replication;
 	/* A chunk server without a heartbeat for this long is dead. */
 	int64_t heartbeat_timeout_ms;
+	/* Interval between a chunk server's full reports, ms (0: every
+	 * report is full; chunk_srv.h). */
+	int64_t full_report_ms;
+	bool full_report_set;
 	/* Cluster secret key file (--secret; secure.h), or NULL. */
 	const char *secret_file;
 	/* Most re-replication copies in flight per server (as source or

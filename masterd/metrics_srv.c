@@ -54,9 +54,13 @@ static const struct overview_metric {
 	{ "checkpoints", METRICS_COUNTER,
 	  "dfs_master_metadata_checkpoints_total",
 	  "Checkpoints copying the metadata WAL into the database." },
+	{ "full_reports", METRICS_COUNTER, "dfs_master_full_reports_total",
+	  "Chunk reports listing every replica of a server (registrations "
+	  "included); the heartbeats between list only the changes." },
 	{ "reported_replicas", METRICS_COUNTER,
 	  "dfs_master_reported_replicas_total",
-	  "Replicas listed in chunk servers' reports." },
+	  "Replicas listed in chunk servers' reports (full reports and "
+	  "changes)." },
 	{ "reported_replicas_checked", METRICS_COUNTER,
 	  "dfs_master_reported_replicas_checked_total",
 	  "Reported replicas looked up in the chunk table one by one because "

@@ -96,6 +96,9 @@ static const char *const rsql[R_COUNT] = {
 	[R_SERVER_REPLICAS] = "SELECT r.handle, c.version FROM replicas r"
 			      " LEFT JOIN chunks c ON c.handle = r.handle"
 			      " WHERE r.addr = ?1 ORDER BY r.handle",
+	[R_REPLICA_ROW] = "SELECT (SELECT version FROM chunks WHERE handle = ?1),"
+			  " EXISTS (SELECT 1 FROM replicas"
+			  " WHERE handle = ?1 AND addr = ?2)",
 	[R_COUNTS] = "SELECT (SELECT value FROM meta WHERE key = 'inodes'),"
 		     " (SELECT value FROM meta WHERE key = 'files'),"
 		     " (SELECT value FROM meta WHERE key = 'chunks')",
@@ -562,6 +565,7 @@ void ns_free(struct ns *ns)
 	pthread_mutex_destroy(&ns->pool_lock);
 	pthread_cond_destroy(&ns->ckpt_cond);
 	pthread_mutex_destroy(&ns->ckpt_lock);
+	free(ns->freed);
 	free(ns->path);
 	free(ns);
 }
@@ -1048,6 +1052,29 @@ int ns_server_replicas(struct ns_reader *rd, const char *addr,
 	}
 	*rows = v;
 	*n = len;
+	return 0;
+}
+
+int ns_replica_row_get(struct ns_reader *rd, uint64_t handle,
+		       const char *addr, struct ns_replica_row *row,
+		       bool *has_row)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = rstmt(rd, R_REPLICA_ROW)) == NULL)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
+	sqlite3_bind_text(st, 2, addr, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row->handle = handle;
+		row->has_chunk = sqlite3_column_type(st, 0) != SQLITE_NULL;
+		row->version = (uint64_t)sqlite3_column_int64(st, 0);
+		*has_row = sqlite3_column_int(st, 1) != 0;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return ns_sqlite_err(rd->db, rc, "replica row");
 	return 0;
 }
 

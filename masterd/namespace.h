@@ -29,6 +29,7 @@
  *     set_replicas     handle replicas: [addr]
  *     bump_version     handle version [replicas: [addr]]
  *     replicas_update  addr add: [[handle, version]] remove: [handle]
+ *                      unwritten: [handle]
  *     server_register  addr rack
  *     reap        inos: [ino]    delete these orphans (nlink 0)
  *     append, session_add, session_del      see ns_files.h
@@ -44,7 +45,10 @@
  * at a version older than the chunk's, and adopts one that is newer: the
  * chunk takes that version and the reporting server becomes its only
  * replica row (the others are stale). Replica rows therefore always name
- * servers believed to hold the current version.
+ * servers believed to hold the current version. A chunk whose last row
+ * goes through "remove" goes too if it lies wholly past the end of its
+ * file; through "unwritten" (rows no server ever confirmed), wherever it
+ * lies.
  *
  * Threads: the module runs one thread of its own, a checkpointer that
  * copies the WAL into the database off the commit path. One thread at a
@@ -114,6 +118,23 @@ uint64_t ns_reserve_handle(struct ns *ns);
  * lazy syncing is on; ns_rollback() drops it. 0 or a negative errno.
  */
 int ns_begin(struct ns *ns);
+
+/* A replica of a chunk that a committed transaction dropped (the file or
+ * the part of it that held the chunk went). */
+struct ns_freed_replica {
+	uint64_t handle;
+	char addr[DFS_ADDR_MAX];
+};
+typedef void (*ns_freed_fn)(void *arg, const struct ns_freed_replica *v,
+			    size_t n);
+
+/*
+ * Have fn called (on the committing thread, after each commit that
+ * dropped chunks) with the replicas of those chunks, so their servers can
+ * be told at once instead of finding out from a full report. Set before
+ * any op is applied.
+ */
+void ns_set_freed_hook(struct ns *ns, ns_freed_fn fn, void *arg);
 int ns_commit(struct ns *ns);
 void ns_rollback(struct ns *ns);
 
@@ -237,6 +258,13 @@ struct ns_replica_row {
  * server). A new array (caller frees; NULL when *n is 0). 0 or -EIO. */
 int ns_server_replicas(struct ns_reader *rd, const char *addr,
 		       struct ns_replica_row **rows, size_t *n);
+
+/* What the database has for server "addr"'s replica of chunk "handle":
+ * the chunk (row->has_chunk, row->version) and whether a replica row
+ * names the server (*has_row). 0 or -EIO. */
+int ns_replica_row_get(struct ns_reader *rd, uint64_t handle,
+		       const char *addr, struct ns_replica_row *row,
+		       bool *has_row);
 
 /* Totals over the namespace. */
 struct ns_counts {

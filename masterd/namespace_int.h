@@ -75,6 +75,8 @@ enum ns_wstmt {
 	W_DEL_REPLICA,
 	W_DEL_REPLICAS,
 	W_DEL_UNWRITTEN,
+	W_DEL_NEVER_WRITTEN,
+	W_REPLICA_ADDRS,
 	W_UPSERT_SERVER,
 	W_ADD_COUNT,
 	W_COUNT
@@ -91,6 +93,7 @@ enum ns_rstmt {
 	R_CHUNKS,
 	R_CHUNK_VERSION,
 	R_SERVER_REPLICAS,
+	R_REPLICA_ROW,
 	R_COUNTS,
 	R_ALL_CHUNKS,
 	R_SERVERS,
@@ -138,6 +141,12 @@ struct ns {
 	int ckpt_woken_at;
 	/* Checkpoints run, by the checkpointer or the writer. */
 	_Atomic uint64_t ckpt_runs;
+	/* The replicas of the chunks the transaction under way dropped
+	 * (writer only), handed to freed_fn once it commits. */
+	struct ns_freed_replica *freed;
+	size_t nfreed, capfreed;
+	ns_freed_fn freed_fn;
+	void *freed_arg;
 };
 
 struct ns_reader {

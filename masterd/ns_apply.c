@@ -29,6 +29,7 @@
 #include "ns_server_state.h"
 #include "ns_xattr.h"
 #include "proto.h"
+#include "xmalloc.h"
 #include "banned.h"
 
 static const char *const wsql[W_COUNT] = {
@@ -84,6 +85,10 @@ static const char *const wsql[W_COUNT] = {
 	[W_DEL_REPLICA] = "DELETE FROM replicas WHERE handle = ?1"
 			  " AND addr = ?2",
 	[W_DEL_REPLICAS] = "DELETE FROM replicas WHERE handle = ?1",
+	[W_REPLICA_ADDRS] = "SELECT addr FROM replicas WHERE handle = ?1",
+	[W_DEL_NEVER_WRITTEN] = "DELETE FROM chunks WHERE handle = ?1"
+				" AND NOT EXISTS (SELECT 1 FROM replicas r"
+				" WHERE r.handle = ?1)",
 	[W_DEL_UNWRITTEN] = "DELETE FROM chunks WHERE handle = ?1"
 			    " AND idx * ?2 >= (SELECT size FROM inodes i"
 			    " WHERE i.ino = chunks.ino)"
@@ -270,21 +275,54 @@ static int inode_insert(struct ns *ns, const struct ns_inode *in,
 	return exec_ii(ns, W_BUMP_INO, in->a.ino, 0);
 }
 
+/* Note the replica rows of chunk "handle" as freed (see
+ * ns_set_freed_hook()). */
+static int note_freed(struct ns *ns, uint64_t handle)
+{
+	struct ns_freed_replica *f;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (ns->freed_fn == NULL)
+		return 0;
+	if ((st = wst(ns, W_REPLICA_ADDRS)) == NULL)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (ns->nfreed == ns->capfreed) {
+			ns->capfreed = ns->capfreed ? ns->capfreed * 2 : 64;
+			ns->freed = xrealloc(ns->freed, ns->capfreed *
+							   sizeof(*ns->freed));
+		}
+		f = &ns->freed[ns->nfreed++];
+		f->handle = handle;
+		snprintf(f->addr, sizeof(f->addr), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return ns_sqlite_err(ns->db, rc, wsql[W_REPLICA_ADDRS]);
+	return 0;
+}
+
 /* Drop the chunks of "ino" from index "first" on, with their replica
- * rows; the servers learn through their next report that the handles
- * are gone. */
+ * rows; their servers are told after the commit (ns_set_freed_hook()),
+ * or find out from their next full report. */
 static int inode_drop_chunks(struct ns *ns, uint64_t ino, uint64_t first)
 {
 	sqlite3_stmt *st;
+	uint64_t handle;
 	int rc, r = 0;
 
 	if ((st = wst(ns, W_CHUNKS_FROM)) == NULL)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		r = exec_ii(ns, W_DEL_REPLICAS,
-			    (uint64_t)sqlite3_column_int64(st, 0), 0);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		handle = (uint64_t)sqlite3_column_int64(st, 0);
+		if ((r = note_freed(ns, handle)) == 0)
+			r = exec_ii(ns, W_DEL_REPLICAS, handle, 0);
+	}
 	sqlite3_reset(st);
 	if (r != 0)
 		return r;
@@ -1134,20 +1172,6 @@ static int op_bump_version(struct op_ctx *c)
 	return add_replicas(c->ns, handle, reps);
 }
 
-/* One [handle, version] pair of a report. */
-static int get_pair(const json_t *v, uint64_t *handle, uint64_t *version)
-{
-	json_t *h = json_array_get(v, 0), *ver = json_array_get(v, 1);
-
-	if (!json_is_array(v) || json_array_size(v) != 2 ||
-	    !json_is_integer(h) || !json_is_integer(ver) ||
-	    json_integer_value(h) <= 0 || json_integer_value(ver) < 0)
-		return -EINVAL;
-	*handle = (uint64_t)json_integer_value(h);
-	*version = (uint64_t)json_integer_value(ver);
-	return 0;
-}
-
 /* A replica newer than the chunk: a lease whose version reached the
  * replicas but not the database. Adopt its version; the other rows are
  * stale now. */
@@ -1175,7 +1199,7 @@ static int replicas_add(struct ns *ns, const char *addr, const json_t *add)
 	int r;
 
 	json_array_foreach (add, i, v) {
-		if ((r = get_pair(v, &handle, &version)) != 0)
+		if ((r = proto_get_pair(v, &handle, &version)) != 0)
 			return r;
 		r = chunk_version(ns, handle, &cur);
 		if (r == -ENOENT || (r == 0 && version < cur))
@@ -1210,34 +1234,64 @@ static int drop_if_unwritten(struct ns *ns, uint64_t handle)
 	return 0;
 }
 
-static int op_replicas_update(struct op_ctx *c)
+/*
+ * The same for a chunk that no server of its rows ever reported (the
+ * master's unconfirmed rows, chunk_srv.h), wherever it lies: an
+ * acknowledged write is on every replica, so such a chunk holds no
+ * acknowledged byte, and as a hole it reads as zeros instead of as lost.
+ */
+static int drop_if_never_written(struct ns *ns, uint64_t handle)
 {
-	json_t *add, *remove, *v;
-	const char *addr;
-	size_t i;
 	int r;
 
-	add = json_object_get(c->op, "add");
-	remove = json_object_get(c->op, "remove");
-	if ((r = proto_get_str(c->op, "addr", DFS_ADDR_MAX - 1, &addr)) != 0)
+	if ((r = exec_ii(ns, W_DEL_NEVER_WRITTEN, handle, 0)) != 0)
 		return r;
-	if ((add != NULL && !json_is_array(add)) ||
-	    (remove != NULL && !json_is_array(remove)))
+	ns->d_chunks -= sqlite3_changes(ns->db);
+	return 0;
+}
+
+/* Remove the rows of "addr" for the handles of "list" (NULL: none),
+ * then each chunk left without rows that "drop" says may go. */
+static int rows_remove(struct ns *ns, const char *addr, const json_t *list,
+		       int (*drop)(struct ns *, uint64_t))
+{
+	uint64_t handle;
+	size_t i;
+	json_t *v;
+	int r;
+
+	if (list != NULL && !json_is_array(list))
 		return -EINVAL;
-	if (add != NULL && (r = replicas_add(c->ns, addr, add)) != 0)
-		return r;
-	json_array_foreach (remove, i, v) {
+	json_array_foreach (list, i, v) {
 		if (!json_is_integer(v) || json_integer_value(v) <= 0)
 			return -EINVAL;
-		r = exec_is(c->ns, W_DEL_REPLICA,
-			    (uint64_t)json_integer_value(v), addr);
-		if (r == 0)
-			r = drop_if_unwritten(c->ns,
-					      (uint64_t)json_integer_value(v));
-		if (r != 0)
+		handle = (uint64_t)json_integer_value(v);
+		if ((r = exec_is(ns, W_DEL_REPLICA, handle, addr)) != 0 ||
+		    (r = drop(ns, handle)) != 0)
 			return r;
 	}
 	return 0;
+}
+
+static int op_replicas_update(struct op_ctx *c)
+{
+	json_t *add;
+	const char *addr;
+	int r;
+
+	add = json_object_get(c->op, "add");
+	if ((r = proto_get_str(c->op, "addr", DFS_ADDR_MAX - 1, &addr)) != 0)
+		return r;
+	if (add != NULL && !json_is_array(add))
+		return -EINVAL;
+	if (add != NULL && (r = replicas_add(c->ns, addr, add)) != 0)
+		return r;
+	r = rows_remove(c->ns, addr, json_object_get(c->op, "remove"),
+			drop_if_unwritten);
+	if (r != 0)
+		return r;
+	return rows_remove(c->ns, addr, json_object_get(c->op, "unwritten"),
+			   drop_if_never_written);
 }
 
 static int op_server_register(struct op_ctx *c)
@@ -1398,6 +1452,7 @@ static int flush_counts(struct ns *ns)
 static int apply_in_savepoint(struct ns *ns, const struct op_def *def,
 			      struct op_ctx *c, json_t **result)
 {
+	size_t nfreed = ns->nfreed;
 	int r;
 
 	if ((r = exec_ctl(ns, W_SAVEPOINT)) != 0)
@@ -1413,6 +1468,7 @@ static int apply_in_savepoint(struct ns *ns, const struct op_def *def,
 	json_decref(c->result);
 	exec_ctl(ns, W_ROLLBACK_TO);
 	exec_ctl(ns, W_RELEASE);
+	ns->nfreed = nfreed;
 	return r;
 }
 
@@ -1452,16 +1508,29 @@ int ns_apply(struct ns *ns, const json_t *op, json_t **result)
 
 int ns_begin(struct ns *ns)
 {
+	ns->nfreed = 0;
 	return exec_ctl(ns, W_BEGIN);
 }
 
 int ns_commit(struct ns *ns)
 {
-	return exec_ctl(ns, W_COMMIT);
+	int r = exec_ctl(ns, W_COMMIT);
+
+	if (r == 0 && ns->nfreed > 0)
+		ns->freed_fn(ns->freed_arg, ns->freed, ns->nfreed);
+	ns->nfreed = 0;
+	return r;
 }
 
 void ns_rollback(struct ns *ns)
 {
+	ns->nfreed = 0;
 	if (!sqlite3_get_autocommit(ns->db))
 		exec_ctl(ns, W_ROLLBACK);
+}
+
+void ns_set_freed_hook(struct ns *ns, ns_freed_fn fn, void *arg)
+{
+	ns->freed_fn = fn;
+	ns->freed_arg = arg;
 }

@@ -123,14 +123,14 @@ static void overview_counters(struct master *m, json_t *st)
 {
 	struct replicator_stats rs;
 	struct oplog_stats os;
-	uint64_t pairs, checked;
+	struct chunk_srv_report_stats cr;
 
 	oplog_get_stats(m->oplog, &os);
 	replicator_get_stats(m->repl, &rs);
-	chunk_srv_report_stats(m->cs, &pairs, &checked);
+	chunk_srv_report_stats(m->cs, &cr);
 	json_object_update_new(
 		st, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-			      "s:I, s:I}",
+			      "s:I, s:I, s:I}",
 			      "ops", (json_int_t)os.ops, "commits",
 			      (json_int_t)os.batches, "syncs",
 			      (json_int_t)os.syncs, "checkpoints",
@@ -139,9 +139,10 @@ static void overview_counters(struct master *m, json_t *st)
 			      (json_int_t)rs.running, "copied",
 			      (json_int_t)rs.copied, "copy_failed",
 			      (json_int_t)rs.failed, "trimmed",
-			      (json_int_t)rs.trimmed, "reported_replicas",
-			      (json_int_t)pairs, "reported_replicas_checked",
-			      (json_int_t)checked));
+			      (json_int_t)rs.trimmed, "full_reports",
+			      (json_int_t)cr.full, "reported_replicas",
+			      (json_int_t)cr.pairs, "reported_replicas_checked",
+			      (json_int_t)cr.checked));
 }
 
 json_t *status_page_overview_json(struct master *m, int *err)

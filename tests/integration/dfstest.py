@@ -184,7 +184,7 @@ class Cluster:
 
     def __init__(self, root, name="cluster", chunkservers=3,
                  chunk_size=MiB, replication=3, heartbeat_timeout=3,
-                 mapreduce=False):
+                 mapreduce=False, full_report_interval=None):
         self.root = Path(root)
         self.name = name
         self.dir = self.root / name
@@ -193,6 +193,7 @@ class Cluster:
         self.chunk_size = chunk_size
         self.replication = replication
         self.heartbeat_timeout = heartbeat_timeout
+        self.full_report_interval = full_report_interval
         self.mapreduce = mapreduce
         self.env = {}
         self.extra_mounts = {}    # path -> (Popen, log path)
@@ -219,6 +220,8 @@ class Cluster:
                     "--chunk-size", self.chunk_size,
                     "--replication", self.replication,
                     "--heartbeat-timeout", self.heartbeat_timeout,
+                    *([] if self.full_report_interval is None else
+                      ["--full-report-interval", self.full_report_interval]),
                     *([] if self.mapreduce else ["--no-mapreduce"]),
                     *(["--secret", os.environ["DFS_SECRET"]]
                       if os.environ.get("DFS_SECRET") else []),

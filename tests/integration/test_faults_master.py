@@ -16,6 +16,15 @@ change survives, and nothing needs a manual step to recover.
   the master rebuilds its view from SQLite and the servers' reports with
   no manual step, notices that server 1 never came back, re-replicates
   its chunks (fsck healthy) and every file reads back identical.
+- test_chunk_of_dead_writer_goes_between_full_reports: the same without
+  a master restart, while heartbeats carry only changes: the rows the
+  allocation added are unconfirmed until a server reports the replica;
+  when the lease and its grace are over (~70 s) they go, and so does the
+  chunk, although a truncate right after the allocation grew the file
+  over it (no server ever held it, so no acknowledged byte is in it).
+  Observed: the file has no chunk, fsck is healthy, the file reads as
+  zeros and takes a write in the middle. Before, the chunk stayed inside
+  the file without replicas: that range read as lost (EIO).
 - test_chunk_of_dead_writer: a writer that got chunk 0 of two empty
   files (EP_CHUNKS write, as a client does before its first write) died
   before writing. After a master restart (leases live in its memory)
@@ -143,6 +152,34 @@ def test_master_restart_heals(make_cluster):
     c.remount()
     for name, data in files.items():
         assert (c.mount / name).read_bytes() == data, name
+
+
+@pytest.mark.dfs_timeout(180)
+def test_chunk_of_dead_writer_goes_between_full_reports(fresh_cluster):
+    c = fresh_cluster
+    (c.mount / "a").write_bytes(b"")
+    ino = os.stat(c.mount / "a").st_ino
+    (chunk,) = fu.api(c, "/api/chunks",
+                      {"ino": ino, "index": 0, "count": 1,
+                       "write": True})["chunks"]
+    assert len(chunk["replicas"]) == 3
+    # Another writer grows the file over the chunk: it now lies inside.
+    os.truncate(c.mount / "a", 100_000)
+    # No server ever reports the chunk and no full report is due (every
+    # 300 s): its rows go once its lease (60 s) and the grace after it
+    # are over, and with the last row the chunk itself: it held no
+    # acknowledged byte, so the range is a hole, not lost data.
+    t0 = time.monotonic()
+    wait_until(lambda: not c.stat("/a")["chunks"], 110,
+               "the never written chunk to go")
+    print(f"gone {time.monotonic() - t0:.1f} s after its allocation")
+    assert fu.is_healthy(fu.fsck(c))
+    assert (c.mount / "a").read_bytes() == bytes(100_000)
+    with open(c.mount / "a", "r+b") as f:
+        f.seek(70_000)
+        f.write(b"tail")
+    assert (c.mount / "a").read_bytes() == \
+        bytes(70_000) + b"tail" + bytes(100_000 - 70_004)
 
 
 @pytest.mark.dfs_timeout(180)

@@ -15,12 +15,19 @@
   the master and of every chunk server (exit 0, no lint), which count
   requests by endpoint and code, bytes, latency histograms, chunks,
   heartbeats and the cluster's health figures.
-- test_reports_look_up_only_changes: every heartbeat lists all of a
-  server's replicas, and the master looks up in its chunk table only
-  those its replica table does not have at the chunk's version: once a
-  written file has settled, heartbeats covering all of its replicas
-  (dfs_master_reported_replicas_total) look up none of them
-  (dfs_master_reported_replicas_checked_total stays put).
+- test_heartbeats_carry_changes: between full reports (every 300 s by
+  default) a heartbeat lists only the replicas that changed on its
+  server: a quiet cluster's heartbeats list none
+  (dfs_master_reported_replicas_total stays put, as do
+  dfs_master_full_reports_total and
+  dfs_master_reported_replicas_checked_total), and a new file of 3
+  chunks adds its 9 replicas, not every replica the servers hold.
+- test_full_reports_look_up_only_changes: with --full-report-interval 1
+  each heartbeat lists all of its server's replicas, and the master
+  looks up in its chunk table only those its replica table does not
+  have at the chunk's version: once a written file has settled, full
+  reports covering all of its replicas look up none. Deleted, the file's
+  replica files leave the servers within seconds.
 - test_overview_and_jobs: EP_OVERVIEW extends the status object with
   the page's figures; EP_JOBS without --coordinator says so; the plain
   text page moved to /status.txt; `dfs status --json` still prints
@@ -39,6 +46,7 @@ import cdp
 import dfstest
 from dfstest import MiB, wait_until
 from opscluster import RackCluster, promtool_check
+import faultutil as fu
 
 ARTIFACTS = dfstest.REPO / "tests" / "integration" / "artifacts"
 DEATH_NOISE = (r"(refused|unreachable|dead|failed|giving up|reset|"
@@ -228,41 +236,82 @@ def test_metrics_promtool(cluster, tmp_path):
 
 
 def report_counters(addr):
-    """(heartbeats, reported replicas, of them looked up) of a master."""
+    """(heartbeats, full reports, reported replicas, of them looked up)
+    of a master."""
     text = http_get(addr, "/metrics")[2]
 
     def one(name):
         return metric_values(text, name).get("", 0)
     return (one("dfs_master_heartbeats_total"),
+            one("dfs_master_full_reports_total"),
             one("dfs_master_reported_replicas_total"),
             one("dfs_master_reported_replicas_checked_total"))
 
 
+def counters_over(addr, heartbeats):
+    """Differences of report_counters() across that many heartbeats."""
+    before = report_counters(addr)
+    wait_until(lambda: report_counters(addr)[0] >= before[0] + heartbeats,
+               30, f"{heartbeats} heartbeats")
+    return tuple(b - a for a, b in zip(before, report_counters(addr)))
+
+
 @pytest.mark.dfs_timeout(120)
-def test_reports_look_up_only_changes(cluster, tmp_path):
-    local = tmp_path / "r"
-    local.write_bytes(os.urandom(6 * MiB + 5))
-    cluster.dfs("put", "-q", local, "/reported-file")
-    replicas = 3 * cluster.status()["chunks"]
-    assert replicas >= 3 * 7
+def test_heartbeats_carry_changes(cluster, tmp_path):
+    put_file(cluster, tmp_path, "/reported-file", 6 * MiB + 5)
+    assert cluster.status()["chunks"] >= 7
 
     def quiet_window():
-        """Counters across 3+ heartbeats; the window if none was looked
-        up (files other tests deleted are reported until their servers
-        drop them)."""
-        hb0, pairs0, checked0 = report_counters(cluster.master)
-        wait_until(lambda: report_counters(cluster.master)[0] >= hb0 + 3,
-                   20, "3 heartbeats")
-        _, pairs1, checked1 = report_counters(cluster.master)
-        return (pairs1 - pairs0, checked1 - checked0) \
-            if checked1 == checked0 else None
+        """A window of 3+ heartbeats in which nothing changed on the
+        servers (files other tests deleted may still be going)."""
+        d = counters_over(cluster.master, 3)
+        return d if d[2] == 0 else None
+    _, full, pairs, checked = wait_until(quiet_window, 60,
+                                         "heartbeats that list nothing")
+    # Nothing changed and no full report was due (every 300 s): the
+    # heartbeats listed no replica, and the master looked up none.
+    assert (full, pairs, checked) == (0, 0, 0)
 
-    pairs, checked = wait_until(quiet_window, 60,
-                                "heartbeats that look nothing up")
-    assert checked == 0
-    # The window's reports did list the replicas (each server lists all
-    # of its own), so they were compared, not skipped.
+    # A new file of 3 chunks: its 9 new replicas are reported once each
+    # (a chunk's new version would add its replicas again), not the
+    # hundreds the servers hold.
+    held = 3 * cluster.status()["chunks"]
+    before = report_counters(cluster.master)
+    put_file(cluster, tmp_path, "/reported-file-2", 3 * MiB)
+    wait_until(lambda: report_counters(cluster.master)[2] >=
+               before[2] + 9, 20, "the new replicas reported")
+    counters_over(cluster.master, 3)
+    after = report_counters(cluster.master)
+    assert after[1] == before[1]
+    assert 9 <= after[2] - before[2] <= 18, (before, after)
+    assert after[2] - before[2] < held
+
+
+@pytest.mark.dfs_timeout(120)
+def test_full_reports_look_up_only_changes(make_cluster, tmp_path):
+    c = make_cluster(full_report_interval=1)
+    put_file(c, tmp_path, "/f", 6 * MiB + 5)
+    replicas = 3 * c.status()["chunks"]
+    assert replicas == 3 * 7
+
+    def settled():
+        """A window in which full reports listed every replica and
+        none was looked up (the file's first reports may look some
+        up while its chunks settle)."""
+        d = counters_over(c.master, 4)
+        return d if d[3] == 0 and d[1] >= 3 else None
+    _, full, pairs, checked = wait_until(settled, 60,
+                                         "full reports that look nothing up")
+    # Each full report lists all of its server's replicas; those the
+    # replica table has at the chunk's version cost no lookup.
     assert pairs >= replicas, (pairs, replicas)
+    assert checked == 0
+    # Deleted, the file's replicas leave the servers at the next
+    # heartbeat's answer, without waiting for a full report to miss them.
+    c.dfs("rm", "/f")
+    wait_until(lambda: not any(fu.replica_files(c.chunkd_data(i))
+                               for i in range(1, 4)), 30,
+               "the deleted file's replicas gone from the servers")
 
 
 def test_overview_and_jobs(cluster):

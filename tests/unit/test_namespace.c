@@ -595,6 +595,15 @@ static int alloc(struct fixture *f, uint64_t ino, uint64_t first, int n,
 	return r;
 }
 
+/* Grow file "ino" to "size" bytes (a writer's size update). */
+static void extend_to(struct fixture *f, uint64_t ino, uint64_t size)
+{
+	assert_int_equal(apply(f, "{s:s, s:I, s:I, s:[i,i]}", "op", "extend",
+			       "ino", (json_int_t)ino, "size",
+			       (json_int_t)size, "time", 40, 0),
+			 0);
+}
+
 struct chunk_list {
 	uint64_t index[16];
 	uint64_t handle[16];
@@ -1048,10 +1057,7 @@ static void test_unwritten_chunks(void **state)
 
 	ino = mkfile(f, 1, "f");
 	assert_int_equal(alloc(f, ino, 0, 3, 80), 0);
-	assert_int_equal(apply(f, "{s:s, s:I, s:I, s:[i,i]}", "op", "extend",
-			       "ino", (json_int_t)ino, "size",
-			       (json_int_t)(cs + 10), "time", 40, 0),
-			 0);
+	extend_to(f, ino, cs + 10);
 	check_counts(f, 2, 1, 3);
 	report_lost_80_82(f, "127.0.0.1:1");
 	assert_int_equal(list_chunks(f, ino, &l), 0);
@@ -1068,6 +1074,39 @@ static void test_unwritten_chunks(void **state)
 	f->ns = NULL;
 	assert_int_equal(ns_open(f->path, 0, 3, &f->ns), 0);
 	check_counts(f, 2, 1, 2);
+}
+
+/* Rows no server ever confirmed ("unwritten"): with the last of them the
+ * chunk goes wherever it lies, inside the file too (a hole, not a lost
+ * chunk); a chunk with a row left stays. */
+static void test_never_written_chunks(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t cs = ns_chunk_size(f->ns), ino;
+	struct chunk_list l;
+
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(alloc(f, ino, 0, 2, 90), 0);
+	extend_to(f, ino, 2 * cs);
+	assert_int_equal(apply(f, "{s:s, s:s, s:[], s:[], s:[i]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:1", "add",
+			       "remove", "unwritten", 90),
+			 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.nreplicas[0], 1);
+	assert_int_equal(apply(f, "{s:s, s:s, s:[i]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:2",
+			       "unwritten", 90),
+			 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.handle[0], 91);
+	check_counts(f, 2, 1, 1);
+	assert_int_equal(apply(f, "{s:s, s:s, s:[s]}", "op",
+			       "replicas_update", "addr", "127.0.0.1:2",
+			       "unwritten", "x"),
+			 -EINVAL);
 }
 
 /* A server's replica rows come in handle order with their chunks'
@@ -1115,6 +1154,114 @@ static void test_server_replicas(void **state)
 		db, sqlite3_sql(rd->stmt[R_SERVER_REPLICAS])));
 	ns_reader_put(rd);
 	sqlite3_close(db);
+}
+
+/* What the freed hook has been handed, in order. */
+struct freed_log {
+	uint64_t handle[32];
+	char addr[32][DFS_ADDR_MAX];
+	int n;
+	int calls;
+};
+
+static void note_freed_cb(void *arg, const struct ns_freed_replica *v,
+			  size_t n)
+{
+	struct freed_log *log = arg;
+
+	log->calls++;
+	for (size_t i = 0; i < n; i++) {
+		assert_true(log->n < 32);
+		log->handle[log->n] = v[i].handle;
+		snprintf(log->addr[log->n], DFS_ADDR_MAX, "%s", v[i].addr);
+		log->n++;
+	}
+}
+
+/* The replicas of chunks a committed op drops reach the freed hook once,
+ * after the commit; a failed op in a group reports none of its own, and
+ * a rolled-back group none at all. */
+static void test_freed_hook(void **state)
+{
+	struct fixture *f = *state;
+	struct freed_log log = { .n = 0 };
+	uint64_t ino, g;
+
+	ns_set_freed_hook(f->ns, note_freed_cb, &log);
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(alloc(f, ino, 0, 3, 900), 0);
+	extend_to(f, ino, 3 << 20);
+	assert_int_equal(log.calls, 0);
+	/* Truncate to one chunk: chunks 901 and 902 go, each on 2 servers. */
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:I, s:[i,i]}", "op",
+			       "setattr", "ino", (json_int_t)ino, "valid",
+			       PROTO_SET_SIZE, "size", 10, "time", 41, 0),
+			 0);
+	assert_int_equal(log.calls, 1);
+	assert_int_equal(log.n, 4);
+	assert_int_equal(log.handle[0], 901);
+	assert_string_equal(log.addr[0], "127.0.0.1:1");
+	assert_string_equal(log.addr[1], "127.0.0.1:2");
+	assert_int_equal(log.handle[3], 902);
+
+	/* In a group: an unlink that fails (no such name) adds nothing, the
+	 * one that works adds its chunk; the hook runs at the commit. */
+	g = mkfile(f, 1, "g");
+	assert_int_equal(alloc(f, g, 0, 1, 950), 0);
+	log.n = log.calls = 0;
+	assert_int_equal(ns_begin(f->ns), 0);
+	assert_int_equal(unlink_(f, "unlink", 1, "g"), 0);
+	assert_int_equal(unlink_(f, "unlink", 1, "nosuch"), -ENOENT);
+	assert_int_equal(log.calls, 0);
+	assert_int_equal(ns_commit(f->ns), 0);
+	assert_int_equal(log.calls, 1);
+	assert_int_equal(log.n, 2);
+	assert_int_equal(log.handle[0], 950);
+
+	/* A group rolled back frees nothing. */
+	log.n = log.calls = 0;
+	assert_int_equal(ns_begin(f->ns), 0);
+	assert_int_equal(unlink_(f, "unlink", 1, "f"), 0);
+	ns_rollback(f->ns);
+	assert_int_equal(ns_begin(f->ns), 0);
+	assert_int_equal(ns_commit(f->ns), 0);
+	assert_int_equal(log.calls, 0);
+	assert_true(lookup(f, 1, "f") > 0);
+	ns_set_freed_hook(f->ns, NULL, NULL);
+}
+
+/* One server's row of one chunk, as a report of changes looks it up. */
+static void test_replica_row(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_replica_row row;
+	struct ns_reader *rd;
+	bool has_row;
+	sqlite3 *db;
+
+	assert_int_equal(alloc(f, mkfile(f, 1, "f"), 0, 1, 300), 0);
+	assert_int_equal(apply(f, "{s:s, s:i, s:i}", "op", "bump_version",
+			       "handle", 300, "version", 4),
+			 0);
+	rd = ns_reader_get(f->ns);
+	assert_int_equal(ns_replica_row_get(rd, 300, "127.0.0.1:2", &row,
+					    &has_row),
+			 0);
+	assert_true(row.has_chunk && has_row);
+	assert_int_equal(row.version, 4);
+	assert_int_equal(ns_replica_row_get(rd, 300, "127.0.0.1:7", &row,
+					    &has_row),
+			 0);
+	assert_true(row.has_chunk && !has_row);
+	assert_int_equal(ns_replica_row_get(rd, 301, "127.0.0.1:2", &row,
+					    &has_row),
+			 0);
+	assert_true(!row.has_chunk && !has_row);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_false(uses_temp_btree(db,
+				     sqlite3_sql(rd->stmt[R_REPLICA_ROW])));
+	sqlite3_close(db);
+	ns_reader_put(rd);
 }
 
 /* New versions: bump_version with the replicas that took it, and a
@@ -1330,7 +1477,13 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unwritten_chunks, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_never_written_chunks,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_replicas, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_freed_hook, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_replica_row, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),

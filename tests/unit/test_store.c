@@ -415,6 +415,61 @@ static void test_versions(void **state)
 	assert_int_equal(report_length(fx->st, 20, NULL), -1);
 }
 
+/* Sorted, unique copy of store_take_changes()' handles into v; count. */
+static size_t take_changes(struct store *st, uint64_t *v, size_t max,
+			   bool *complete)
+{
+	uint64_t *h;
+	size_t n, i, j, out = 0;
+
+	n = store_take_changes(st, &h, complete);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < out && v[j] != h[i]; j++)
+			;
+		if (j == out) {
+			assert_true(out < max);
+			v[out++] = h[i];
+		}
+	}
+	free(h);
+	for (i = 1; i < out; i++)
+		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			uint64_t t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return out;
+}
+
+/* The changes a report of changes carries: a replica that appears, gets
+ * a new version or goes; more data in a replica is no change. */
+static void test_changes(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[16] = "0123456789abcdef";
+	uint64_t v[8];
+	bool complete;
+
+	assert_int_equal(store_write(fx->st, 50, 1, 0, buf, 16), 0);
+	assert_int_equal(store_write(fx->st, 51, 1, 0, buf, 16), 0);
+	assert_int_equal(take_changes(fx->st, v, 8, &complete), 2);
+	assert_true(complete);
+	assert_int_equal(v[0], 50);
+	assert_int_equal(v[1], 51);
+	/* Taken: nothing until the next change. */
+	assert_int_equal(take_changes(fx->st, v, 8, &complete), 0);
+	assert_int_equal(store_write(fx->st, 50, 1, 16, buf, 16), 0);
+	assert_int_equal(store_truncate(fx->st, 51, 1, 4), 0);
+	assert_int_equal(take_changes(fx->st, v, 8, &complete), 0);
+	assert_int_equal(store_set_version(fx->st, 50, 1, 2), 0);
+	assert_int_equal(store_delete(fx->st, 51, 1), 0);
+	assert_int_equal(store_set_version(fx->st, 52, 1, 2), -ENOENT);
+	assert_int_equal(take_changes(fx->st, v, 8, &complete), 2);
+	assert_int_equal(v[0], 50);
+	assert_int_equal(v[1], 51);
+}
+
 /* store_open_readonly() hands out the current files of a present
  * replica at its version only; they read what store_write() wrote. */
 static void test_open_readonly(void **state)
@@ -1104,6 +1159,7 @@ int main(void)
 		T(test_truncate),
 		T(test_corruption),
 		T(test_versions),
+	T(test_changes),
 		T(test_open_readonly),
 		T(test_set_aside_and_stat),
 		T(test_bounds),
