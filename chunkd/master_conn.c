@@ -148,9 +148,11 @@ static void changes_state(struct master_conn *mc, uint64_t *changed,
 {
 	size_t i;
 
+	if (n == 0)
+		return;
 	qsort(changed, n, sizeof(*changed), u64_cmp);
-	rep->reps = n > 0 ? xmalloc(n * sizeof(*rep->reps)) : NULL;
-	rep->gone = n > 0 ? xmalloc(n * sizeof(*rep->gone)) : NULL;
+	rep->reps = xmalloc(n * sizeof(*rep->reps));
+	rep->gone = xmalloc(n * sizeof(*rep->gone));
 	for (i = 0; i < n; i++) {
 		if (i > 0 && changed[i] == changed[i - 1])
 			continue;
@@ -282,7 +284,7 @@ static void mc_delete(struct master_conn *mc, const json_t *reply,
 	for (i = 0; i < json_array_size(list); i++) {
 		v = json_integer_value(json_array_get(list, i));
 		h = (uint64_t)v;
-		if (v <= 0 ||
+		if (v <= 0 || rep->n == 0 ||
 		    (found = bsearch(&h, rep->reps, rep->n, sizeof(*rep->reps),
 				     replica_cmp)) == NULL ||
 		    found->version == 0)

@@ -437,6 +437,8 @@ static void unconfirmed_add(struct cs_server *s,
 {
 	if (n > CS_MAX_DELS - s->nunconf)
 		n = CS_MAX_DELS - s->nunconf;
+	if (n == 0)
+		return;
 	if (s->nunconf + n > s->capunconf) {
 		s->capunconf = s->nunconf + n > 2 * s->capunconf
 				       ? s->nunconf + n
