@@ -331,15 +331,12 @@ static void note_change(struct store *st, uint64_t handle)
 {
 	if (st->changes_lost)
 		return;
-	if (st->nchanged == st->capchanged) {
-		if (st->capchanged >= STORE_CHANGES_MAX) {
-			st->changes_lost = true;
-			return;
-		}
-		st->capchanged = st->capchanged ? st->capchanged * 2 : 256;
-		st->changed = xrealloc(st->changed,
-				       st->capchanged * sizeof(*st->changed));
+	if (st->nchanged == STORE_CHANGES_MAX) {
+		st->changes_lost = true;
+		return;
 	}
+	st->changed = xgrow(st->changed, &st->capchanged, st->nchanged + 1,
+			    sizeof(*st->changed));
 	st->changed[st->nchanged++] = handle;
 }
 

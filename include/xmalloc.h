@@ -14,6 +14,10 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
+/* Room for at least "need" elements of "size" bytes in "ptr", which has
+ * room for *cap: returns ptr itself or a larger copy, doubling *cap
+ * (from 16). For arrays that grow by appending. */
+void *xgrow(void *ptr, size_t *cap, size_t need, size_t size);
 /* printf into a new string owned by the caller. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -4,6 +4,7 @@
  * A failed allocation logs and exits the process: callers never check.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,20 @@ void *xrealloc(void *ptr, size_t size)
 	if (p == NULL)
 		fatal("out of memory reallocating to %zu bytes", size);
 	return p;
+}
+
+void *xgrow(void *ptr, size_t *cap, size_t need, size_t size)
+{
+	size_t ncap = *cap > 0 ? *cap : 16;
+
+	if (need <= *cap)
+		return ptr;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > SIZE_MAX / size)
+		fatal("out of memory growing an array to %zu elements", need);
+	*cap = ncap;
+	return xrealloc(ptr, ncap * size);
 }
 
 char *xstrdup(const char *s)

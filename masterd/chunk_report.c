@@ -40,10 +40,7 @@ struct cs_diff {
 /* Look at the server's row of "handle" again at a later report. */
 static void keep_push(struct cs_diff *d, uint64_t handle, int64_t since_ms)
 {
-	if (d->nkeep == d->capkeep) {
-		d->capkeep = d->capkeep ? 2 * d->capkeep : 16;
-		d->keep = xrealloc(d->keep, d->capkeep * sizeof(*d->keep));
-	}
+	d->keep = xgrow(d->keep, &d->capkeep, d->nkeep + 1, sizeof(*d->keep));
 	d->keep[d->nkeep].handle = handle;
 	d->keep[d->nkeep].since_ms = since_ms;
 	d->nkeep++;

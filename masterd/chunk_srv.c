@@ -420,11 +420,8 @@ void chunk_srv_schedule_delete(struct chunk_srv *cs, const char *addr,
 	if ((s = server_find(cs, addr)) != NULL && s->ndels >= CS_MAX_DELS) {
 		s->dels_lost = true;
 	} else if (s != NULL) {
-		if (s->ndels == s->capdels) {
-			s->capdels = s->capdels ? s->capdels * 2 : 16;
-			s->dels = xrealloc(s->dels,
-					   s->capdels * sizeof(*s->dels));
-		}
+		s->dels = xgrow(s->dels, &s->capdels, s->ndels + 1,
+				sizeof(*s->dels));
 		s->dels[s->ndels++] = handle;
 	}
 	pthread_mutex_unlock(&cs->lock);
@@ -439,13 +436,8 @@ static void unconfirmed_add(struct cs_server *s,
 		n = CS_MAX_DELS - s->nunconf;
 	if (n == 0)
 		return;
-	if (s->nunconf + n > s->capunconf) {
-		s->capunconf = s->nunconf + n > 2 * s->capunconf
-				       ? s->nunconf + n
-				       : 2 * s->capunconf;
-		s->unconf = xrealloc(s->unconf,
-				     s->capunconf * sizeof(*s->unconf));
-	}
+	s->unconf = xgrow(s->unconf, &s->capunconf, s->nunconf + n,
+			  sizeof(*s->unconf));
 	memcpy(s->unconf + s->nunconf, v, n * sizeof(*v));
 	s->nunconf += n;
 }

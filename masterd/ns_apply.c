@@ -289,11 +289,8 @@ static int note_freed(struct ns *ns, uint64_t handle)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (ns->nfreed == ns->capfreed) {
-			ns->capfreed = ns->capfreed ? ns->capfreed * 2 : 64;
-			ns->freed = xrealloc(ns->freed, ns->capfreed *
-							   sizeof(*ns->freed));
-		}
+		ns->freed = xgrow(ns->freed, &ns->capfreed, ns->nfreed + 1,
+				  sizeof(*ns->freed));
 		f = &ns->freed[ns->nfreed++];
 		f->handle = handle;
 		snprintf(f->addr, sizeof(f->addr), "%s",
@@ -1216,44 +1213,23 @@ static int replicas_add(struct ns *ns, const char *addr, const json_t *add)
 }
 
 /*
- * A chunk whose last replica row went and that lies wholly past the end
- * of its file goes too: it was allocated and never written (its writer
- * died between EP_CHUNKS and the write), no server has it and no byte
- * of the file is in it. Left behind, a later write there found a chunk
- * without replicas and failed, and a truncate growing the file over it
- * would make it a lost chunk; gone, it is a hole, and a write allocates
- * the chunk afresh.
- */
-static int drop_if_unwritten(struct ns *ns, uint64_t handle)
-{
-	int r;
-
-	if ((r = exec_ii(ns, W_DEL_UNWRITTEN, handle, ns->chunk_size)) != 0)
-		return r;
-	ns->d_chunks -= sqlite3_changes(ns->db);
-	return 0;
-}
-
-/*
- * The same for a chunk that no server of its rows ever reported (the
- * master's unconfirmed rows, chunk_srv.h), wherever it lies: an
+ * Remove the rows of "addr" for the handles of "list" (NULL: none); a
+ * chunk left without rows goes too if statement "drop" says it may:
+ *
+ * W_DEL_UNWRITTEN ("remove"): the chunk lies wholly past the end of its
+ * file. It was allocated and never written (its writer died between
+ * EP_CHUNKS and the write), no server has it and no byte of the file is
+ * in it. Left behind, a later write there found a chunk without replicas
+ * and failed, and a truncate growing the file over it would make it a
+ * lost chunk; gone, it is a hole, and a write allocates it afresh.
+ *
+ * W_DEL_NEVER_WRITTEN ("unwritten": rows no server ever reported, the
+ * master's unconfirmed rows, chunk_srv.h): wherever it lies. An
  * acknowledged write is on every replica, so such a chunk holds no
  * acknowledged byte, and as a hole it reads as zeros instead of as lost.
  */
-static int drop_if_never_written(struct ns *ns, uint64_t handle)
-{
-	int r;
-
-	if ((r = exec_ii(ns, W_DEL_NEVER_WRITTEN, handle, 0)) != 0)
-		return r;
-	ns->d_chunks -= sqlite3_changes(ns->db);
-	return 0;
-}
-
-/* Remove the rows of "addr" for the handles of "list" (NULL: none),
- * then each chunk left without rows that "drop" says may go. */
 static int rows_remove(struct ns *ns, const char *addr, const json_t *list,
-		       int (*drop)(struct ns *, uint64_t))
+		       enum ns_wstmt drop)
 {
 	uint64_t handle;
 	size_t i;
@@ -1267,8 +1243,9 @@ static int rows_remove(struct ns *ns, const char *addr, const json_t *list,
 			return -EINVAL;
 		handle = (uint64_t)json_integer_value(v);
 		if ((r = exec_is(ns, W_DEL_REPLICA, handle, addr)) != 0 ||
-		    (r = drop(ns, handle)) != 0)
+		    (r = exec_ii(ns, drop, handle, ns->chunk_size)) != 0)
 			return r;
+		ns->d_chunks -= sqlite3_changes(ns->db);
 	}
 	return 0;
 }
@@ -1287,11 +1264,11 @@ static int op_replicas_update(struct op_ctx *c)
 	if (add != NULL && (r = replicas_add(c->ns, addr, add)) != 0)
 		return r;
 	r = rows_remove(c->ns, addr, json_object_get(c->op, "remove"),
-			drop_if_unwritten);
+			W_DEL_UNWRITTEN);
 	if (r != 0)
 		return r;
 	return rows_remove(c->ns, addr, json_object_get(c->op, "unwritten"),
-			   drop_if_never_written);
+			   W_DEL_NEVER_WRITTEN);
 }
 
 static int op_server_register(struct op_ctx *c)
