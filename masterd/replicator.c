@@ -576,17 +576,22 @@ static enum plan_result plan_copy(struct replicator *rp, struct dfs_chunk *c,
 	char target[DFS_ADDR_MAX];
 	const char *source;
 
+	/* The target first: with nowhere to copy to, a writer's lease is
+	 * left alone, and so are the rows of the dead replicas, which a
+	 * revocation would drop as stale. */
+	if (c->nreplicas == 0)
+		return PLAN_DONE;
+	if (chunk_srv_pick_target(rp->m->cs, ns_chunk_size(rp->m->ns),
+				  (const char(*)[DFS_ADDR_MAX])all->replicas,
+				  all->nreplicas, slots_full, &sc,
+				  target) != 0)
+		return sc.skipped ? PLAN_LATER : PLAN_DONE;
 	if (quiesce(rp, c) != 0)
 		return PLAN_LATER;
 	if (c->nreplicas == 0)
 		return PLAN_DONE;
 	if ((source = pick_source(rp, c)) == NULL)
 		return PLAN_LATER;
-	if (chunk_srv_pick_target(rp->m->cs, ns_chunk_size(rp->m->ns),
-				  (const char(*)[DFS_ADDR_MAX])all->replicas,
-				  all->nreplicas, slots_full, &sc,
-				  target) != 0)
-		return sc.skipped ? PLAN_LATER : PLAN_DONE;
 	return copy_start(rp, c, source, target);
 }
 
