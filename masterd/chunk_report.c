@@ -32,6 +32,7 @@ struct cs_diff {
 	json_t *revoke;   /* leased chunks a restarted server lost */
 	json_t *del_at;   /* [handle, version] to delete (0: any version) */
 	json_t *unwritten; /* handles of rows never confirmed that go */
+	json_t *confirmed; /* unconfirmed chunks the server reported */
 	/* Unconfirmed rows to look at again (chunk_srv.h). */
 	struct cs_unconfirmed *keep;
 	size_t nkeep, capkeep;
@@ -272,23 +273,46 @@ static int diff_pair(struct master *m, struct ns_reader *rd,
 	return 0;
 }
 
+/* Is the server's row of "handle" one of its unconfirmed rows? */
+static bool unconfirmed_in(const struct cs_report *rep, uint64_t handle)
+{
+	size_t lo = 0, hi = rep->nunconf, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (rep->unconf[mid].handle < handle)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < rep->nunconf && rep->unconf[lo].handle == handle;
+}
+
 /* A replica row the server did not report: drop it unless busy (or set
  * aside as corrupt); a busy one is looked at again at later reports. A
  * restarted server that lost a replica of a leased chunk gets that lease
- * revoked, so that late writes cannot recreate the replica there. */
+ * revoked, so that late writes cannot recreate the replica there. An
+ * unconfirmed row is left to diff_unconfirmed(), which may drop its
+ * chunk with it. */
 static void diff_missing(struct master *m, const struct cs_report *rep,
 			 uint64_t handle, struct cs_diff *d)
 {
-	if (!chunk_busy(m, handle, time_now_ms()) ||
-	    (rep->ncorrupt > 0 &&
-	     bsearch(&handle, rep->corrupt, rep->ncorrupt,
-		     sizeof(*rep->corrupt), u64_cmp) != NULL)) {
+	bool busy = chunk_busy(m, handle, time_now_ms());
+
+	if (rep->ncorrupt > 0 &&
+	    bsearch(&handle, rep->corrupt, rep->ncorrupt,
+		    sizeof(*rep->corrupt), u64_cmp) != NULL) {
 		diff_push(d->remove, handle);
 		return;
 	}
-	if (rep->reg)
+	if (busy && rep->reg)
 		diff_push(d->revoke, handle);
-	keep_push(d, handle, time_mono_ms());
+	if (unconfirmed_in(rep, handle))
+		return;
+	if (!busy)
+		diff_push(d->remove, handle);
+	else
+		keep_push(d, handle, time_mono_ms());
 }
 
 /* True if a reported pair needs no change: the server has a row for
@@ -403,10 +427,11 @@ static int diff_scheduled(struct ns_reader *rd, const struct cs_report *rep,
 
 /*
  * The server's unconfirmed rows (chunk_srv.h): one the report lists is
- * confirmed; one of a chunk being written, or placed less than the busy
- * grace ago (its row may not be committed yet), waits; any other row
- * goes, and with the last row of its chunk the chunk, which no server
- * ever held (see "unwritten" in namespace.h).
+ * confirmed, and so is its chunk if it still was (see "confirmed" in
+ * namespace.h); one of a chunk being written, or placed less than the
+ * busy grace ago (its row may not be committed yet), waits; any other
+ * row goes, and with the last row of an unconfirmed chunk the chunk,
+ * which no server ever held.
  */
 static int diff_unconfirmed(struct master *m, struct ns_reader *rd,
 			    const struct cs_report *rep, struct cs_diff *d)
@@ -420,8 +445,13 @@ static int diff_unconfirmed(struct master *m, struct ns_reader *rd,
 
 	for (i = 0; i < rep->nunconf; i++) {
 		u = &rep->unconf[i];
-		if (pair_in(rep, u->handle) ||
-		    u64_in(rep->gone, rep->ngone, u->handle))
+		if (i > 0 && u->handle == rep->unconf[i - 1].handle)
+			continue;
+		if (pair_in(rep, u->handle)) {
+			diff_push(d->confirmed, u->handle);
+			continue;
+		}
+		if (u64_in(rep->gone, rep->ngone, u->handle))
 			continue;
 		if (now - u->since_ms < CS_BUSY_GRACE_MS ||
 		    chunk_busy(m, u->handle, time_now_ms())) {
@@ -531,7 +561,8 @@ static int report_apply(struct master *m, struct cs_report *rep,
 	struct cs_diff d = { .del = json_array(), .add = json_array(),
 			     .remove = json_array(), .revoke = json_array(),
 			     .del_at = json_array(),
-			     .unwritten = json_array() };
+			     .unwritten = json_array(),
+			     .confirmed = json_array() };
 	json_t *op = NULL;
 	int r;
 
@@ -541,14 +572,18 @@ static int report_apply(struct master *m, struct cs_report *rep,
 		qsort(rep->dels, rep->ndels, sizeof(*rep->dels), u64_cmp);
 	rep->nunconf = chunk_srv_take_unconfirmed(m->cs, rep->addr,
 						  &rep->unconf);
+	if (rep->nunconf > 0)
+		qsort(rep->unconf, rep->nunconf, sizeof(*rep->unconf),
+		      unconfirmed_cmp);
 	if ((r = report_diff(m, rep, &d)) != 0)
 		goto out;
 	if (json_array_size(d.add) > 0 || json_array_size(d.remove) > 0 ||
-	    json_array_size(d.unwritten) > 0) {
-		op = json_pack("{s:s, s:s, s:O, s:O, s:O}", "op",
+	    json_array_size(d.unwritten) > 0 ||
+	    json_array_size(d.confirmed) > 0) {
+		op = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O}", "op",
 			       "replicas_update", "addr", rep->addr, "add",
 			       d.add, "remove", d.remove, "unwritten",
-			       d.unwritten);
+			       d.unwritten, "confirmed", d.confirmed);
 		if ((r = oplog_submit(m->oplog, op, NULL)) != 0)
 			goto out;
 		log_debug("chunkserver '%s': %zu replicas added, %zu removed, "
@@ -578,6 +613,7 @@ out:
 	json_decref(d.remove);
 	json_decref(d.revoke);
 	json_decref(d.unwritten);
+	json_decref(d.confirmed);
 	return r;
 }
 

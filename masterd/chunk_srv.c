@@ -192,6 +192,40 @@ static void load_servers(struct chunk_srv *cs)
 			 cs->nservers);
 }
 
+static void unconfirmed_add(struct cs_server *s,
+			    const struct cs_unconfirmed *v, size_t n);
+
+/* ns_unconfirmed_rows() callback (cs->lock held). */
+static void restore_row(uint64_t handle, const char *addr, void *arg)
+{
+	struct chunk_srv *cs = arg;
+	/* A writer may still hold a lease the master granted before it
+	 * restarted: the row waits as if placed a lease from now. */
+	struct cs_unconfirmed u = { handle,
+				    time_mono_ms() + LEASES_DEFAULT_MS };
+	struct cs_server *s;
+
+	if ((s = server_find(cs, addr)) != NULL)
+		unconfirmed_add(s, &u, 1);
+}
+
+/* Watch again the rows of the chunks the database still has as
+ * unconfirmed (namespace.h): the watch of a master that stopped. */
+static void restore_unconfirmed(struct chunk_srv *cs)
+{
+	struct ns_reader *rd;
+	int r;
+
+	if ((rd = ns_reader_get(cs->m->ns)) == NULL)
+		return;
+	pthread_mutex_lock(&cs->lock);
+	if ((r = ns_unconfirmed_rows(rd, restore_row, cs)) != 0)
+		log_warnx("cannot load the unconfirmed chunks: %s",
+			  strerror(-r));
+	pthread_mutex_unlock(&cs->lock);
+	ns_reader_put(rd);
+}
+
 struct chunk_srv *chunk_srv_new(struct master *m)
 {
 	struct chunk_srv *cs;
@@ -213,6 +247,7 @@ struct chunk_srv *chunk_srv_new(struct master *m)
 	pthread_cond_init(&cs->wake, &ca);
 	pthread_condattr_destroy(&ca);
 	load_servers(cs);
+	restore_unconfirmed(cs);
 	if ((r = pthread_create(&cs->monitor, NULL, monitor_main, cs)) != 0) {
 		errno = r;
 		fatal("cannot start the chunkserver monitor thread");

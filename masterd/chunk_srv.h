@@ -138,7 +138,8 @@ size_t chunk_srv_take_deletions(struct chunk_srv *cs, const char *addr,
  * full report settles every row of its server; a report of changes only
  * lists what changed, so without these a chunk placed on a server but
  * never written there (its writer died) would keep that row until the
- * server's next full report.
+ * server's next full report. A restarted master watches again the rows
+ * of the chunks its database still has as unconfirmed (namespace.h).
  */
 struct cs_unconfirmed {
 	uint64_t handle;

@@ -72,7 +72,9 @@ static const char *const schema_sql =
 	"CREATE TABLE IF NOT EXISTS sessions(id INTEGER PRIMARY KEY,"
 	" since_s INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS server_states(addr TEXT PRIMARY KEY,"
-	" state TEXT NOT NULL) WITHOUT ROWID;";
+	" state TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS unconfirmed_chunks("
+	"handle INTEGER PRIMARY KEY);";
 
 static const char *const rsql[R_COUNT] = {
 	[R_BEGIN] = "BEGIN",
@@ -108,6 +110,9 @@ static const char *const rsql[R_COUNT] = {
 			 " ORDER BY c.handle",
 	[R_SERVERS] = "SELECT s.addr, s.rack, (SELECT count(*) FROM replicas r"
 		      " WHERE r.addr = s.addr) FROM servers s ORDER BY s.addr",
+	[R_UNCONFIRMED_ROWS] = "SELECT u.handle, r.addr FROM unconfirmed_chunks u"
+			       " JOIN replicas r ON r.handle = u.handle"
+			       " ORDER BY u.handle",
 	[R_CHUNK_GET] = "SELECT c.idx, c.handle, c.version, r.addr, c.ino,"
 			" i.replication FROM chunks c JOIN inodes i"
 			" ON i.ino = c.ino LEFT JOIN replicas r"
@@ -1154,6 +1159,23 @@ out:
 	health_reset(&h);
 	sqlite3_reset(st);
 	return r < 0 ? r : 0;
+}
+
+int ns_unconfirmed_rows(struct ns_reader *rd, ns_unconfirmed_fn fn,
+			void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = rstmt(rd, R_UNCONFIRMED_ROWS)) == NULL)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn((uint64_t)sqlite3_column_int64(st, 0),
+		   (const char *)sqlite3_column_text(st, 1), arg);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return ns_sqlite_err(rd->db, rc, "unconfirmed chunks");
+	return 0;
 }
 
 int ns_servers(struct ns_reader *rd, ns_server_fn fn, void *arg)

@@ -29,7 +29,7 @@
  *     set_replicas     handle replicas: [addr]
  *     bump_version     handle version [replicas: [addr]]
  *     replicas_update  addr add: [[handle, version]] remove: [handle]
- *                      unwritten: [handle]
+ *                      unwritten: [handle] confirmed: [handle]
  *     server_register  addr rack
  *     reap        inos: [ino]    delete these orphans (nlink 0)
  *     append, session_add, session_del      see ns_files.h
@@ -47,8 +47,16 @@
  * replica row (the others are stale). Replica rows therefore always name
  * servers believed to hold the current version. A chunk whose last row
  * goes through "remove" goes too if it lies wholly past the end of its
- * file; through "unwritten" (rows no server ever confirmed), wherever it
- * lies.
+ * file; through "unwritten", wherever it lies, if it is still
+ * unconfirmed.
+ *
+ * Unconfirmed chunks: alloc_chunks marks each new chunk unconfirmed, in
+ * the database, until a replicas_update lists it as "confirmed" (a
+ * server reported holding it). An acknowledged write is on every
+ * replica, so a chunk no server ever reported holds no acknowledged
+ * byte: when its rows go it becomes a hole (zeros), not a lost range.
+ * The mark outlives a master restart, which the master's in-memory
+ * watch of the rows (chunk_srv.h) does not.
  *
  * Threads: the module runs one thread of its own, a checkpointer that
  * copies the WAL into the database off the commit path. One thread at a
@@ -290,5 +298,15 @@ typedef int (*ns_server_fn)(const char *addr, const char *rack,
 /* Servers recorded by server_register ops, with how many replica rows
  * name each. 0, -EIO or a callback's negative value. */
 int ns_servers(struct ns_reader *rd, ns_server_fn fn, void *arg);
+
+/* Called per replica row of an unconfirmed chunk (address borrowed). */
+typedef void (*ns_unconfirmed_fn)(uint64_t handle, const char *addr,
+				  void *arg);
+
+/* The replica rows of the chunks no server has reported holding since
+ * alloc_chunks placed them (see "confirmed" above), for a restarted
+ * master to watch again. 0 or -EIO. */
+int ns_unconfirmed_rows(struct ns_reader *rd, ns_unconfirmed_fn fn,
+			void *arg);
 
 #endif

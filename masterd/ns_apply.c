@@ -87,8 +87,13 @@ static const char *const wsql[W_COUNT] = {
 	[W_DEL_REPLICAS] = "DELETE FROM replicas WHERE handle = ?1",
 	[W_REPLICA_ADDRS] = "SELECT addr FROM replicas WHERE handle = ?1",
 	[W_DEL_NEVER_WRITTEN] = "DELETE FROM chunks WHERE handle = ?1"
+				" AND EXISTS (SELECT 1 FROM unconfirmed_chunks"
+				" u WHERE u.handle = ?1)"
 				" AND NOT EXISTS (SELECT 1 FROM replicas r"
 				" WHERE r.handle = ?1)",
+	[W_INS_UNCONFIRMED] = "INSERT OR IGNORE INTO unconfirmed_chunks(handle)"
+			      " VALUES (?1)",
+	[W_DEL_UNCONFIRMED] = "DELETE FROM unconfirmed_chunks WHERE handle = ?1",
 	[W_DEL_UNWRITTEN] = "DELETE FROM chunks WHERE handle = ?1"
 			    " AND idx * ?2 >= (SELECT size FROM inodes i"
 			    " WHERE i.ino = chunks.ino)"
@@ -317,8 +322,9 @@ static int inode_drop_chunks(struct ns *ns, uint64_t ino, uint64_t first)
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		handle = (uint64_t)sqlite3_column_int64(st, 0);
-		if ((r = note_freed(ns, handle)) == 0)
-			r = exec_ii(ns, W_DEL_REPLICAS, handle, 0);
+		if ((r = note_freed(ns, handle)) == 0 &&
+		    (r = exec_ii(ns, W_DEL_REPLICAS, handle, 0)) == 0)
+			r = exec_ii(ns, W_DEL_UNCONFIRMED, handle, 0);
 	}
 	sqlite3_reset(st);
 	if (r != 0)
@@ -1089,9 +1095,11 @@ static int alloc_one(struct op_ctx *c, uint64_t ino, const json_t *ch)
 	inserted = sqlite3_changes(ns->db) > 0;
 	ns->d_chunks += inserted;
 	counter_raise(&ns->next_handle, handle + 1);
-	if ((r = exec_ii(ns, W_BUMP_HANDLE, handle, 0)) != 0)
+	if ((r = exec_ii(ns, W_BUMP_HANDLE, handle, 0)) != 0 || !inserted)
 		return r;
-	return inserted ? add_replicas(ns, handle, reps) : 0;
+	if ((r = exec_ii(ns, W_INS_UNCONFIRMED, handle, 0)) != 0)
+		return r;
+	return add_replicas(ns, handle, reps);
 }
 
 static int op_alloc_chunks(struct op_ctx *c)
@@ -1223,10 +1231,11 @@ static int replicas_add(struct ns *ns, const char *addr, const json_t *add)
  * and failed, and a truncate growing the file over it would make it a
  * lost chunk; gone, it is a hole, and a write allocates it afresh.
  *
- * W_DEL_NEVER_WRITTEN ("unwritten": rows no server ever reported, the
- * master's unconfirmed rows, chunk_srv.h): wherever it lies. An
- * acknowledged write is on every replica, so such a chunk holds no
- * acknowledged byte, and as a hole it reads as zeros instead of as lost.
+ * W_DEL_NEVER_WRITTEN ("unwritten": rows their server never reported,
+ * the master's unconfirmed rows, chunk_srv.h): wherever it lies, if no
+ * server ever reported it (unconfirmed_chunks). An acknowledged write
+ * is on every replica, so such a chunk holds no acknowledged byte, and
+ * as a hole it reads as zeros instead of as lost.
  */
 static int rows_remove(struct ns *ns, const char *addr, const json_t *list,
 		       enum ns_wstmt drop)
@@ -1234,7 +1243,7 @@ static int rows_remove(struct ns *ns, const char *addr, const json_t *list,
 	uint64_t handle;
 	size_t i;
 	json_t *v;
-	int r;
+	int r, gone;
 
 	if (list != NULL && !json_is_array(list))
 		return -EINVAL;
@@ -1245,7 +1254,32 @@ static int rows_remove(struct ns *ns, const char *addr, const json_t *list,
 		if ((r = exec_is(ns, W_DEL_REPLICA, handle, addr)) != 0 ||
 		    (r = exec_ii(ns, drop, handle, ns->chunk_size)) != 0)
 			return r;
-		ns->d_chunks -= sqlite3_changes(ns->db);
+		gone = sqlite3_changes(ns->db);
+		ns->d_chunks -= gone;
+		if (gone > 0 &&
+		    (r = exec_ii(ns, W_DEL_UNCONFIRMED, handle, 0)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* "confirmed": chunks a server reported holding are no longer
+ * unconfirmed. */
+static int chunks_confirm(struct ns *ns, const json_t *list)
+{
+	size_t i;
+	json_t *v;
+	int r;
+
+	if (list != NULL && !json_is_array(list))
+		return -EINVAL;
+	json_array_foreach (list, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) <= 0)
+			return -EINVAL;
+		r = exec_ii(ns, W_DEL_UNCONFIRMED,
+			    (uint64_t)json_integer_value(v), 0);
+		if (r != 0)
+			return r;
 	}
 	return 0;
 }
@@ -1267,8 +1301,11 @@ static int op_replicas_update(struct op_ctx *c)
 			W_DEL_UNWRITTEN);
 	if (r != 0)
 		return r;
-	return rows_remove(c->ns, addr, json_object_get(c->op, "unwritten"),
-			   W_DEL_NEVER_WRITTEN);
+	r = rows_remove(c->ns, addr, json_object_get(c->op, "unwritten"),
+			W_DEL_NEVER_WRITTEN);
+	if (r != 0)
+		return r;
+	return chunks_confirm(c->ns, json_object_get(c->op, "confirmed"));
 }
 
 static int op_server_register(struct op_ctx *c)

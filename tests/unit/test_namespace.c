@@ -1109,6 +1109,84 @@ static void test_never_written_chunks(void **state)
 			 -EINVAL);
 }
 
+/* ns_unconfirmed_rows() callback: count the rows, remember the last. */
+struct unconfirmed_seen {
+	size_t n;
+	uint64_t handle;
+	char addr[DFS_ADDR_MAX];
+};
+
+static void see_unconfirmed(uint64_t handle, const char *addr, void *arg)
+{
+	struct unconfirmed_seen *s = arg;
+
+	s->n++;
+	s->handle = handle;
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
+}
+
+static struct unconfirmed_seen unconfirmed_rows(struct fixture *f)
+{
+	struct unconfirmed_seen s = { 0 };
+	struct ns_reader *rd = ns_reader_get(f->ns);
+
+	assert_int_equal(ns_unconfirmed_rows(rd, see_unconfirmed, &s), 0);
+	ns_reader_put(rd);
+	return s;
+}
+
+/* A chunk is unconfirmed from its allocation until a server reports it
+ * ("confirmed"), in the database, so the mark outlives the master.
+ * Only an unconfirmed chunk goes with its last "unwritten" row: a
+ * confirmed one was held somewhere and its loss is a loss. Deleting
+ * the file drops the mark. */
+static void test_confirmed_chunks(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t cs = ns_chunk_size(f->ns), ino;
+	struct unconfirmed_seen seen;
+	struct chunk_list l;
+
+	ino = mkfile(f, 1, "f");
+	assert_int_equal(alloc(f, ino, 0, 2, 80), 0);
+	extend_to(f, ino, 2 * cs);
+	seen = unconfirmed_rows(f);
+	assert_int_equal(seen.n, 4);   /* 2 chunks, 2 rows each */
+	assert_int_equal(apply(f, "{s:s, s:s, s:[i]}", "op", "replicas_update",
+			       "addr", "127.0.0.1:1", "confirmed", 80),
+			 0);
+	seen = unconfirmed_rows(f);
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.handle, 81);
+	/* Every row of the confirmed chunk goes as unwritten: it stays,
+	 * without replicas (lost, not a hole). */
+	assert_int_equal(apply(f, "{s:s, s:s, s:[i]}", "op", "replicas_update",
+			       "addr", "127.0.0.1:1", "unwritten", 80),
+			 0);
+	assert_int_equal(apply(f, "{s:s, s:s, s:[i]}", "op", "replicas_update",
+			       "addr", "127.0.0.1:2", "unwritten", 80),
+			 0);
+	assert_int_equal(list_chunks(f, ino, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.handle[0], 80);
+	assert_int_equal(l.nreplicas[0], 0);
+	/* Reopened, the mark is still there; unlinking the file drops it. */
+	ns_free(f->ns);
+	f->ns = NULL;
+	assert_int_equal(ns_open(f->path, 1024 * 1024, 3, &f->ns), 0);
+	seen = unconfirmed_rows(f);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.addr, "127.0.0.1:2");
+	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:[i, i]}", "op", "unlink",
+			       "parent", 1, "name", "f", "time", 1, 0),
+			 0);
+	seen = unconfirmed_rows(f);
+	assert_int_equal(seen.n, 0);
+	assert_int_equal(apply(f, "{s:s, s:s, s:s}", "op", "replicas_update",
+			       "addr", "127.0.0.1:2", "confirmed", "x"),
+			 -EINVAL);
+}
+
 /* A server's replica rows come in handle order with their chunks'
  * current versions, from one pass over an index (no temporary b-tree),
  * and a row that outlived its chunk says so. */
@@ -1479,6 +1557,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_never_written_chunks,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_confirmed_chunks, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_server_replicas, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_freed_hook, setup,
