@@ -57,16 +57,9 @@ for n in "${NAMES[@]}"; do
 		[[ -x ${BINS[$n]}/$b ]] || { note "${BINS[$n]}/$b missing"; exit 1; }
 	done
 done
-if { exec 3<>/dev/cpu_dma_latency; } 2>/dev/null; then
-	printf '\0\0\0\0' >&3
-else
-	note "cannot hold /dev/cpu_dma_latency (not root?); figures will be noisy"
-fi
-
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-	print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+hold_cpu_latency
 
 # masterd's cumulative time per endpoint: "endpoint count seconds" lines.
 endpoint_times() {
@@ -101,7 +94,7 @@ declare -A MASTER FIG
 for n in "${NAMES[@]}"; do
 	DFS_BIN=${BINS[$n]} "$REPO/deploy/local-cluster.sh" start \
 		--dir "$WORK/$n" --mount "$WORK/$n-mnt" --chunkservers 3 \
-		--no-mapreduce >/dev/null
+		--no-mapreduce >/dev/null 3>&-
 	# shellcheck source=/dev/null
 	MASTER[$n]=$(. "$WORK/$n/cluster.env" && echo "$DFS_MASTER")
 done

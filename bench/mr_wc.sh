@@ -64,19 +64,9 @@ if [[ ! -f ${books[0]} ]]; then
 	books=(/usr/share/common-licenses/*)
 fi
 
-# Hold the CPUs out of deep idle states for the whole run.
-if [[ -w /dev/cpu_dma_latency ]]; then
-	exec 9>/dev/cpu_dma_latency
-	printf '\0\0\0\0' >&9
-else
-	note "cannot hold /dev/cpu_dma_latency (not root?); figures may vary"
-fi
-
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-	print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+hold_cpu_latency
 
 # ---------------------------------------------------------------------
 note "generating ${SIZE_MIB} MiB of text in $WORK"
@@ -95,7 +85,7 @@ note "starting a 3-server cluster"
 args=(start --dir "$CLUSTER" --mount "$MNT" --chunkservers 3)
 [[ -n ${MR_BENCH_CHUNK_SIZE:-} ]] && args+=(--chunk-size "$MR_BENCH_CHUNK_SIZE")
 mkdir -p "$MNT"
-DFS_BIN=$BIN "$REPO/deploy/local-cluster.sh" "${args[@]}" >"$WORK/start.log" 2>&1 ||
+DFS_BIN=$BIN "$REPO/deploy/local-cluster.sh" "${args[@]}" >"$WORK/start.log" 2>&1 3>&- ||
 	{ cat "$WORK/start.log" >&2; exit 1; }
 # shellcheck disable=SC1091
 source "$CLUSTER/cluster.env"
@@ -103,7 +93,7 @@ logs=$CLUSTER/logs
 
 if [[ -z ${DFS_COORDINATOR:-} ]]; then
 	setsid "$BIN/mr" coordinator --listen 127.0.0.1:0 --master "$DFS_MASTER" \
-		--data "$CLUSTER/mr-coordinator" </dev/null >"$logs/mr-coordinator.log" 2>&1 &
+		--data "$CLUSTER/mr-coordinator" </dev/null >"$logs/mr-coordinator.log" 2>&1 3>&- &
 	PIDS+=($!)
 	for _ in $(seq 100); do
 		DFS_COORDINATOR=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' \
@@ -116,7 +106,7 @@ if [[ -z ${DFS_COORDINATOR:-} ]]; then
 		v=DFS_CHUNKD_$i
 		setsid "$BIN/mr" worker --chunkd "${!v}" --coordinator "$DFS_COORDINATOR" \
 			--master "$DFS_MASTER" --data "$CLUSTER/mr-worker-$i" \
-			</dev/null >"$logs/mr-worker-$i.log" 2>&1 &
+			</dev/null >"$logs/mr-worker-$i.log" 2>&1 3>&- &
 		PIDS+=($!)
 	done
 fi

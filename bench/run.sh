@@ -84,29 +84,8 @@ cleanup() {
 	exit "$rc"
 }
 
-# Hold the CPU wake-up latency at 0 (a 32-bit binary int) while fd 3 is
-# open, i.e. for the life of this script.
-hold_cpu_latency() {
-	# The group keeps 2>/dev/null from sticking to the shell as exec's
-	# own redirections would.
-	if { exec 3<>/dev/cpu_dma_latency; } 2>/dev/null; then
-		printf '\x00\x00\x00\x00' >&3
-		note "holding /dev/cpu_dma_latency at 0 for the whole run"
-	else
-		note "cannot open /dev/cpu_dma_latency (not root?); figures will be noisy"
-	fi
-}
-
-drop_caches() {
-	sync
-	if ! echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then
-		note "cannot drop caches; 'cold' reads may come from memory"
-	fi
-}
-
-now() {
-	date +%s.%N
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # settle: wait (up to SETTLE_TRIES seconds) until the CPUs are at least
 # SETTLE_IDLE % idle over a second, so that a workload does not share
@@ -279,11 +258,6 @@ build_mdbench() {
 	cc -std=gnu11 -O2 -D_GNU_SOURCE -Iinclude -pthread -o "$MDBENCH" \
 		bench/mdbench.c build/obj/libdfs.a \
 		$(pkg-config --libs $pkgs) -pthread -lm
-}
-
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-		END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # cell WORKLOAD SYSTEM: "median (min-max)", or "-".

@@ -273,19 +273,21 @@ static int diff_pair(struct master *m, struct ns_reader *rd,
 	return 0;
 }
 
-/* Is the server's row of "handle" one of its unconfirmed rows? */
+static int unconfirmed_handle_cmp(const void *key, const void *elem)
+{
+	uint64_t h = *(const uint64_t *)key;
+	const struct cs_unconfirmed *u = elem;
+
+	return h < u->handle ? -1 : h > u->handle;
+}
+
+/* Is the server's row of "handle" one of its unconfirmed rows (sorted by
+ * handle)? */
 static bool unconfirmed_in(const struct cs_report *rep, uint64_t handle)
 {
-	size_t lo = 0, hi = rep->nunconf, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (rep->unconf[mid].handle < handle)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < rep->nunconf && rep->unconf[lo].handle == handle;
+	return rep->nunconf > 0 &&
+	       bsearch(&handle, rep->unconf, rep->nunconf,
+		       sizeof(*rep->unconf), unconfirmed_handle_cmp) != NULL;
 }
 
 /* A replica row the server did not report: drop it unless busy (or set
