@@ -17,6 +17,7 @@
  *   ops_dir.c      opendir, readdir, readdirplus, releasedir
  *   ops_xattr.c    setxattr, getxattr, listxattr, removexattr (user.*)
  *   inode_table.c  per-inode lookup counts, open handles, cache state
+ *   deferred_attr.c  setattrs kept for a file's next flush
  */
 #ifndef FUSEFS_FS_H
 #define FUSEFS_FS_H
@@ -150,6 +151,11 @@ int fs_flush_inode(struct fs *fs, uint64_t ino);
  * After the setattr, fs_note_extended() tells the handles. 0 or -errno. */
 int fs_send_inode(struct fs *fs, uint64_t ino, struct dfs_setattr *sa);
 void fs_note_extended(struct fs *fs, uint64_t ino, const struct dfs_attr *a);
+
+/* Send the setattrs kept for "ino" (inode_table_defer_setattr()) with the
+ * data its handles buffered and its size update: one master call; none
+ * if nothing is kept. 0 or -errno. */
+int fs_send_deferred(struct fs *fs, uint64_t ino);
 
 /* Directory operations (ops_dir.c). */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deferred_attr.h"
 #include "dfs_proto.h"
 #include "inode_table.h"
 #include "log.h"
@@ -31,6 +32,9 @@ struct inode_ent {
 	int64_t attr_ms;                /* time_mono_ms() when asked for */
 	uint64_t attr_gen;              /* table gen at the last change of
 					 * the copy (learned or dropped) */
+	bool last_valid;                /* "last" is set */
+	struct dfs_attr last;           /* attrs last reported while open */
+	struct deferred_attr deferred;  /* setattrs kept for the next flush */
 };
 
 struct inode_table {
@@ -128,9 +132,11 @@ void inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n)
 	pthread_mutex_unlock(&t->lock);
 }
 
-struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
-				   struct dfs_file *f, bool append)
+struct fs_handle *inode_table_open(struct inode_table *t,
+				   const struct dfs_attr *a, struct dfs_file *f,
+				   bool append)
 {
+	uint64_t ino = a->ino;
 	struct fs_handle *h = xcalloc(1, sizeof(*h));
 	struct inode_ent *e;
 
@@ -148,6 +154,8 @@ struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
 	attr_drop(t, ino);
 	LIST_INSERT_HEAD(&e->handles, h, link);
 	e->nhandles++;
+	e->last = *a;
+	e->last_valid = true;
 	t->nopen++;
 	pthread_mutex_unlock(&t->lock);
 	return h;
@@ -199,10 +207,14 @@ int inode_table_release(struct inode_table *t, struct fs_handle *h)
 		LIST_REMOVE(h, link);
 		t->nopen--;
 		e = ent_get(t, h->ino, false);
-		if (e != NULL) {
-			e->nhandles--;
-			ent_maybe_free(t, e);
+		if (e != NULL && --e->nhandles == 0) {
+			/* Kept changes were sent by fs_release(), or could
+			 * not be: either way they end with the last open. */
+			e->last_valid = false;
+			memset(&e->deferred, 0, sizeof(e->deferred));
 		}
+		if (e != NULL)
+			ent_maybe_free(t, e);
 	}
 	h = handle_unref(h);
 	pthread_mutex_unlock(&t->lock);
@@ -291,7 +303,103 @@ void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
 			a->ctime = e->write_time;
 	}
 	e->size_hint = a->size;
+	if (e->nhandles > 0) {
+		deferred_attr_overlay(&e->deferred, a);
+		e->last = *a;
+		e->last_valid = true;
+	}
 out:
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* True if a handle of e holds unflushed writes; lock held. */
+static bool ent_dirty(const struct inode_ent *e)
+{
+	const struct fs_handle *h;
+
+	LIST_FOREACH(h, &e->handles, link)
+		if (dfs_file_is_dirty(h->file))
+			return true;
+	return false;
+}
+
+bool inode_table_defer_setattr(struct inode_table *t, uint64_t ino,
+			       const struct dfs_setattr *sa, struct dfs_attr *a)
+{
+	int64_t now_ms = time_mono_ms();
+	struct inode_ent *e;
+	bool kept = false;
+
+	if (!deferred_attr_can_wait(sa))
+		return false;
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e == NULL || e->nhandles == 0 || !e->last_valid || !ent_dirty(e))
+		goto out;
+	if (deferred_attr_any(&e->deferred) &&
+	    now_ms - e->deferred.first_ms >= INODE_DEFER_MAX_MS)
+		goto out;
+	deferred_attr_keep(&e->deferred, sa, time_now_ts(), now_ms);
+	t->gen++;
+	*a = e->last;
+	deferred_attr_overlay(&e->deferred, a);
+	kept = true;
+out:
+	pthread_mutex_unlock(&t->lock);
+	return kept;
+}
+
+bool inode_table_deferred(struct inode_table *t, uint64_t ino,
+			  struct dfs_setattr *sa, uint64_t *gen)
+{
+	struct inode_ent *e;
+	bool any = false;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e != NULL && deferred_attr_any(&e->deferred)) {
+		deferred_attr_merge(&e->deferred, sa);
+		*gen = e->deferred.gen;
+		any = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return any;
+}
+
+bool inode_table_deferred_overdue(struct inode_table *t, uint64_t ino)
+{
+	struct inode_ent *e;
+	bool overdue = false;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e != NULL && deferred_attr_any(&e->deferred))
+		overdue = time_mono_ms() - e->deferred.first_ms >=
+			  INODE_DEFER_MAX_MS;
+	pthread_mutex_unlock(&t->lock);
+	return overdue;
+}
+
+void inode_table_deferred_sent(struct inode_table *t, uint64_t ino,
+			       uint64_t gen)
+{
+	struct inode_ent *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e != NULL)
+		deferred_attr_sent(&e->deferred, gen);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_table_mtime_moved(struct inode_table *t, uint64_t ino)
+{
+	struct inode_ent *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	if (e != NULL)
+		deferred_attr_drop_mtime(&e->deferred);
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -338,6 +446,7 @@ bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
 	e = ent_get(t, h->ino, false);
 	if (e != NULL) {
 		e->write_time = time_now_ts();
+		deferred_attr_drop_mtime(&e->deferred);
 		if (end > e->size_hint)
 			e->size_hint = end;
 		others = e->nhandles > 1;

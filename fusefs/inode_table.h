@@ -14,6 +14,8 @@
  *     flush reaches the master);
  *   - while it is open, the size last reported to the kernel or written
  *     through this mount, which the handles' own sizes may lag behind;
+ *   - while it is open, the attrs last reported for it, and setattrs
+ *     kept for its next flush (deferred_attr.h);
  *   - the attrs last learned from the master (any reply carrying them)
  *     and when, so that getattr can answer without a master call for
  *     attr_timeout seconds: the kernel asks for a directory's attrs
@@ -68,11 +70,13 @@ void inode_table_ref(struct inode_table *t, uint64_t ino);
 /* The kernel dropped n lookup references to "ino". */
 void inode_table_forget(struct inode_table *t, uint64_t ino, uint64_t n);
 
-/* Register an open dfs_file "f" (owned from now on) of inode "ino",
- * whose open took a hold (dfs_open(), released when f is closed);
- * returns the handle with one reference (the kernel's). Never NULL. */
-struct fs_handle *inode_table_open(struct inode_table *t, uint64_t ino,
-				   struct dfs_file *f, bool append);
+/* Register an open dfs_file "f" (owned from now on) of inode a->ino,
+ * whose open took a hold (dfs_open(), released when f is closed) and
+ * whose attrs, as reported to the kernel, are *a; returns the handle
+ * with one reference (the kernel's). Never NULL. */
+struct fs_handle *inode_table_open(struct inode_table *t,
+				   const struct dfs_attr *a, struct dfs_file *f,
+				   bool append);
 
 /* The kernel released handle h: unregister it and drop its reference.
  * Returns the result of closing the file if that was the last one. */
@@ -93,8 +97,41 @@ size_t inode_table_handles(struct inode_table *t, uint64_t ino,
 int inode_table_put(struct inode_table *t, struct fs_handle *h);
 
 /* Correct attrs from the master for what this mount knows and the master
- * does not yet: the size and mtime of unflushed writes. */
+ * does not yet: the size and mtime of unflushed writes, kept setattrs. */
 void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a);
+
+/*
+ * Setattrs kept for the next flush (deferred_attr.h). A setattr that may
+ * wait is kept while a handle of the inode here holds unflushed writes,
+ * for at most INODE_DEFER_MAX_MS from the first one kept; every flush,
+ * fsync and the last release of the inode sends what is kept
+ * (fs_send_deferred()). inode_table_fix_attr() lays it over attrs from
+ * the master.
+ */
+#define INODE_DEFER_MAX_MS 1000
+
+/* Keep setattr "sa" of open inode "ino" if it may wait; then true, with
+ * *a the inode's attrs as this mount now reports them. */
+bool inode_table_defer_setattr(struct inode_table *t, uint64_t ino,
+			       const struct dfs_setattr *sa, struct dfs_attr *a);
+
+/* If changes of "ino" are kept: add them to *sa under its own fields
+ * (deferred_attr_merge()), set *gen for inode_table_deferred_sent(),
+ * return true. */
+bool inode_table_deferred(struct inode_table *t, uint64_t ino,
+			  struct dfs_setattr *sa, uint64_t *gen);
+
+/* True if changes of "ino" have been kept for INODE_DEFER_MAX_MS. */
+bool inode_table_deferred_overdue(struct inode_table *t, uint64_t ino);
+
+/* The master applied the changes kept as of "gen". */
+void inode_table_deferred_sent(struct inode_table *t, uint64_t ino,
+			       uint64_t gen);
+
+/* The master set the mtime of "ino" to now (a size change): a kept
+ * mtime is older. Writes through the mount do this themselves
+ * (inode_table_note_write()). */
+void inode_table_mtime_moved(struct inode_table *t, uint64_t ino);
 
 /* True if a's mtime and size are what this mount last saw of the inode
  * (its page cache is valid). Records a as last seen either way. */

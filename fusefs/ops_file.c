@@ -123,6 +123,31 @@ int fs_send_inode(struct fs *fs, uint64_t ino, struct dfs_setattr *sa)
 	return r;
 }
 
+int fs_send_deferred(struct fs *fs, uint64_t ino)
+{
+	struct dfs_setattr sa = { .valid = 0 };
+	struct dfs_attr a;
+	uint64_t gen;
+	int r;
+
+	if (!inode_table_deferred(fs->inodes, ino, &sa, &gen))
+		return 0;
+	/* The data goes first and its size update rides along: a kept
+	 * mtime must land after that update's "now", not before it. */
+	if ((r = fs_send_inode(fs, ino, &sa)) != 0)
+		return r;
+	if ((r = dfs_setattr(fs->client, ino, &sa, &a)) != 0) {
+		log_warnx("inode %llu: sending kept attribute changes: %s",
+			  (unsigned long long)ino, strerror(-r));
+		return fs_inode_errno(r);
+	}
+	inode_table_deferred_sent(fs->inodes, ino, gen);
+	if (sa.valid & PROTO_SET_EXTEND)
+		fs_note_extended(fs, ino, &a);
+	inode_table_set_seen(fs->inodes, &a);
+	return 0;
+}
+
 void fs_note_extended(struct fs *fs, uint64_t ino, const struct dfs_attr *a)
 {
 	struct fs_handle *hs[MAX_HANDLES];
@@ -150,6 +175,7 @@ static int truncate_on_open(struct fs *fs, uint64_t ino, struct dfs_attr *a)
 	inode_table_invalidate(fs->inodes, ino);
 	if (r != 0)
 		return r;
+	inode_table_mtime_moved(fs->inodes, ino);
 	n = inode_table_handles(fs->inodes, ino, hs, MAX_HANDLES);
 	for (size_t i = 0; i < n; i++) {
 		dfs_file_set_size(hs[i]->file, 0);
@@ -190,7 +216,7 @@ static int open_handle(struct fs *fs, struct dfs_attr *a,
 		  (long long)a->mtime.tv_sec, a->mtime.tv_nsec, keep);
 	f = dfs_file_open(fs->client, a->ino,
 			  fi->flags & (O_ACCMODE | O_APPEND), a->size);
-	fi->fh = (uintptr_t)inode_table_open(fs->inodes, a->ino, f,
+	fi->fh = (uintptr_t)inode_table_open(fs->inodes, a, f,
 					     (fi->flags & O_APPEND) != 0);
 	fi->keep_cache = keep;
 	return 0;
@@ -327,6 +353,10 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	}
 	if (inode_table_note_write(fs->inodes, h, dfs_file_size(h->file)))
 		drop_other_caches(fs, h);
+	/* A chmod kept while the file is being written waits for the
+	 * close, but not for longer than INODE_DEFER_MAX_MS. */
+	if (inode_table_deferred_overdue(fs->inodes, ino))
+		(void)fs_send_deferred(fs, ino);
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -335,10 +365,11 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	struct dfs_attr a;
-	int r;
+	int r, e;
 
-	(void)ino;
-	r = dfs_file_flush(h->file);
+	r = fs_send_deferred(fs, ino);
+	if ((e = dfs_file_flush(h->file)) != 0 && r == 0)
+		r = e;
 	if (r == 0 && dfs_file_attr(h->file, &a))
 		inode_table_set_seen(fs->inodes, &a);
 	fuse_reply_err(req, -r);
@@ -356,6 +387,7 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	(void)datasync;
 	(void)fi;
+	r = fs_send_deferred(fs, ino);
 	for (size_t i = 0; i < n; i++) {
 		e = dfs_file_fsync(hs[i]->file);
 		if (e != 0 && r == 0)
@@ -364,7 +396,7 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	}
 	/* Without a handle here, still make the master's commits (the
 	 * size another handle sent, say) durable. */
-	if (n == 0)
+	if (n == 0 && r == 0)
 		r = dfs_sync(fs->client);
 	fuse_reply_err(req, -r);
 }
@@ -415,6 +447,7 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 			    &a)) == 0) {
 		grow_handles(fs, ino, a.size);
 		inode_table_set_seen(fs->inodes, &a);
+		inode_table_mtime_moved(fs->inodes, ino);
 	}
 	inode_table_invalidate(fs->inodes, ino);
 	fuse_reply_err(req, -fs_inode_errno(r));
@@ -424,6 +457,11 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int r;
 
+	/* Normally sent by the flush of close(); this is the last chance
+	 * (the kept changes end with the last handle). */
+	if ((r = fs_send_deferred(fs_of(req), ino)) != 0)
+		log_warnx("closing inode %llu: %s", (unsigned long long)ino,
+			  strerror(-r));
 	r = release_handle(fs_of(req), handle_of(fi));
 	if (r != 0)
 		log_warnx("closing inode %llu: %s", (unsigned long long)ino,

@@ -294,6 +294,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct inode_stamp st;
 	struct dfs_setattr sa;
 	struct dfs_attr a;
+	bool deferred;
+	uint64_t gen = 0;
 	int r = 0;
 
 	(void)fi;
@@ -302,9 +304,18 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	setattr_from_fuse(attr, to_set, &sa);
+	/* cp -a's futimens and fchmod of the file it is writing: sent with
+	 * the size update of its close. */
+	if (inode_table_defer_setattr(fs->inodes, ino, &sa, &a)) {
+		reply_attr(req, &a);
+		return;
+	}
+	/* Changes kept so far go along, under this one's. */
+	deferred = inode_table_deferred(fs->inodes, ino, &sa, &gen);
 	/* Buffered data must not land after a truncate or an explicit
-	 * mtime (cp -a sets it on the open file before closing). The
-	 * mtime's setattr also carries the size update of that data. */
+	 * mtime (one set while the file was not being written, or kept
+	 * until now). The mtime's setattr also carries the size update of
+	 * that data. */
 	if (sa.valid & PROTO_SET_SIZE)
 		r = fs_flush_inode(fs, ino);
 	else if (sa.valid & (PROTO_SET_MTIME | PROTO_SET_MTIME_NOW))
@@ -317,10 +328,14 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		r = fs_inode_errno(r);
 		goto out;
 	}
+	if (deferred)
+		inode_table_deferred_sent(fs->inodes, ino, gen);
 	if (sa.valid & PROTO_SET_EXTEND)
 		fs_note_extended(fs, ino, &a);
-	if (sa.valid & PROTO_SET_SIZE)
+	if (sa.valid & PROTO_SET_SIZE) {
 		set_handles_size(fs, ino, a.size);
+		inode_table_mtime_moved(fs->inodes, ino);
+	}
 	inode_table_set_seen(fs->inodes, &a);
 	inode_table_learn(fs->inodes, &a, &st);
 	reply_attr(req, &a);
