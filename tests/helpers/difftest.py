@@ -16,8 +16,8 @@ Operations: write at an offset (by path or through an open descriptor),
 read, truncate and ftruncate, append (O_APPEND), open and close of
 descriptors kept across steps (so reads and writes of several descriptors
 interleave), fsync, rename (also RENAME_NOREPLACE and RENAME_EXCHANGE),
-unlink, mkdir, rmdir, link, symlink, readlink, chmod, utime, stat,
-listdir, fallocate, and user.* xattrs. Offsets and lengths cluster around
+unlink, mkdir, rmdir, link, symlink, readlink, chmod, utime, fchmod,
+futimens, stat, listdir, fallocate, and user.* xattrs. Offsets and lengths cluster around
 multiples of the chunk size, so chunk boundaries are crossed everywhere.
 
 On a mismatch it prints the seed, the step and the last steps, and exits
@@ -148,6 +148,7 @@ class Run:
             (3, self.op_symlink), (2, self.op_readlink), (3, self.op_chmod),
             (2, self.op_utime), (4, self.op_stat), (3, self.op_listdir),
             (2, self.op_fallocate), (2, self.op_xattr),
+            (2, self.op_fchmod), (2, self.op_futime),
         ]
         self.weights = [w for w, _ in self.ops]
 
@@ -427,6 +428,29 @@ class Run:
             st = os.stat(s.p(rel))
             return (st.st_atime_ns, st.st_mtime_ns)
         self.both(f"utime({rel}, {ns})", fn)
+
+    def op_fchmod(self):
+        slot = self.rng.randrange(FD_SLOTS)
+        mode = self.rng.choice([0o600, 0o644, 0o640, 0o444, 0o4755])
+
+        def fn(s):
+            if s.fds[slot] is None:
+                raise OSError(errno.EBADF, "no descriptor")
+            os.fchmod(s.fds[slot][0], mode)
+            return os.fstat(s.fds[slot][0]).st_mode
+        self.both(f"fchmod(fd{slot}, {mode:#o})", fn)
+
+    def op_futime(self):
+        slot = self.rng.randrange(FD_SLOTS)
+        ns = (self.rng.randrange(1 << 40), self.rng.randrange(1 << 40))
+
+        def fn(s):
+            if s.fds[slot] is None:
+                raise OSError(errno.EBADF, "no descriptor")
+            os.utime(s.fds[slot][0], ns=ns)
+            st = os.fstat(s.fds[slot][0])
+            return (st.st_atime_ns, st.st_mtime_ns)
+        self.both(f"futimens(fd{slot}, {ns})", fn)
 
     def op_stat(self):
         rel = self.path("any", fresh=0.1)

@@ -3,9 +3,10 @@
 tests/helpers/difftest.py applies one seeded sequence of 10,000 random
 operations (writes at offsets, reads, truncates, appends, descriptors kept
 open across steps, fsync, rename with its flags, unlink, mkdir, rmdir,
-link, symlink, chmod, utime, fallocate, xattrs) to a directory of the
-mount and to a local directory in lockstep, and compares every result,
-errno and touched file after each step and the whole trees regularly.
+link, symlink, chmod, utime, fchmod, futimens, fallocate, xattrs) to a
+directory of the mount and to a local directory in lockstep, and compares
+every result, errno and touched file after each step and the whole trees
+regularly.
 The cluster uses 64 KiB chunks, so that the offsets, which cluster around
 multiples of the chunk size, cross chunk boundaries all the time.
 
