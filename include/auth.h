@@ -19,7 +19,8 @@
  *
  * where URI is the request target exactly as sent (path and query string,
  * not decoded), unix_ms the sender's clock in decimal milliseconds and
- * nonce_hex 32 lower-case hex digits of fresh randomness. A server accepts
+ * nonce_hex 32 lower-case hex digits that the sender never used before
+ * (random bits drawn at its start, its pid and a count). A server accepts
  * the request when the MAC matches, unix_ms lies within the allowed clock
  * skew of its own clock (default AUTH_SKEW_MS, either way) and the nonce
  * was not seen before within that window (struct auth_replay). The

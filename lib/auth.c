@@ -5,8 +5,9 @@
  * OpenSSL does all the cryptography: HKDF derives the two keys, HMAC and
  * SHA-256 come from EVP, randomness from RAND_bytes(), MACs are compared
  * with CRYPTO_memcmp(). The HMAC and SHA-256 implementations are fetched
- * once per process; each MAC gets its own EVP_MAC_CTX, so keys stay
- * read-only and any thread may sign or verify.
+ * once per process; each thread keeps its own EVP_MAC_CTX per key
+ * (auth_hmac_ctx()), so keys stay read-only and any thread may sign or
+ * verify.
  *
  * Parsers accept one canonical spelling only (decimal without leading
  * zeros, lower-case hex, single spaces or dots), so a header or token has
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -112,6 +114,30 @@ static EVP_MD *auth_sha256_impl;     /* SHA-256, fetched once */
 
 static const char auth_hexdigits[] = "0123456789abcdef";
 
+/*
+ * Nonces: 4 random bytes drawn once, this process's pid, then a count. A
+ * nonce only has to be new (the MAC covers it, so it needs no secrecy): a
+ * count never repeats within a process, the pid keeps the processes of a
+ * machine apart (a forked child, whose count goes on from its parent's,
+ * writes its own), the random bytes those of different machines. Fresh
+ * randomness per request cost more than the request's MAC.
+ */
+static unsigned char auth_nonce_prefix[AUTH_NONCE_LEN / 2];
+static _Atomic uint64_t auth_nonce_count;
+
+static pthread_key_t auth_ctx_key;   /* struct auth_ctx_cache */
+
+static void auth_ctx_cache_free(void *p);
+
+/* The prefix's pid field; also run in a forked child (async-signal-safe
+ * only). */
+static void auth_nonce_set_pid(void)
+{
+	uint32_t pid = (uint32_t)getpid();
+
+	memcpy(auth_nonce_prefix + 4, &pid, sizeof(pid));
+}
+
 /* Fetch the algorithms once; nothing works without them. */
 static void auth_fetch(void)
 {
@@ -119,6 +145,23 @@ static void auth_fetch(void)
 	auth_sha256_impl = EVP_MD_fetch(NULL, OSSL_DIGEST_NAME_SHA2_256, NULL);
 	if (auth_hmac_impl == NULL || auth_sha256_impl == NULL)
 		fatalx("OpenSSL lacks HMAC or SHA-256");
+	if (RAND_bytes(auth_nonce_prefix, 4) != 1)
+		fatalx("OpenSSL has no randomness for nonces");
+	auth_nonce_set_pid();
+	if (pthread_atfork(NULL, NULL, auth_nonce_set_pid) != 0 ||
+	    pthread_key_create(&auth_ctx_key, auth_ctx_cache_free) != 0)
+		fatalx("cannot set up request signing");
+}
+
+/* A nonce never used before by any process (see auth_nonce_prefix). */
+static void auth_nonce(unsigned char *nonce)
+{
+	uint64_t n = atomic_fetch_add(&auth_nonce_count, 1);
+	size_t half = sizeof(auth_nonce_prefix);
+
+	memcpy(nonce, auth_nonce_prefix, half);
+	for (size_t i = 0; i < AUTH_NONCE_LEN - half; i++)
+		nonce[half + i] = (unsigned char)(n >> (8 * i));
 }
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
@@ -184,33 +227,91 @@ static const char *auth_parse_dec(const char *s, char end, uint64_t max,
 }
 
 /* HMAC-SHA256 of the concatenated parts under a 32-byte key. */
-static int auth_hmac(const unsigned char *key, const struct auth_part *parts,
-		     size_t nparts, unsigned char *mac)
+/*
+ * A thread's HMAC contexts, one per key it used last (a process has two
+ * keys, request and token, per secret). Setting a key up (the digest
+ * looked up by name, the padded key hashed) costs more than the MAC of a
+ * request; a context set up once restarts with the same key for free.
+ */
+#define AUTH_CTX_SLOTS 4
+
+struct auth_ctx_slot {
+	unsigned char key[AUTH_KEY_LEN];
+	EVP_MAC_CTX *ctx;               /* NULL: slot unused */
+};
+
+struct auth_ctx_cache {
+	struct auth_ctx_slot slot[AUTH_CTX_SLOTS];
+	unsigned next;                  /* slot to reuse when all are set */
+};
+
+static void auth_ctx_cache_free(void *p)
+{
+	struct auth_ctx_cache *cc = p;
+
+	for (int i = 0; i < AUTH_CTX_SLOTS; i++)
+		EVP_MAC_CTX_free(cc->slot[i].ctx);
+	OPENSSL_cleanse(cc, sizeof(*cc));
+	free(cc);
+}
+
+/* A context of this thread set up with "key", ready for updates; NULL
+ * if OpenSSL fails. */
+static EVP_MAC_CTX *auth_hmac_ctx(const unsigned char *key)
 {
 	static char digest[] = OSSL_DIGEST_NAME_SHA2_256;
+	struct auth_ctx_cache *cc = pthread_getspecific(auth_ctx_key);
+	struct auth_ctx_slot *sl;
 	OSSL_PARAM params[2];
-	EVP_MAC_CTX *ctx;
-	size_t i, outl = 0;
-	int r = -EIO;
+	int i;
 
-	pthread_once(&auth_once, auth_fetch);
+	if (cc == NULL) {
+		cc = xcalloc(1, sizeof(*cc));
+		if (pthread_setspecific(auth_ctx_key, cc) != 0) {
+			free(cc);
+			return NULL;
+		}
+	}
+	for (i = 0; i < AUTH_CTX_SLOTS; i++) {
+		sl = &cc->slot[i];
+		if (sl->ctx != NULL &&
+		    CRYPTO_memcmp(sl->key, key, AUTH_KEY_LEN) == 0)
+			return EVP_MAC_init(sl->ctx, NULL, 0, NULL) == 1
+				       ? sl->ctx
+				       : NULL;
+	}
+	sl = &cc->slot[cc->next++ % AUTH_CTX_SLOTS];
+	EVP_MAC_CTX_free(sl->ctx);
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 						     digest, 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if ((ctx = EVP_MAC_CTX_new(auth_hmac_impl)) == NULL)
-		return -ENOMEM;
-	if (EVP_MAC_init(ctx, key, AUTH_KEY_LEN, params) != 1)
-		goto out;
+	if ((sl->ctx = EVP_MAC_CTX_new(auth_hmac_impl)) == NULL)
+		return NULL;
+	if (EVP_MAC_init(sl->ctx, key, AUTH_KEY_LEN, params) != 1) {
+		EVP_MAC_CTX_free(sl->ctx);
+		sl->ctx = NULL;
+		return NULL;
+	}
+	memcpy(sl->key, key, AUTH_KEY_LEN);
+	return sl->ctx;
+}
+
+static int auth_hmac(const unsigned char *key, const struct auth_part *parts,
+		     size_t nparts, unsigned char *mac)
+{
+	EVP_MAC_CTX *ctx;
+	size_t i, outl = 0;
+
+	pthread_once(&auth_once, auth_fetch);
+	if ((ctx = auth_hmac_ctx(key)) == NULL)
+		return -EIO;
 	for (i = 0; i < nparts; i++)
 		if (EVP_MAC_update(ctx, parts[i].p, parts[i].n) != 1)
-			goto out;
+			return -EIO;
 	if (EVP_MAC_final(ctx, mac, &outl, AUTH_MAC_LEN) != 1 ||
 	    outl != AUTH_MAC_LEN)
-		goto out;
-	r = 0;
-out:
-	EVP_MAC_CTX_free(ctx);
-	return r;
+		return -EIO;
+	return 0;
 }
 
 /* One 32-byte key from the secret with HKDF-SHA256 under "label". */
@@ -504,8 +605,8 @@ int auth_sign_digest(const struct auth_key *key, const char *method,
 
 	if (!auth_line_ok(method) || !auth_line_ok(uri) || now_ms < 0)
 		return -EINVAL;
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
-		return -EIO;
+	pthread_once(&auth_once, auth_fetch);
+	auth_nonce(nonce);
 	auth_hex(nonce, sizeof(nonce), nonce_hex);
 	snprintf(ts, sizeof(ts), "%" PRId64, now_ms);
 	if ((r = auth_request_mac(key, method, uri, digest, ts, strlen(ts),

@@ -1,6 +1,7 @@
 /*
  * test_auth.c - the cluster secret file, request signatures (tampering,
- * skew, replay, a full replay cache, threads) and chunk access tokens.
+ * skew, replay, a full replay cache, threads, nonces after a fork, many
+ * keys) and chunk access tokens.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "auth.h"
@@ -557,6 +559,118 @@ static void test_key_separation(void **state)
 	assert_string_not_equal(mac, h + 50);
 }
 
+/* The nonce of header h (32 hex digits after the stamp) into out. */
+static void nonce_of(const char *h, char *out)
+{
+	const char *p = strchr(h + 3, ' ') + 1;
+
+	memcpy(out, p, 32);
+	out[32] = '\0';
+}
+
+static int cmp_nonce(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/*
+ * Nonces never repeat: not within a process, not between a process and
+ * its forked child, whose count goes on from the parent's; the child's
+ * signatures verify.
+ */
+static void test_nonces_unique(void **state)
+{
+	enum { N = 2000 };
+	static char nonces[2 * N][33];
+	char h[AUTH_HEADER_MAX];
+	int fds[2], status, i;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	for (i = 0; i < N / 2; i++) {
+		assert_int_equal(auth_sign(ka, "GET", "/", NULL, 0, NOW, h), 0);
+		nonce_of(h, nonces[i]);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (i = 0; i < N; i++) {
+			if (auth_sign(ka, "GET", "/", NULL, 0, NOW, h) != 0 ||
+			    auth_verify(ka, NULL, "GET", "/", NULL, 0, h,
+					NOW) != 0 ||
+			    write(fds[1], h, AUTH_HEADER_MAX) !=
+				    AUTH_HEADER_MAX)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	for (i = N / 2; i < N; i++) {
+		assert_int_equal(auth_sign(ka, "GET", "/", NULL, 0, NOW, h), 0);
+		nonce_of(h, nonces[i]);
+	}
+	for (i = 0; i < N; i++) {
+		assert_int_equal(read(fds[0], h, AUTH_HEADER_MAX),
+				 AUTH_HEADER_MAX);
+		nonce_of(h, nonces[N + i]);
+	}
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	qsort(nonces, 2 * N, sizeof(nonces[0]), cmp_nonce);
+	for (i = 1; i < 2 * N; i++)
+		assert_string_not_equal(nonces[i - 1], nonces[i]);
+}
+
+/*
+ * Each thread keeps an HMAC context per key it used last: more keys than
+ * it keeps, taken in turn, and a key freed and another made (likely at
+ * the same address) each sign with their own key.
+ */
+static void test_many_keys(void **state)
+{
+	enum { KEYS = 7 };
+	struct auth_key *k[KEYS], *again;
+	char secret[64], h[AUTH_HEADER_MAX], t[AUTH_TOKEN_MAX];
+	int i, round;
+
+	(void)state;
+	for (i = 0; i < KEYS; i++) {
+		snprintf(secret, sizeof(secret),
+			 "secret number %d of test_many_keys, long enough", i);
+		k[i] = auth_key_from_secret(secret, strlen(secret));
+		assert_non_null(k[i]);
+	}
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < KEYS; i++) {
+			assert_int_equal(auth_sign(k[i], "GET", "/", NULL, 0,
+						   NOW, h), 0);
+			assert_int_equal(auth_verify(k[i], NULL, "GET", "/",
+						     NULL, 0, h, NOW), 0);
+			assert_int_equal(auth_verify(k[(i + 1) % KEYS], NULL,
+						     "GET", "/", NULL, 0, h,
+						     NOW), -EACCES);
+			assert_int_equal(auth_token_make(k[i], 9,
+							 AUTH_TOKEN_READ,
+							 NOW + 1000, t), 0);
+			assert_int_equal(auth_token_check(k[i], t, 9,
+							  AUTH_TOKEN_READ,
+							  NOW), 0);
+		}
+	}
+	auth_key_free(k[0]);
+	again = auth_key_from_secret(secret_b, strlen(secret_b));
+	assert_int_equal(auth_sign(again, "GET", "/", NULL, 0, NOW, h), 0);
+	assert_int_equal(auth_verify(kb, NULL, "GET", "/", NULL, 0, h, NOW),
+			 0);
+	assert_int_equal(auth_verify(k[1], NULL, "GET", "/", NULL, 0, h, NOW),
+			 -EACCES);
+	auth_key_free(again);
+	for (i = 1; i < KEYS; i++)
+		auth_key_free(k[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +687,8 @@ int main(void)
 		cmocka_unit_test(test_replay_threads),
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_key_separation),
+		cmocka_unit_test(test_nonces_unique),
+		cmocka_unit_test(test_many_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
