@@ -6,6 +6,7 @@
 
 #include "deferred_attr.h"
 #include "dfs_proto.h"
+#include "timeutil.h"
 #include "banned.h"
 
 /* The fields a kept setattr may set. */
@@ -80,9 +81,7 @@ void deferred_attr_overlay(const struct deferred_attr *d, struct dfs_attr *a)
 		a->atime = sa->atime;
 	if (sa->valid & PROTO_SET_MTIME)
 		a->mtime = sa->mtime;
-	if (d->ctime.tv_sec > a->ctime.tv_sec ||
-	    (d->ctime.tv_sec == a->ctime.tv_sec &&
-	     d->ctime.tv_nsec > a->ctime.tv_nsec))
+	if (time_ts_after(&d->ctime, &a->ctime))
 		a->ctime = d->ctime;
 }
 

@@ -272,12 +272,6 @@ int inode_table_put(struct inode_table *t, struct fs_handle *h)
 	return handle_close_drop(t, h);
 }
 
-static bool ts_after(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec > b->tv_sec ||
-	       (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
-}
-
 void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
 {
 	struct inode_ent *e;
@@ -297,9 +291,9 @@ void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
 		if (size > a->size)
 			a->size = size;
 	}
-	if (dirty && ts_after(&e->write_time, &a->mtime)) {
+	if (dirty && time_ts_after(&e->write_time, &a->mtime)) {
 		a->mtime = e->write_time;
-		if (ts_after(&e->write_time, &a->ctime))
+		if (time_ts_after(&e->write_time, &a->ctime))
 			a->ctime = e->write_time;
 	}
 	e->size_hint = a->size;
@@ -366,20 +360,6 @@ bool inode_table_deferred(struct inode_table *t, uint64_t ino,
 	return any;
 }
 
-bool inode_table_deferred_overdue(struct inode_table *t, uint64_t ino)
-{
-	struct inode_ent *e;
-	bool overdue = false;
-
-	pthread_mutex_lock(&t->lock);
-	e = ent_get(t, ino, false);
-	if (e != NULL && deferred_attr_any(&e->deferred))
-		overdue = time_mono_ms() - e->deferred.first_ms >=
-			  INODE_DEFER_MAX_MS;
-	pthread_mutex_unlock(&t->lock);
-	return overdue;
-}
-
 void inode_table_deferred_sent(struct inode_table *t, uint64_t ino,
 			       uint64_t gen)
 {
@@ -436,11 +416,12 @@ void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a)
 }
 
 bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
-			    uint64_t end)
+			    uint64_t end, bool *send_kept)
 {
 	struct inode_ent *e;
 	bool others = false;
 
+	*send_kept = false;
 	pthread_mutex_lock(&t->lock);
 	t->gen++; /* a size the kernel may have learned is older now */
 	e = ent_get(t, h->ino, false);
@@ -450,6 +431,9 @@ bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
 		if (end > e->size_hint)
 			e->size_hint = end;
 		others = e->nhandles > 1;
+		*send_kept = deferred_attr_any(&e->deferred) &&
+			     time_mono_ms() - e->deferred.first_ms >=
+				     INODE_DEFER_MAX_MS;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return others;

@@ -121,9 +121,6 @@ bool inode_table_defer_setattr(struct inode_table *t, uint64_t ino,
 bool inode_table_deferred(struct inode_table *t, uint64_t ino,
 			  struct dfs_setattr *sa, uint64_t *gen);
 
-/* True if changes of "ino" have been kept for INODE_DEFER_MAX_MS. */
-bool inode_table_deferred_overdue(struct inode_table *t, uint64_t ino);
-
 /* The master applied the changes kept as of "gen". */
 void inode_table_deferred_sent(struct inode_table *t, uint64_t ino,
 			       uint64_t gen);
@@ -143,9 +140,10 @@ void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a);
 
 /* A write through handle h now ended at "end". Returns true if other
  * handles of the same inode are open (their read caches need
- * dropping). */
+ * dropping); *send_kept tells whether setattrs kept for the inode have
+ * waited INODE_DEFER_MAX_MS (fs_send_deferred() is due). */
 bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
-			    uint64_t end);
+			    uint64_t end, bool *send_kept);
 
 /* Size of an open inode as this mount last told the kernel (attrs) or
  * wrote it (0 if not open): a read may go up to there, although the

@@ -332,6 +332,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
+	bool send_kept;
 	ssize_t n;
 
 	/*
@@ -351,11 +352,12 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_err(req, (int)-n);
 		return;
 	}
-	if (inode_table_note_write(fs->inodes, h, dfs_file_size(h->file)))
+	if (inode_table_note_write(fs->inodes, h, dfs_file_size(h->file),
+				   &send_kept))
 		drop_other_caches(fs, h);
 	/* A chmod kept while the file is being written waits for the
 	 * close, but not for longer than INODE_DEFER_MAX_MS. */
-	if (inode_table_deferred_overdue(fs->inodes, ino))
+	if (send_kept)
 		(void)fs_send_deferred(fs, ino);
 	fuse_reply_write(req, (size_t)n);
 }

@@ -16,4 +16,12 @@ int64_t time_mono_ms(void);
 /* CLOCK_REALTIME now. */
 struct timespec time_now_ts(void);
 
+/* True if a is later than b. */
+static inline int time_ts_after(const struct timespec *a,
+				const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
 #endif

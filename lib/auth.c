@@ -226,7 +226,6 @@ static const char *auth_parse_dec(const char *s, char end, uint64_t max,
 	return s + n + 1;
 }
 
-/* HMAC-SHA256 of the concatenated parts under a 32-byte key. */
 /*
  * A thread's HMAC contexts, one per key it used last (a process has two
  * keys, request and token, per secret). Setting a key up (the digest
@@ -296,6 +295,7 @@ static EVP_MAC_CTX *auth_hmac_ctx(const unsigned char *key)
 	return sl->ctx;
 }
 
+/* HMAC-SHA256 of the concatenated parts under a 32-byte key. */
 static int auth_hmac(const unsigned char *key, const struct auth_part *parts,
 		     size_t nparts, unsigned char *mac)
 {
