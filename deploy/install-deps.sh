@@ -15,6 +15,7 @@ packages=(
 	libjansson-dev
 	libssl-dev openssl
 	libxxhash-dev
+	libjemalloc-dev
 	libcmocka-dev
 	python3-pytest
 	attr rsync curl iproute2 psmisc
