@@ -227,6 +227,13 @@ static CURL *hc_handle_new(const struct http_client *hc)
 	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, HC_SEND_BUFFER);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	/*
+	 * Cluster traffic never goes through a proxy: without this, an
+	 * http_proxy or ALL_PROXY in a user's environment sent every call of
+	 * `dfs`, `mr` and a hand-started mount to the proxy, and curl read
+	 * those variables again for every call.
+	 */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
 	if (hc->auth != NULL)
 		curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	if (hc->ca_file != NULL) {

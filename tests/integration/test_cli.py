@@ -13,6 +13,7 @@
 import json
 import os
 import re
+import socket
 
 import pytest
 
@@ -68,6 +69,30 @@ def test_status_uses_env_master(cluster):
     env = dict(os.environ, DFS_MASTER=cluster.master)
     p = run([BIN / "dfs", "status", "--json"], timeout=30, env=env)
     assert set(json.loads(p.stdout)) == STATUS_KEYS
+
+
+def test_proxy_settings_are_ignored(cluster, d, scratch):
+    """Cluster calls go straight to the daemons even when the user's
+    environment names an HTTP proxy (curl would follow it)."""
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(16)
+    proxy.settimeout(0)
+    url = "http://127.0.0.1:%d" % proxy.getsockname()[1]
+    env = dict(os.environ, http_proxy=url, HTTP_PROXY=url, https_proxy=url,
+               ALL_PROXY=url, all_proxy=url, no_proxy="", NO_PROXY="")
+    data = os.urandom(MiB + 17)
+    (scratch / "src").write_bytes(data)
+    try:
+        for args in (["status", "--json"], ["put", scratch / "src", f"{d}/p"],
+                     ["get", f"{d}/p", scratch / "out"]):
+            run([BIN / "dfs", "--master", cluster.master, *args],
+                timeout=60, env=env)
+        assert (scratch / "out").read_bytes() == data
+        with pytest.raises(BlockingIOError):
+            proxy.accept()
+    finally:
+        proxy.close()
 
 
 def test_put_get_roundtrip(cluster, d, scratch):
