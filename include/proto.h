@@ -55,6 +55,10 @@ struct dfs_chunk {
 json_t *proto_attr_to_json(const struct dfs_attr *attr);
 json_t *proto_chunk_to_json(const struct dfs_chunk *chunk);
 
+/* The text proto_attr_to_json() dumps to, written into "w" (hot replies). */
+struct json_writer;
+void proto_attr_write(struct json_writer *w, const struct dfs_attr *attr);
+
 /* Fill *attr / *chunk from a JSON object. 0 or -EINVAL. */
 int proto_attr_from_json(const json_t *obj, struct dfs_attr *attr);
 int proto_chunk_from_json(const json_t *obj, struct dfs_chunk *chunk);

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "http_client.h"
+#include "json_writer.h"
 #include "proto.h"
 #include "wire.h"
 
@@ -60,6 +61,43 @@ json_t *proto_attr_to_json(const struct dfs_attr *a)
 			 proto_time_to_json(&a->mtime), "ctime",
 			 proto_time_to_json(&a->ctime), "replication",
 			 (json_int_t)a->replication);
+}
+
+/* "key":[s,ns] */
+static void proto_time_write(struct json_writer *w, const char *key,
+			     const struct timespec *ts)
+{
+	json_writer_key(w, key);
+	json_writer_open_array(w);
+	json_writer_int(w, (int64_t)ts->tv_sec);
+	json_writer_int(w, (int64_t)ts->tv_nsec);
+	json_writer_close_array(w);
+}
+
+/* Keep in step with proto_attr_to_json(): test_proto compares the two. */
+void proto_attr_write(struct json_writer *w, const struct dfs_attr *a)
+{
+	json_writer_open_object(w);
+	json_writer_key(w, "ino");
+	json_writer_uint(w, a->ino);
+	json_writer_key(w, "mode");
+	json_writer_uint(w, a->mode);
+	json_writer_key(w, "nlink");
+	json_writer_uint(w, a->nlink);
+	json_writer_key(w, "uid");
+	json_writer_uint(w, a->uid);
+	json_writer_key(w, "gid");
+	json_writer_uint(w, a->gid);
+	json_writer_key(w, "size");
+	json_writer_uint(w, a->size);
+	json_writer_key(w, "rdev");
+	json_writer_uint(w, a->rdev);
+	proto_time_write(w, "atime", &a->atime);
+	proto_time_write(w, "mtime", &a->mtime);
+	proto_time_write(w, "ctime", &a->ctime);
+	json_writer_key(w, "replication");
+	json_writer_uint(w, a->replication);
+	json_writer_close_object(w);
 }
 
 /* Get a timestamp field. */

@@ -17,6 +17,7 @@
 #include "client_srv.h"
 #include "fsck.h"
 #include "http_server.h"
+#include "json_writer.h"
 #include "leases.h"
 #include "log.h"
 #include "master.h"
@@ -37,6 +38,9 @@
 
 /* Most entries one EP_READDIR reply carries. */
 #define READDIR_MAX 1000
+
+/* First buffer of a readdir reply: some 60 entries; it grows as needed. */
+#define READDIR_REPLY_HINT (16 * 1024)
 
 /* Most chunks one EP_CHUNKS request covers. */
 #define CHUNKS_MAX 1024
@@ -338,14 +342,28 @@ static struct ns_reader *reader_or_reply(struct http_request *req,
 	return rd;
 }
 
+/* Answer with the text a writer holds, taking it over. */
+static void reply_written(struct http_request *req, struct json_writer *w)
+{
+	size_t len;
+	char *text = json_writer_take(w, &len);
+
+	http_reply_buffer(req, 200, text, len, "application/json");
+}
+
 /* Answer an attr read result. */
 static void reply_attr_result(struct http_request *req, int r,
 			      const struct dfs_attr *attr, const char *what)
 {
-	if (r != 0)
+	struct json_writer w;
+
+	if (r != 0) {
 		reply_errno(req, r, what);
-	else
-		http_reply_json(req, 200, proto_attr_to_json(attr));
+		return;
+	}
+	json_writer_init(&w, 256);
+	proto_attr_write(&w, attr);
+	reply_written(req, &w);
 }
 
 static void handle_lookup(struct http_request *req, void *arg)
@@ -420,12 +438,20 @@ out:
 	json_decref(body);
 }
 
+/* {"name", "cookie", "attr"} of one entry into a readdir reply. */
 static int readdir_entry(const char *name, uint64_t cookie,
 			 const struct dfs_attr *attr, void *arg)
 {
-	json_array_append_new(arg, json_pack("{s:s, s:I, s:o}", "name", name,
-					     "cookie", (json_int_t)cookie,
-					     "attr", proto_attr_to_json(attr)));
+	struct json_writer *w = arg;
+
+	json_writer_open_object(w);
+	json_writer_key(w, "name");
+	json_writer_string(w, name);
+	json_writer_key(w, "cookie");
+	json_writer_uint(w, cookie);
+	json_writer_key(w, "attr");
+	proto_attr_write(w, attr);
+	json_writer_close_object(w);
 	return 0;
 }
 
@@ -433,8 +459,9 @@ static void handle_readdir(struct http_request *req, void *arg)
 {
 	uint64_t ino, cookie = 0, max = READDIR_MAX;
 	struct ns_reader *rd = NULL;
-	json_t *body, *entries = NULL;
+	struct json_writer w;
 	bool eof = false;
+	json_t *body;
 	int r;
 
 	if ((body = http_request_json(req)) == NULL)
@@ -449,17 +476,22 @@ static void handle_readdir(struct http_request *req, void *arg)
 		max = READDIR_MAX;
 	if ((rd = reader_or_reply(req, arg)) == NULL)
 		goto out;
-	entries = json_array();
-	r = ns_readdir(rd, ino, cookie, (unsigned)max, readdir_entry, entries,
+	json_writer_init(&w, READDIR_REPLY_HINT);
+	json_writer_open_object(&w);
+	json_writer_key(&w, "entries");
+	json_writer_open_array(&w);
+	r = ns_readdir(rd, ino, cookie, (unsigned)max, readdir_entry, &w,
 		       &eof);
+	json_writer_close_array(&w);
+	json_writer_key(&w, "eof");
+	json_writer_bool(&w, eof);
+	json_writer_close_object(&w);
 	if (r != 0)
 		reply_errno(req, r, "readdir");
 	else
-		http_reply_json(req, 200,
-				json_pack("{s:O, s:b}", "entries", entries,
-					  "eof", eof));
+		reply_written(req, &w);
+	json_writer_free(&w);
 out:
-	json_decref(entries);
 	ns_reader_put(rd);
 	json_decref(body);
 }

@@ -1,7 +1,7 @@
 /*
  * test_proto.c - JSON messages: attr, chunk and time round trips, field
  * getters rejecting what a hostile peer could send, name and address
- * validation, error bodies.
+ * validation, error bodies; the JSON writer against jansson's dump.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -10,11 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "json_writer.h"
 #include "proto.h"
 #include "wire.h"
 
@@ -389,6 +391,115 @@ static void test_error_status(void **state)
 	assert_null(obj);
 }
 
+/* What jansson makes of v: the text the writer must match. */
+static char *dumped(json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	json_decref(v);
+	assert_non_null(text);
+	return text;
+}
+
+/* The writer's text, taken over. */
+static char *written(struct json_writer *w)
+{
+	size_t len;
+	char *text = json_writer_take(w, &len);
+
+	assert_int_equal(len, strlen(text));
+	return text;
+}
+
+static void assert_same_text(char *want, char *got)
+{
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+}
+
+/* proto_attr_write() writes exactly what proto_attr_to_json() dumps to. */
+static void test_attr_write(void **state)
+{
+	struct dfs_attr a = sample_attr(), zero = { 0 };
+	struct dfs_attr old = sample_attr();
+	struct json_writer w;
+
+	(void)state;
+	old.atime.tv_sec = -1;          /* before 1970, as utimensat allows */
+	old.mtime.tv_sec = -86400 * 365;
+	old.ctime.tv_nsec = 999999999;
+	old.size = (uint64_t)INT64_MAX;
+	const struct dfs_attr *all[] = { &a, &zero, &old };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		json_writer_init(&w, 1); /* grows from the smallest buffer */
+		proto_attr_write(&w, all[i]);
+		assert_same_text(dumped(proto_attr_to_json(all[i])),
+				 written(&w));
+	}
+}
+
+/* Strings are escaped as jansson escapes them, whatever they hold. */
+static void test_writer_strings(void **state)
+{
+	const char *cases[] = {
+		"", "plain", "quote\"back\\slash", "tab\tnl\ncr\rbs\bff\f",
+		"\x01\x1f ctl", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		"/slash/ and \x7f",
+	};
+	struct json_writer w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_writer_init(&w, 8);
+		json_writer_string(&w, cases[i]);
+		assert_same_text(dumped(json_string(cases[i])), written(&w));
+	}
+}
+
+/* Commas, nesting and every kind of value, as a readdir reply has them. */
+static void test_writer_structure(void **state)
+{
+	struct json_writer w;
+	json_t *want;
+
+	(void)state;
+	json_writer_init(&w, 16);
+	json_writer_open_object(&w);
+	json_writer_key(&w, "entries");
+	json_writer_open_array(&w);
+	for (int i = 0; i < 3; i++) {
+		json_writer_open_object(&w);
+		json_writer_key(&w, "name");
+		json_writer_string(&w, i == 1 ? "b\"" : "a");
+		json_writer_key(&w, "cookie");
+		json_writer_uint(&w, i == 2 ? UINT64_MAX / 2 : (uint64_t)i);
+		json_writer_key(&w, "empty");
+		json_writer_open_array(&w);
+		json_writer_close_array(&w);
+		json_writer_close_object(&w);
+	}
+	json_writer_close_array(&w);
+	json_writer_key(&w, "min");
+	json_writer_int(&w, INT64_MIN);
+	json_writer_key(&w, "eof");
+	json_writer_bool(&w, true);
+	json_writer_key(&w, "no");
+	json_writer_bool(&w, false);
+	json_writer_close_object(&w);
+	want = json_pack("{s:[{s:s, s:I, s:[]}, {s:s, s:I, s:[]}, "
+			 "{s:s, s:I, s:[]}], s:I, s:b, s:b}",
+			 "entries", "name", "a", "cookie", (json_int_t)0,
+			 "empty", "name", "b\"", "cookie", (json_int_t)1,
+			 "empty", "name", "a", "cookie",
+			 (json_int_t)(UINT64_MAX / 2), "empty", "min",
+			 (json_int_t)INT64_MIN, "eof", 1, "no", 0);
+	assert_same_text(dumped(want), written(&w));
+	json_writer_free(&w); /* after take: nothing left, no double free */
+	json_writer_init(&w, 0);
+	json_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +512,9 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_addrs),
 		cmocka_unit_test(test_error_status),
+		cmocka_unit_test(test_attr_write),
+		cmocka_unit_test(test_writer_strings),
+		cmocka_unit_test(test_writer_structure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
