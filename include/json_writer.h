@@ -57,4 +57,16 @@ void json_writer_int(struct json_writer *w, int64_t v);
 void json_writer_uint(struct json_writer *w, uint64_t v);
 void json_writer_bool(struct json_writer *w, bool v);
 
+/*
+ * A jansson value, as json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)
+ * writes it (keys in insertion order): for replies built as trees, whose
+ * dump cost more than the walk (jansson formats every integer through
+ * snprintf and every piece through a callback). NULL writes null.
+ */
+struct json_t;
+void json_writer_json(struct json_writer *w, const struct json_t *v);
+
+/* json_writer_json() of v alone: malloc()ed text, its length in *len. */
+char *json_writer_dump(const struct json_t *v, size_t *len);
+
 #endif

@@ -56,6 +56,7 @@
 
 #include "auth.h"
 #include "http_server.h"
+#include "json_writer.h"
 #include "log.h"
 #include "timeutil.h"
 #include "wire.h"
@@ -189,16 +190,12 @@ out:
 
 void http_reply_json(struct http_request *req, unsigned status, json_t *obj)
 {
+	size_t len = 2;
 	char *text;
 
-	text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : xstrdup("{}");
+	text = obj != NULL ? json_writer_dump(obj, &len) : xstrdup("{}");
 	json_decref(obj);
-	if (text == NULL) {
-		log_errorx("cannot encode reply to '%s'", req->path);
-		text = xstrdup("{}");
-		status = 500;
-	}
-	http_reply_buffer(req, status, text, strlen(text), "application/json");
+	http_reply_buffer(req, status, text, len, "application/json");
 }
 
 void http_reply_text(struct http_request *req, unsigned status,

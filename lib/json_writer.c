@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "json_writer.h"
 #include "xmalloc.h"
@@ -98,16 +99,16 @@ void json_writer_close_array(struct json_writer *w)
 	w->need_comma = true;
 }
 
-/* s between quotes, escaped as jansson escapes it (RFC 8259). */
-static void jw_quoted(struct json_writer *w, const char *s)
+/* s[0..n) between quotes, escaped as jansson escapes it (RFC 8259). */
+static void jw_quoted(struct json_writer *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p = (const unsigned char *)s;
-	const unsigned char *run = p;
+	const unsigned char *run = p, *end = p + n;
 	char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
 
 	jw_char(w, '"');
-	for (; *p != '\0'; p++) {
+	for (; p < end; p++) {
 		if (*p >= 0x20 && *p != '"' && *p != '\\')
 			continue;
 		jw_put(w, (const char *)run, (size_t)(p - run));
@@ -133,14 +134,14 @@ static void jw_quoted(struct json_writer *w, const char *s)
 void json_writer_key(struct json_writer *w, const char *key)
 {
 	jw_begin(w);
-	jw_quoted(w, key);
+	jw_quoted(w, key, strlen(key));
 	jw_char(w, ':');
 }
 
 void json_writer_string(struct json_writer *w, const char *s)
 {
 	jw_begin(w);
-	jw_quoted(w, s);
+	jw_quoted(w, s, strlen(s));
 	w->need_comma = true;
 }
 
@@ -187,4 +188,73 @@ void json_writer_bool(struct json_writer *w, bool v)
 	else
 		jw_put(w, "false", 5);
 	w->need_comma = true;
+}
+
+/* A real as jansson writes it, through jansson (replies hardly have any). */
+static void jw_real(struct json_writer *w, const json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	jw_begin(w);
+	if (text != NULL)
+		jw_put(w, text, strlen(text));
+	else
+		jw_put(w, "null", 4);
+	free(text);
+	w->need_comma = true;
+}
+
+void json_writer_json(struct json_writer *w, const json_t *v)
+{
+	const char *key;
+	size_t i;
+	json_t *x;
+
+	switch (v != NULL ? json_typeof(v) : JSON_NULL) {
+	case JSON_OBJECT:
+		json_writer_open_object(w);
+		json_object_foreach ((json_t *)v, key, x) {
+			json_writer_key(w, key);
+			json_writer_json(w, x);
+		}
+		json_writer_close_object(w);
+		break;
+	case JSON_ARRAY:
+		json_writer_open_array(w);
+		json_array_foreach (v, i, x)
+			json_writer_json(w, x);
+		json_writer_close_array(w);
+		break;
+	case JSON_STRING: /* may hold NULs, written as \u0000 */
+		jw_begin(w);
+		jw_quoted(w, json_string_value(v), json_string_length(v));
+		w->need_comma = true;
+		break;
+	case JSON_INTEGER:
+		json_writer_int(w, (int64_t)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		jw_real(w, v);
+		break;
+	case JSON_TRUE:
+		json_writer_bool(w, true);
+		break;
+	case JSON_FALSE:
+		json_writer_bool(w, false);
+		break;
+	case JSON_NULL:
+		jw_begin(w);
+		jw_put(w, "null", 4);
+		w->need_comma = true;
+		break;
+	}
+}
+
+char *json_writer_dump(const json_t *v, size_t *len)
+{
+	struct json_writer w;
+
+	json_writer_init(&w, 512);
+	json_writer_json(&w, v);
+	return json_writer_take(&w, len);
 }

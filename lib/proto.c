@@ -484,15 +484,13 @@ int rpc_call(struct http_client *hc, const char *addr, const char *path,
 	     json_t *req, json_t **reply, int *wire_status)
 {
 	char *body = NULL;
+	size_t len;
 	int r;
 
 	if (reply != NULL)
 		*reply = NULL;
-	if (req != NULL && (body = json_dumps(req, JSON_COMPACT)) == NULL) {
-		if (wire_status != NULL)
-			*wire_status = -1;
-		return -EINVAL;
-	}
+	if (req != NULL)
+		body = json_writer_dump(req, &len);
 	r = rpc_exchange(hc, "POST", addr, path, body != NULL ? body : "{}",
 			 reply, wire_status);
 	free(body);

@@ -500,6 +500,36 @@ static void test_writer_structure(void **state)
 	json_writer_free(&w);
 }
 
+/* Any jansson tree comes out as json_dumps() writes it. */
+static void test_writer_json(void **state)
+{
+	const char *texts[] = {
+		"{}", "[]", "null", "true", "false", "0", "-9223372036854775808",
+		"9223372036854775807", "\"\"", "1.5", "-0.25", "1e+300",
+		"{\"a\":{\"b\":[1,[2,[]],{}],\"c\":null},\"d\":\"x\\u0000y\"}",
+		"[true,false,null,\"caf\u00e9\\n\",{\"k\":[-1,0.1]}]",
+		"{\"z\":1,\"a\":2,\"m\":3}", /* insertion order kept */
+	};
+	json_error_t err;
+	size_t len;
+	char *got;
+	json_t *v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		v = json_loads(texts[i], JSON_DECODE_ANY | JSON_ALLOW_NUL,
+			       &err);
+		assert_non_null(v);
+		got = json_writer_dump(v, &len);
+		assert_int_equal(len, strlen(got)); /* NULs are escaped */
+		assert_same_text(dumped(json_incref(v)), got);
+		json_decref(v);
+	}
+	got = json_writer_dump(NULL, &len);
+	assert_string_equal(got, "null");
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_attr_write),
 		cmocka_unit_test(test_writer_strings),
 		cmocka_unit_test(test_writer_structure),
+		cmocka_unit_test(test_writer_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
