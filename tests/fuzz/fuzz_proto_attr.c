@@ -5,7 +5,9 @@
  * goes through proto_attr_from_json(), proto_chunk_from_json(),
  * proto_time_from_json() and the field getters. Whatever they accept must
  * survive an encode/decode round trip unchanged; nothing may crash. The
- * raw input also goes to proto_error_status() as a reply body.
+ * raw input also goes to proto_error_status() as a reply body. The JSON
+ * writer must write every parsed value, and every accepted attr, as
+ * jansson's json_dumps() does.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "json_writer.h"
 #include "proto.h"
 
 #include "banned.h"
@@ -31,6 +34,38 @@ static bool same_time(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
+/* proto_attr_write() of a writes what enc (its tree) dumps to. */
+static void check_written_attr(const struct dfs_attr *a, const json_t *enc)
+{
+	struct json_writer w;
+	char *want = json_dumps(enc, JSON_COMPACT), *got;
+	size_t len;
+
+	json_writer_init(&w, 16);
+	proto_attr_write(&w, a);
+	got = json_writer_take(&w, &len);
+	if (want == NULL || strcmp(want, got) != 0)
+		fuzz_fail("written attr");
+	free(want);
+	free(got);
+}
+
+/* The writer's text of v is jansson's. */
+static void check_writer(const json_t *v, const char *what)
+{
+	char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	size_t len;
+	char *got = json_writer_dump(v, &len);
+
+	if (want == NULL || len != strlen(want) || strcmp(want, got) != 0) {
+		fprintf(stderr, "writer: '%s' against jansson's '%s'\n", got,
+			want != NULL ? want : "(null)");
+		fuzz_fail(what);
+	}
+	free(want);
+	free(got);
+}
+
 /* An accepted attr encodes and decodes to itself. */
 static void check_attr(const json_t *obj)
 {
@@ -42,6 +77,7 @@ static void check_attr(const json_t *obj)
 	enc = proto_attr_to_json(&a);
 	if (enc == NULL || proto_attr_from_json(enc, &b) != 0)
 		fuzz_fail("attr");
+	check_written_attr(&a, enc);
 	if (a.ino != b.ino || a.mode != b.mode || a.nlink != b.nlink ||
 	    a.uid != b.uid || a.gid != b.gid || a.size != b.size ||
 	    a.rdev != b.rdev || a.replication != b.replication ||
@@ -117,6 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 NULL);
 	if (obj == NULL)
 		return 0;
+	check_writer(obj, "writer");
 	check_attr(obj);
 	check_chunk(obj);
 	proto_time_from_json(obj, &ts);
