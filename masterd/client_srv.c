@@ -34,14 +34,14 @@
 #include "banned.h"
 
 /* Largest request body of a client endpoint. */
+#define CLIENT_MAX_BODY (1024 * 1024)
+
 /*
  * Lease of the chunk a create places (create_place_chunk()): long enough
  * for the creator to write a small file, and a writer that takes longer
  * asks EP_CHUNKS for a full lease as usual.
  */
 #define CREATE_LEASE_MS 10000
-
-#define CLIENT_MAX_BODY (1024 * 1024)
 
 /* Most entries one EP_READDIR reply carries. */
 #define READDIR_MAX 1000
@@ -879,17 +879,10 @@ static int lease_locked(struct master *m, const struct chunks_req *req,
 		    (r = versions_bump(m, c)) != 0)
 			return r;
 		i = (int)(c->handle % (uint64_t)c->nreplicas);
-		expiry = req->lease_ms > 0
-				 ? leases_grant_for(
-					   m->leases, c->handle,
-					   (const char(*)[DFS_ADDR_MAX])
-						   c->replicas,
-					   c->nreplicas, i, now, req->lease_ms)
-				 : leases_grant(
-					   m->leases, c->handle,
-					   (const char(*)[DFS_ADDR_MAX])
-						   c->replicas,
-					   c->nreplicas, i, now);
+		expiry = leases_grant_for(
+			m->leases, c->handle,
+			(const char(*)[DFS_ADDR_MAX])c->replicas, c->nreplicas,
+			i, now, req->lease_ms);
 	}
 	if (i != 0) {
 		char tmp[DFS_ADDR_MAX];

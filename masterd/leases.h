@@ -68,8 +68,8 @@ int64_t leases_grant(struct leases *l, uint64_t handle,
 		     const char (*live)[DFS_ADDR_MAX], int nlive, int primary,
 		     int64_t now_ms);
 
-/* The same for "duration_ms" instead of the table's duration (a
- * leases_find() still extends it to the table's). */
+/* The same for "duration_ms" (0: the table's duration); a later
+ * leases_find() extends it by the table's. */
 int64_t leases_grant_for(struct leases *l, uint64_t handle,
 			 const char (*live)[DFS_ADDR_MAX], int nlive,
 			 int primary, int64_t now_ms, int64_t duration_ms);
