@@ -493,9 +493,14 @@ static int replica_create(struct store *st, struct store_entry *ent,
 static int replica_prepare(struct store *st, struct store_entry *ent,
 			   uint64_t version, struct replica_fds *fds)
 {
+	int r;
+
 	fds->data = fds->meta = -1;
-	if (!ent->present)
+	if (!ent->present) {
+		if ((r = store_floor_check(st, ent->handle, version)) != 0)
+			return r;
 		return replica_create(st, ent, version, fds);
+	}
 	if (ent->version != version)
 		return -ESTALE;
 	return store_fds_get(st, ent, fds);
@@ -1064,12 +1069,14 @@ int store_set_version(struct store *st, uint64_t handle,
 
 	if (new_version > STORE_MAX_ID)
 		return -EINVAL;
-	if ((ent = store_entry_get(st, handle, false)) == NULL)
-		return -ENOENT;
+	/* The entry even when absent: its lock orders the floor against a
+	 * mutation creating the replica. */
+	ent = store_entry_get(st, handle, true);
 	pthread_rwlock_wrlock(&ent->rw);
-	if (!ent->present)
+	if (!ent->present) {
+		store_floor_raise(st, handle, new_version);
 		r = -ENOENT;
-	else if (ent->version != old_version)
+	} else if (ent->version != old_version)
 		r = -ESTALE;
 	else if ((r = store_fds_get(st, ent, &fds)) == 0 &&
 		 (r = store_meta_write_header(st, fds.meta, handle, new_version,
@@ -1169,8 +1176,10 @@ int store_check_version(struct store *st, uint64_t handle, uint64_t version)
 	pthread_mutex_lock(&st->mu);
 	node = tfind(&key, &st->tree, entry_cmp);
 	ent = node != NULL ? *node : NULL;
-	if (ent != NULL && ent->present && ent->version != version)
-		r = -ESTALE;
+	if (ent != NULL && ent->present)
+		r = ent->version != version ? -ESTALE : 0;
+	else
+		r = store_floor_check_locked(st, handle, version);
 	pthread_mutex_unlock(&st->mu);
 	return r;
 }
@@ -1561,6 +1570,7 @@ void store_free(struct store *st)
 	store_corrupt_release(st);
 	tdestroy(st->tree, entry_destroy_node);
 	free(st->changed);
+	store_floor_release(st);
 	pthread_mutex_destroy(&st->mu);
 	free(st->dir);
 	free(st);

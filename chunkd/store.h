@@ -152,8 +152,9 @@ int store_lock(struct store *st, uint64_t handle, int timeout_ms,
 void store_unlock(struct store_lock *lk);
 
 /*
- * 0 if a mutation at "version" may proceed (the replica is absent or at
- * that version), -ESTALE if it exists at another version.
+ * 0 if a mutation at "version" may proceed (the replica is at that
+ * version, or absent and not moved past it: store_set_version()), else
+ * -ESTALE.
  */
 int store_check_version(struct store *st, uint64_t handle, uint64_t version);
 
@@ -179,7 +180,8 @@ int store_read(struct store *st, uint64_t handle, uint64_t version,
 
 /*
  * Write len bytes of buf (borrowed; written straight from it) at off,
- * creating the replica at "version" if absent. 0; -ESTALE, -EINVAL
+ * creating the replica at "version" if absent. 0; -ESTALE (at another
+ * version, or absent and moved past it: store_set_version()), -EINVAL
  * (off + len past the chunk size), -ENOSPC, -EBADMSG (a partially
  * overwritten block was corrupt), or the -errno of the I/O. On a data
  * write failure the metadata is unchanged.
@@ -203,7 +205,10 @@ int store_sync(struct store *st, uint64_t handle, uint64_t version);
 /*
  * Change the version of a replica from "old_version" to "new_version"
  * (a new lease), durably (the metadata is fsync()ed). 0, -ENOENT,
- * -ESTALE (not at old_version), -errno.
+ * -ESTALE (not at old_version), -errno. An absent replica (-ENOENT) keeps
+ * "new_version" as a floor for a while (store_int.h): creating it at an
+ * older version is then -ESTALE, so that a writer with the old lease
+ * cannot make a replica that is stale from its first byte.
  */
 int store_set_version(struct store *st, uint64_t handle,
 		      uint64_t old_version, uint64_t new_version);

@@ -52,6 +52,23 @@ struct store_spares {
 	pthread_t thread;       /* the filler */
 };
 
+/* Version floors (store_floor.c): how long one is kept, and how many. */
+#define STORE_FLOOR_TTL_MS (10 * 60 * 1000)
+#define STORE_FLOORS_MAX 4096
+
+/* The version an absent replica was moved to, and when (monotonic). */
+struct store_floor {
+	uint64_t handle;
+	uint64_t version;
+	int64_t at_ms;
+};
+
+/* The floors, in order of arrival; st->mu. */
+struct store_floors {
+	struct store_floor *v;
+	size_t n, cap;
+};
+
 /* Open files of one replica (-1: closed). */
 struct replica_fds {
 	int data;
@@ -100,7 +117,23 @@ struct store {
 	size_t nchanged, capchanged;     /* idem */
 	bool changes_lost;               /* more changed than "changed"
 					  * holds; st->mu */
+	struct store_floors floors;      /* versions of absent replicas;
+					  * st->mu */
 };
+
+/*
+ * Version floors (store_floor.c): a version change asked of a replica
+ * that is absent is remembered for STORE_FLOOR_TTL_MS, and creating that
+ * replica at an older version is refused. store_floor_raise() records
+ * one (the higher version wins); store_floor_check() is 0 if a replica
+ * may be created at "version", else -ESTALE (_locked: st->mu held);
+ * store_floor_release() frees them all (store_free()).
+ */
+void store_floor_raise(struct store *st, uint64_t handle, uint64_t version);
+int store_floor_check(struct store *st, uint64_t handle, uint64_t version);
+int store_floor_check_locked(struct store *st, uint64_t handle,
+			     uint64_t version);
+void store_floor_release(struct store *st);
 
 /* DIR/chunks/XX/HANDLE<suffix> into path (PATH_MAX bytes). */
 void store_replica_path(const struct store *st, uint64_t handle,

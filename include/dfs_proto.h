@@ -462,8 +462,9 @@ enum proto_rename_flags {
  * it on (the primary's uplink carries it once). Either way the first
  * server (the primary) holds a per-chunk lock until every replica
  * answered, so every replica applies mutations in the primary's order.
- * Creates the replica at "version" if absent. STALE, INVAL, NOSPC, IO;
- * DOWNSTREAM with {"failed": "addr"} when another server failed (the
+ * Creates the replica at "version" if absent, unless the master moved
+ * the absent replica to a newer version a moment ago (STALE: see
+ * EP_CHUNK_SETVERSION). STALE, INVAL, NOSPC, IO; DOWNSTREAM with {"failed": "addr"} when another server failed (the
  * first one in chain order; the client's recovery is the same either
  * way, see "Write pipeline recovery").
  */
@@ -488,7 +489,10 @@ enum proto_rename_flags {
  * change durable (the metadata is fsync()ed). Waits for a mutation in
  * progress on the chunk. Answers {} also when the replica is
  * already at "newversion". NOENT (no replica), STALE (at another
- * version), INVAL, AGAIN (chunk busy), IO.
+ * version), INVAL, AGAIN (chunk busy), IO. A server answering NOENT
+ * keeps "newversion" as the absent replica's floor for ten minutes: a
+ * mutation at an older version, which would create the replica stale
+ * (a writer whose lease was revoked before its first write), is STALE.
  */
 #define EP_CHUNK_SETVERSION "/chunk/setversion"
 

@@ -116,6 +116,16 @@ def chunk_read(addr, handle, version, offset, length):
                 f"&offset={offset}&length={length}", raw=True)
 
 
+def chunk_write(addr, handle, chain, body, version=1, offset=0):
+    """EP_CHUNK_WRITE to addr: (status, parsed error object or None)."""
+    target = (f"/chunk/write?handle={handle}&version={version}"
+              f"&offset={offset}&chain={','.join(chain)}")
+    status, raw = dfsauth.request(addr, target, body=body, method="PUT",
+                                  extra={"Content-Type":
+                                         "application/octet-stream"})
+    return status, (json.loads(raw) if status != 200 and raw else None)
+
+
 def health(addr):
     status, obj = http(addr, "/health", timeout=5)
     assert status == 200, obj

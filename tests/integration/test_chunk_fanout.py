@@ -23,7 +23,6 @@ recovery": a failing replica is named in DOWNSTREAM {"failed": addr}.
   replica handle % n, the lowest address was the primary of all 30.
 """
 
-import json
 import os
 import random
 import socket
@@ -31,7 +30,6 @@ import threading
 
 import pytest
 
-import dfsauth
 import faultutil as fu
 from dfstest import MiB
 
@@ -44,16 +42,6 @@ def free_addr():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return "127.0.0.1:%d" % s.getsockname()[1]
-
-
-def put_write(addr, handle, chain, body, version=1, offset=0):
-    """EP_CHUNK_WRITE to addr: (status, parsed error object or None)."""
-    target = (f"/chunk/write?handle={handle}&version={version}"
-              f"&offset={offset}&chain={','.join(chain)}")
-    status, raw = dfsauth.request(addr, target, body=body, method="PUT",
-                                  extra={"Content-Type":
-                                         "application/octet-stream"})
-    return status, (json.loads(raw) if status != 200 and raw else None)
 
 
 def replica_bytes(addr, handle, version, length):
@@ -73,7 +61,7 @@ def test_direct_dead_member(cluster):
     for i, (size, chain) in enumerate(cases):
         handle = base + i
         body = os.urandom(size)
-        status, err = put_write(a, handle, chain, body)
+        status, err = fu.chunk_write(a, handle, chain, body)
         assert status == 502, (size, chain, status, err)
         assert err["failed"] == dead, (size, chain, err)
         assert replica_bytes(a, handle, 1, size) == body

@@ -14,6 +14,15 @@ chunks, replication 3, heartbeat timeout 3 s).
   one after the other (the second while the first is still being
   healed). Observed: no chunk ever goes missing, every file reads back
   identical, and fsck reports every chunk on 3 live replicas again.
+- test_revoked_lease_before_first_write: a chunk is leased for a write
+  (EP_CHUNKS) and not yet written when one of its servers restarts; the
+  master revokes the lease with a new version on replicas that do not
+  exist yet. Observed: the write with the old lease is refused with
+  STALE (each server keeps the version an absent replica was moved to),
+  no replica is created at the old version, and the write under a new
+  lease reads back from every replica. Before the floor the old write
+  was acknowledged, created every replica at the old version, and the
+  bytes then read as ESTALE: acknowledged data lost.
 - test_delete_frees_space: a 100 MiB file is written, then deleted.
   Observed: within 30 s every server's used bytes (its /health) are back
   to what they were before and its replica files are gone.
@@ -21,6 +30,7 @@ chunks, replication 3, heartbeat timeout 3 s).
 
 import hashlib
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -148,6 +158,51 @@ def test_two_of_five_killed(make_cluster, scratch):
     c.remount()
     for name, d in digests.items():
         assert sha256_file(c.mount / name) == d, name
+
+
+@pytest.mark.dfs_timeout(180)
+def test_revoked_lease_before_first_write(fresh_cluster):
+    c = fresh_cluster
+    c.allow(DEATH_NOISE)
+    (c.mount / "a").write_bytes(b"")
+    ino = os.stat(c.mount / "a").st_ino
+    (lease,) = fu.api(c, "/api/chunks",
+                      {"ino": ino, "index": 0, "count": 1,
+                       "write": True})["chunks"]
+    handle, old = lease["handle"], lease["version"]
+    chain = [a for a in lease["replicas"] if a != lease["primary"]]
+    i = next(i for i in range(1, c.nservers + 1)
+             if c.chunkd_addr(i) == chain[0])
+    c.kill_chunkd(i, signal.SIGTERM)
+    fu.start_chunkd(c, i)
+    wait_until(lambda: c.stat("/a")["chunks"][0]["version"] > old, 30,
+               "the restart to revoke the lease")
+
+    body = os.urandom(4096)
+    status, err = fu.chunk_write(lease["primary"], handle, chain, body,
+                                 version=old)
+    assert status == 409 and err["error"] == "STALE", (status, err)
+    for addr in lease["replicas"]:
+        status, info = fu.chunk_info(addr, handle)
+        assert status == 404, (addr, info)
+
+    (lease,) = fu.api(c, "/api/chunks",
+                      {"ino": ino, "index": 0, "count": 1,
+                       "write": True})["chunks"]
+    assert lease["version"] > old
+    chain = [a for a in lease["replicas"] if a != lease["primary"]]
+    status, err = fu.chunk_write(lease["primary"], handle, chain, body,
+                                 version=lease["version"])
+    assert status == 200, err
+    for addr in lease["replicas"]:
+        status, data = fu.chunk_read(addr, handle, lease["version"], 0,
+                                     len(body))
+        assert status == 200 and data == body, (addr, status)
+    # The mount writes through the same chunk.
+    with open(c.mount / "a", "r+b") as f:
+        f.write(b"mounted")
+    c.remount()
+    assert (c.mount / "a").read_bytes() == b"mounted"
 
 
 @pytest.mark.dfs_timeout(180)

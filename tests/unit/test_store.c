@@ -28,6 +28,7 @@
 #include <ftw.h>
 
 #include "../../chunkd/store.h"
+#include "../../chunkd/store_int.h"
 #include "log.h"
 
 /* Chunk size used by the tests: 16 checksum blocks. */
@@ -413,6 +414,40 @@ static void test_versions(void **state)
 	assert_int_equal(store_delete(fx->st, 20, 6), 0);
 	assert_int_equal(store_delete(fx->st, 20, 6), -ENOENT);
 	assert_int_equal(report_length(fx->st, 20, NULL), -1);
+}
+
+/* A version change asked of an absent replica is a floor: the replica
+ * cannot then be created at an older version (a writer whose lease was
+ * revoked), only at that version or a newer one. */
+static void test_version_floor(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[16] = "0123456789abcdef";
+	uint64_t h;
+
+	assert_int_equal(store_set_version(fx->st, 30, 1, 2), -ENOENT);
+	assert_int_equal(store_check_version(fx->st, 30, 1), -ESTALE);
+	assert_int_equal(store_check_version(fx->st, 30, 2), 0);
+	assert_int_equal(store_write(fx->st, 30, 1, 0, buf, 16), -ESTALE);
+	assert_int_equal(store_truncate(fx->st, 30, 1, 16), -ESTALE);
+	assert_int_equal(report_length(fx->st, 30, NULL), -1);
+	/* The higher of two floors holds. */
+	assert_int_equal(store_set_version(fx->st, 30, 2, 3), -ENOENT);
+	assert_int_equal(store_set_version(fx->st, 30, 1, 2), -ENOENT);
+	assert_int_equal(store_write(fx->st, 30, 2, 0, buf, 16), -ESTALE);
+	assert_int_equal(store_write(fx->st, 30, 3, 0, buf, 16), 0);
+	assert_int_equal(store_read(fx->st, 30, 3, 0, buf, 16), 0);
+	assert_memory_equal(buf, "0123456789abcdef", 16);
+	/* Other chunks are not affected. */
+	assert_int_equal(store_write(fx->st, 31, 1, 0, buf, 16), 0);
+	/* A bounded table: the oldest floor goes first. */
+	for (h = 1000; h <= 1000 + STORE_FLOORS_MAX; h++)
+		assert_int_equal(store_set_version(fx->st, h, 1, 2), -ENOENT);
+	assert_int_equal(store_check_version(fx->st, 1000, 1), 0);
+	assert_int_equal(store_check_version(fx->st, 1001, 1), -ESTALE);
+	assert_int_equal(store_check_version(fx->st, 1000 + STORE_FLOORS_MAX,
+					     1),
+			 -ESTALE);
 }
 
 /* Sorted, unique copy of store_take_changes()' handles into v; count. */
@@ -1159,7 +1194,8 @@ int main(void)
 		T(test_truncate),
 		T(test_corruption),
 		T(test_versions),
-	T(test_changes),
+		T(test_version_floor),
+		T(test_changes),
 		T(test_open_readonly),
 		T(test_set_aside_and_stat),
 		T(test_bounds),
