@@ -130,6 +130,10 @@ enum proto_rename_flags {
  *     attr + {"parent_attr": attr of "parent" after the change}.
  * Creates a regular file (or a node of the type in "mode"), inheriting the
  * parent's replication factor. EXIST, NOENT, NOTDIR, NAMETOOLONG, INVAL.
+ * With "chunk": true a regular file gets its chunk 0 in the same change,
+ * and the reply adds "chunk_size" and "chunks": [that chunk with its
+ * write lease, as EP_CHUNKS "write" answers] (absent when no chunk could
+ * be placed now: the writer then asks EP_CHUNKS as usual).
  */
 #define EP_CREATE "/api/create"
 

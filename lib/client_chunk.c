@@ -78,16 +78,20 @@ struct client_locs *client_locs_new(struct dfs_client *c, uint64_t ino)
 {
 	struct client_locs *l = xcalloc(1, sizeof(*l));
 	uint64_t count = 0;
+	bool write = false;
 	json_t *chunks;
 
 	l->c = c;
 	l->ino = ino;
 	pthread_mutex_init(&l->lock, NULL);
-	/* Where the first chunks are, if the open brought it. Holes are not
-	 * taken from it: another handle of this client may fill one before
-	 * this handle reads there, and nothing would tell this one. */
-	chunks = client_prefetch_take(client_prefetch_of(c), ino, &count);
-	if (chunks != NULL && locs_store(l, chunks, 0, count, LOC_EMPTY) != 0)
+	/* Where the first chunks are, if the open or create brought it.
+	 * Holes are not taken from it: another handle of this client may
+	 * fill one before this handle reads there, and nothing would tell
+	 * this one. */
+	chunks = client_prefetch_take(client_prefetch_of(c), ino, &count,
+				      &write);
+	if (chunks != NULL &&
+	    locs_store(l, chunks, 0, count, write ? LOC_WRITE : LOC_EMPTY) != 0)
 		client_locs_clear(l);
 	json_decref(chunks);
 	return l;

@@ -113,12 +113,14 @@ int client_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
 struct client_prefetch;
 struct client_prefetch *client_prefetch_new(void);
 void client_prefetch_free(struct client_prefetch *p);
-/* Keep "chunks" (a reference is taken), covering chunks 0 .. count-1. */
+/* Keep "chunks" (a reference is taken), covering chunks 0 .. count-1;
+ * "write": they are write leases (EP_CREATE), else read locations. */
 void client_prefetch_put(struct client_prefetch *p, uint64_t ino,
-			 json_t *chunks, uint64_t count);
-/* The chunks kept for "ino" (a new reference, *count set), or NULL. */
+			 json_t *chunks, uint64_t count, bool write);
+/* The chunks kept for "ino" (a new reference, *count and *write set), or
+ * NULL. */
 json_t *client_prefetch_take(struct client_prefetch *p, uint64_t ino,
-			     uint64_t *count);
+			     uint64_t *count, bool *write);
 void client_prefetch_drop(struct client_prefetch *p, uint64_t ino);
 /* The client's table (borrowed). */
 struct client_prefetch *client_prefetch_of(struct dfs_client *c);

@@ -5,7 +5,9 @@
  * A reader that opens a file then needs where its first chunk is; the
  * master sends that with the open, and the handle's location cache
  * (client_chunk.c) adopts it when the handle is made, which saves a
- * round trip per opened file (diff -r, cat, a compiler's includes). An
+ * round trip per opened file (diff -r, cat, a compiler's includes). A
+ * create sends the new file's chunk 0 with its write lease the same way
+ * (EP_CREATE "chunk"), for the writer of a small file. An
  * entry is taken once and only while young (PREFETCH_TTL_MS); a truncate
  * through this client drops it (client_prefetch_drop()), since its
  * chunks may then be gone. Locations are hints either way: a replica
@@ -33,6 +35,7 @@ struct prefetch_slot {
 	uint64_t ino;           /* 0: unused */
 	int64_t at_ms;          /* monotonic time it was stored */
 	uint64_t count;         /* chunks 0 .. count-1 are covered */
+	bool write;             /* they carry write leases */
 	json_t *chunks;         /* owned reference */
 };
 
@@ -77,7 +80,7 @@ static struct prefetch_slot *slot_of(struct client_prefetch *p,
 }
 
 void client_prefetch_put(struct client_prefetch *p, uint64_t ino,
-			 json_t *chunks, uint64_t count)
+			 json_t *chunks, uint64_t count, bool write)
 {
 	struct prefetch_slot *s;
 
@@ -92,12 +95,13 @@ void client_prefetch_put(struct client_prefetch *p, uint64_t ino,
 	s->ino = ino;
 	s->at_ms = time_mono_ms();
 	s->count = count;
+	s->write = write;
 	s->chunks = json_incref(chunks);
 	pthread_mutex_unlock(&p->lock);
 }
 
 json_t *client_prefetch_take(struct client_prefetch *p, uint64_t ino,
-			     uint64_t *count)
+			     uint64_t *count, bool *write)
 {
 	struct prefetch_slot *s;
 	json_t *chunks = NULL;
@@ -107,6 +111,7 @@ json_t *client_prefetch_take(struct client_prefetch *p, uint64_t ino,
 		if (time_mono_ms() - s->at_ms < PREFETCH_TTL_MS) {
 			chunks = json_incref(s->chunks);
 			*count = s->count;
+			*write = s->write;
 		}
 		slot_clear(s);
 	}

@@ -380,7 +380,8 @@ static void open_note_locations(struct dfs_client *c,
 	count = attr->size / cs + (attr->size % cs != 0);
 	if (count > CLIENT_OPEN_LOCATIONS)
 		count = CLIENT_OPEN_LOCATIONS;
-	client_prefetch_put(client_prefetch_of(c), attr->ino, chunks, count);
+	client_prefetch_put(client_prefetch_of(c), attr->ino, chunks, count,
+			    false);
 }
 
 static int open_once(struct client_session *s, uint64_t ino,
@@ -453,6 +454,22 @@ void dfs_close(struct dfs_client *c, uint64_t ino)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Keep the new file's chunk 0 and its write lease that an EP_CREATE
+ * reply may carry, for the handle about to be made. */
+static void create_note_chunk(struct dfs_client *c, uint64_t ino,
+			      const json_t *reply)
+{
+	json_t *chunks = json_object_get(reply, "chunks");
+	uint64_t cs;
+
+	if (chunks == NULL ||
+	    proto_get_u64(reply, "chunk_size", UINT64_MAX, &cs) != 0 ||
+	    cs == 0)
+		return;
+	client_note_chunk_size(c, cs);
+	client_prefetch_put(client_prefetch_of(c), ino, chunks, 1, true);
+}
+
 /* EP_CREATE with the session; *held tells whether the master took the
  * hold (then the table has it). *dir (may be NULL) as dfs_create(). */
 static int create_held(struct client_session *s, json_t *req,
@@ -467,8 +484,10 @@ static int create_held(struct client_session *s, json_t *req,
 	r = client_master_call(s->c, EP_CREATE, req, &reply, false);
 	if (r == 0 && proto_attr_from_json(reply, attr) != 0)
 		r = -EPROTO;
-	if (r == 0)
+	if (r == 0) {
 		client_reply_attr(reply, "parent_attr", dir);
+		create_note_chunk(s->c, attr->ino, reply);
+	}
 	if (r == 0 && json_is_true(json_object_get(reply, "held"))) {
 		*held = true;
 		pthread_mutex_lock(&s->lock);
@@ -492,10 +511,12 @@ int dfs_create_open(struct dfs_client *c, uint64_t parent, const char *name,
 	mode = S_IFREG | (mode & 07777);
 	if (s == NULL)
 		return dfs_create(c, parent, name, mode, uid, gid, attr, dir);
-	req = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "parent",
+	/* "chunk": whoever creates a file is about to write it. */
+	req = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:b}", "parent",
 			(json_int_t)parent, "name", name, "mode",
 			(json_int_t)mode, "uid", (json_int_t)uid, "gid",
-			(json_int_t)gid, "session", (json_int_t)s->id);
+			(json_int_t)gid, "session", (json_int_t)s->id, "chunk",
+			1);
 	if (req == NULL)
 		return -EINVAL;
 	r = create_held(s, req, attr, dir, &held);

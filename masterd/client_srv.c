@@ -36,6 +36,13 @@
 /* Largest request body of a client endpoint. */
 #define CLIENT_MAX_BODY (1024 * 1024)
 
+/*
+ * Lease of the chunk a create places (create_place_chunk()): long enough
+ * for the creator to write a small file, and a writer that takes longer
+ * asks EP_CHUNKS for a full lease as usual.
+ */
+#define CREATE_LEASE_MS 10000
+
 /* Most entries one EP_READDIR reply carries. */
 #define READDIR_MAX 1000
 
@@ -110,6 +117,9 @@ static const struct mutation mu_extend = {
 	"extend", false,
 	{ { "ino", NULL, F_INO }, { "size", NULL, F_U64 } },
 };
+
+static void create_and_reply(struct http_request *req, struct master *m,
+			     json_t *op, const json_t *body);
 
 /* Answer a negative errno as its wire error. */
 static void reply_errno(struct http_request *req, int r, const char *what)
@@ -212,7 +222,7 @@ static void handle_mutation(struct http_request *req, struct master *m,
 		json_object_set_new(op, "orphan", json_true());
 	op_set_time(op);
 	if (mu == &mu_create)
-		open_files_submit_create(req, m, op, body);
+		create_and_reply(req, m, op, body);
 	else
 		submit_and_reply(req, m, op, mu->op);
 out:
@@ -616,6 +626,8 @@ struct chunks_req {
 	 * version (no replica exists yet). */
 	uint64_t fresh[CHUNKS_MAX];
 	size_t nfresh;
+	/* Length of a new lease; 0: the lease table's. */
+	int64_t lease_ms;
 };
 
 /* The optional "failed": ["addr", ...] of a write request. */
@@ -867,9 +879,10 @@ static int lease_locked(struct master *m, const struct chunks_req *req,
 		    (r = versions_bump(m, c)) != 0)
 			return r;
 		i = (int)(c->handle % (uint64_t)c->nreplicas);
-		expiry = leases_grant(m->leases, c->handle,
-				      (const char(*)[DFS_ADDR_MAX])c->replicas,
-				      c->nreplicas, i, now);
+		expiry = leases_grant_for(
+			m->leases, c->handle,
+			(const char(*)[DFS_ADDR_MAX])c->replicas, c->nreplicas,
+			i, now, req->lease_ms);
 	}
 	if (i != 0) {
 		char tmp[DFS_ADDR_MAX];
@@ -945,6 +958,93 @@ static int chunks_run(struct master *m, struct chunks_req *req, json_t *arr)
 			      &cr);
 	ns_reader_put(rd);
 	return r;
+}
+
+/*
+ * EP_CREATE "chunk": true: the writer of the new file asks for its chunk
+ * 0 too. It is placed here, allocated by the create op itself and leased
+ * with the answer, which saves the writer's EP_CHUNKS call: a master
+ * round trip and a commit per small file. A chunk that is never written
+ * goes as any unwritten allocation does (its rows are never confirmed,
+ * chunk_report.c) and reads as zeros meanwhile; its lease is short
+ * (CREATE_LEASE_MS), so that such a chunk of an empty file or of a hole
+ * goes about 20 s after the create rather than 70. A file that cannot
+ * get one now (no servers, settling) is created without it. Sets
+ * *handle to the chunk placed, or 0.
+ */
+static int create_place_chunk(struct master *m, const json_t *body,
+			      json_t *op, uint64_t *handle)
+{
+	struct chunks_req cr = { .index = 0 };
+	struct ns_reader *rd;
+	bool want = false;
+	uint64_t parent;
+	json_t *chunks;
+	uint32_t mode;
+	int r;
+
+	*handle = 0;
+	if ((r = proto_opt_bool(body, "chunk", &want)) != 0)
+		return r;
+	if (!want || proto_get_u32(body, "mode", &mode) != 0 ||
+	    ((mode & S_IFMT) != 0 && (mode & S_IFMT) != S_IFREG) ||
+	    get_ino(body, "parent", &parent) != 0 ||
+	    get_ino(op, "ino", &cr.ino) != 0)
+		return 0;
+	if ((rd = ns_reader_get(m->ns)) == NULL)
+		return 0;
+	r = ns_getattr(rd, parent, &cr.attr);
+	ns_reader_put(rd);
+	if (r != 0)
+		return 0;
+	chunks = json_array();
+	if (place_chunk(m, &cr, 0, chunks) == 0) {
+		json_object_set(op, "chunks", chunks);
+		*handle = cr.fresh[0];
+	}
+	json_decref(chunks);
+	return 0;
+}
+
+/* The write lease of chunk "handle" that a create allocated, into the
+ * create's result "res" (nothing on failure: the writer asks later). */
+static void create_lease_chunk(struct master *m, uint64_t ino,
+			       uint64_t handle, json_t *res)
+{
+	struct chunks_req cr = { .ino = ino, .count = 1, .write = true,
+				 .nfresh = 1, .lease_ms = CREATE_LEASE_MS };
+	struct dfs_chunk c = { .handle = handle };
+
+	cr.fresh[0] = handle;
+	if (lease_chunk(m, &cr, &c, time_now_ms()) != 0 ||
+	    secure_token_make(handle, AUTH_TOKEN_READ | AUTH_TOKEN_WRITE,
+			      SECURE_TOKEN_TTL_MS, c.token) != 0)
+		return;
+	json_object_set_new(res, "chunk_size",
+			    json_integer((json_int_t)ns_chunk_size(m->ns)));
+	json_object_set_new(res, "chunks",
+			    json_pack("[o]", proto_chunk_to_json(&c)));
+}
+
+static void create_and_reply(struct http_request *req, struct master *m,
+			     json_t *op, const json_t *body)
+{
+	json_t *res = NULL;
+	uint64_t handle, ino;
+	int r;
+
+	if ((r = create_place_chunk(m, body, op, &handle)) != 0) {
+		http_reply_error(req, wire_status_from_errno(r),
+				 "invalid field 'chunk'");
+		return;
+	}
+	if ((r = open_files_create(m, op, body, &res)) != 0) {
+		reply_errno(req, r, "create");
+		return;
+	}
+	if (handle != 0 && get_ino(res, "ino", &ino) == 0)
+		create_lease_chunk(m, ino, handle, res);
+	http_reply_json(req, 200, res);
 }
 
 int client_srv_read_locations(struct master *m, uint64_t ino,

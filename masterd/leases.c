@@ -225,8 +225,16 @@ int64_t leases_grant(struct leases *l, uint64_t handle,
 		     const char (*live)[DFS_ADDR_MAX], int nlive, int primary,
 		     int64_t now_ms)
 {
+	return leases_grant_for(l, handle, live, nlive, primary, now_ms, 0);
+}
+
+int64_t leases_grant_for(struct leases *l, uint64_t handle,
+			 const char (*live)[DFS_ADDR_MAX], int nlive,
+			 int primary, int64_t now_ms, int64_t duration_ms)
+{
 	struct lease *ls;
-	int64_t expiry = now_ms + l->duration_ms;
+	int64_t expiry =
+		now_ms + (duration_ms > 0 ? duration_ms : l->duration_ms);
 
 	pthread_mutex_lock(&l->lock);
 	if (++l->ngrants >= LEASES_PRUNE_EVERY) {

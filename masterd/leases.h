@@ -68,6 +68,12 @@ int64_t leases_grant(struct leases *l, uint64_t handle,
 		     const char (*live)[DFS_ADDR_MAX], int nlive, int primary,
 		     int64_t now_ms);
 
+/* The same for "duration_ms" (0: the table's duration); a later
+ * leases_find() extends it by the table's. */
+int64_t leases_grant_for(struct leases *l, uint64_t handle,
+			 const char (*live)[DFS_ADDR_MAX], int nlive,
+			 int primary, int64_t now_ms, int64_t duration_ms);
+
 /* End the lease of "handle" now (if any); it still counts as busy for
  * the grace of leases_is_busy(). */
 void leases_drop(struct leases *l, uint64_t handle, int64_t now_ms);

@@ -16,6 +16,7 @@
  * Ops (fields; "time" is [s, ns]; "replication" is optional and
  * inherited from the parent directory when absent):
  *     create      parent name ino mode uid gid [rdev] time [replication]
+ *                 [chunks: as alloc_chunks, a regular file's only]
  *     mkdir       parent name ino mode uid gid time [replication]
  *     symlink     parent name ino target uid gid time
  *     link        ino parent name time

@@ -590,6 +590,26 @@ static bool mknod_type_ok(uint32_t type)
 	       type == S_IFCHR || type == S_IFBLK;
 }
 
+static int alloc_one(struct op_ctx *c, uint64_t ino, const json_t *ch);
+
+/* A create's optional "chunks": chunks of the new regular file placed
+ * with it (EP_CREATE "chunk"), allocated as alloc_chunks does. */
+static int create_chunks(struct op_ctx *c, const struct ns_inode *in)
+{
+	const json_t *chunks = json_object_get(c->op, "chunks"), *ch;
+	size_t i;
+	int r;
+
+	if (chunks == NULL)
+		return 0;
+	if (!json_is_array(chunks) || !S_ISREG(in->a.mode))
+		return -EINVAL;
+	json_array_foreach (chunks, i, ch)
+		if ((r = alloc_one(c, in->a.ino, ch)) != 0)
+			return r;
+	return 0;
+}
+
 static int op_create(struct op_ctx *c)
 {
 	struct ns_inode dir, in;
@@ -607,7 +627,9 @@ static int op_create(struct op_ctx *c)
 		return -EINVAL;
 	in.a.mode = type | (mode & 07777);
 	in.a.nlink = 1;
-	return link_new(c, &dir, name, &in, NULL);
+	if ((r = link_new(c, &dir, name, &in, NULL)) != 0)
+		return r;
+	return create_chunks(c, &in);
 }
 
 static int op_mkdir(struct op_ctx *c)

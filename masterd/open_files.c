@@ -311,35 +311,31 @@ out:
 	json_decref(body);
 }
 
-void open_files_submit_create(struct http_request *req, struct master *m,
-			      const json_t *op, const json_t *body)
+int open_files_create(struct master *m, const json_t *op,
+		      const json_t *body, json_t **res)
 {
 	struct open_files *of = m->files;
-	json_t *res = NULL;
 	struct session *s;
 	uint64_t id = 0, ino;
 	int r;
 
+	*res = NULL;
 	if (json_object_get(body, "session") != NULL &&
-	    get_id(body, "session", &id) != 0) {
-		http_reply_error(req, DFS_ERR_INVAL, "invalid 'session'");
-		return;
-	}
-	if ((r = oplog_submit(m->oplog, op, &res)) != 0) {
-		reply_errno(req, r, "create");
-		return;
-	}
+	    get_id(body, "session", &id) != 0)
+		return -EINVAL;
+	if ((r = oplog_submit(m->oplog, op, res)) != 0)
+		return r;
 	/* No window: an orphan is kept for OPEN_FILES_GRACE_MS anyway. */
 	pthread_mutex_lock(&of->lock);
 	s = id != 0 ? session_find(of, id) : NULL;
 	if (s != NULL && s->live &&
-	    proto_get_u64(res, "ino", NS_MAX_ID, &ino) == 0) {
+	    proto_get_u64(*res, "ino", NS_MAX_ID, &ino) == 0) {
 		hold_add(&s->holds, ino, 1);
 		hold_add(&of->held, ino, 1);
-		json_object_set_new(res, "held", json_true());
+		json_object_set_new(*res, "held", json_true());
 	}
 	pthread_mutex_unlock(&of->lock);
-	http_reply_json(req, 200, res);
+	return 0;
 }
 
 /* A parsed EP_SESSION request (arrays borrowed from the body). */

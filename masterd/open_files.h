@@ -66,13 +66,14 @@ extern const struct http_route open_files_routes[];
 extern const size_t open_files_nroutes;
 
 /*
- * EP_CREATE with "session": submit the create op (borrowed) and answer
- * its attrs; if the request's "session" (in "body", borrowed) is live,
- * the new file is also held by it, as after EP_OPEN, and the reply says
- * "held": true. Otherwise the client opens it with EP_OPEN.
+ * EP_CREATE with "session": submit the create op (borrowed) and set *res
+ * (owned by the caller) to its result; if the request's "session" (in
+ * "body", borrowed) is live, the new file is also held by it, as after
+ * EP_OPEN, and the result says "held": true. Otherwise the client opens
+ * it with EP_OPEN. 0, -EINVAL (a malformed "session") or the op's error.
  */
-void open_files_submit_create(struct http_request *req, struct master *m,
-			      const json_t *op, const json_t *body);
+int open_files_create(struct master *m, const json_t *op,
+		      const json_t *body, json_t **res);
 
 /* Load the recorded sessions as pending and start the reaper thread;
  * sets m->files. 0 or a negative errno (logged). */

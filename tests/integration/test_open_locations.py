@@ -1,4 +1,5 @@
-"""Chunk locations sent with an open (EP_OPEN "chunks").
+"""Chunk locations sent with an open (EP_OPEN "chunks") and with a create
+(EP_CREATE "chunk": the new file's chunk 0 and its write lease).
 
 - test_reads_need_few_chunk_lookups: reading N small files through a
   freshly mounted client asks the master for chunk locations (EP_CHUNKS)
@@ -9,11 +10,19 @@
 - test_truncate_after_open_reads_zeros: a file opened with O_TRUNC and
   written sparsely reads zeros in its holes through that handle, not
   the chunks the open reported before the truncate.
+- test_small_writes_need_no_chunk_lookups: writing N small new files
+  asks the master for chunk locations (EP_CHUNKS) far fewer than N
+  times, and each file has its one chunk with every byte right.
+- test_created_chunk_never_written: a file created and closed without a
+  write has the chunk its create placed; grown by a truncate it reads
+  zeros through this mount and another one, `dfs fsck` is clean, a write
+  then lands, and a file left empty loses that chunk once its lease is
+  over.
 """
 
 import os
 
-from dfstest import MiB, master_requests, wait_until
+from dfstest import KiB, MiB, master_requests, wait_until
 
 
 def test_reads_need_few_chunk_lookups(cluster, mnt):
@@ -65,3 +74,46 @@ def test_truncate_after_open_reads_zeros(cluster, mnt):
     assert data[:2 * cs] == bytes(2 * cs), "old chunks read after O_TRUNC"
     assert data[2 * cs:] == b"end"
     assert f.read_bytes() == data
+
+
+def test_small_writes_need_no_chunk_lookups(cluster, mnt):
+    n = 40
+    before = master_requests(cluster, "/api/chunks")
+    for i in range(n):
+        (mnt / f"s{i}").write_bytes(b"%d" % i * (100 + i))
+    lookups = master_requests(cluster, "/api/chunks") - before
+    assert lookups <= n // 10, f"{lookups} EP_CHUNKS for {n} new files"
+    cluster.remount()
+    rel = "/" + str(mnt.relative_to(cluster.mount))
+    for i in range(n):
+        assert (mnt / f"s{i}").read_bytes() == b"%d" % i * (100 + i)
+        st = cluster.stat(f"{rel}/s{i}")
+        assert len(st["chunks"]) == 1
+        assert len(st["chunks"][0]["replicas"]) == 3
+
+
+def test_created_chunk_never_written(cluster, mnt, tmp_path):
+    rel = "/" + str(mnt.relative_to(cluster.mount))
+    (mnt / "empty").touch()
+    (mnt / "grown").touch()
+    assert len(cluster.stat(f"{rel}/grown")["chunks"]) == 1
+    os.truncate(mnt / "grown", 100 * KiB)
+    assert (mnt / "grown").read_bytes() == bytes(100 * KiB)
+    other = cluster.mount_extra(tmp_path / "other")
+    try:
+        assert (other / rel[1:] / "grown").read_bytes() == bytes(100 * KiB)
+    finally:
+        cluster.unmount_extra(other)
+    assert cluster.dfs("fsck", check=False).returncode == 0
+    with open(mnt / "grown", "r+b") as f:
+        f.seek(10 * KiB)
+        f.write(b"written")
+    cluster.remount()
+    data = (mnt / "grown").read_bytes()
+    assert data == bytes(10 * KiB) + b"written" + bytes(90 * KiB - 7)
+    # The lease of the empty file's chunk ends 10 s after the create; the
+    # chunk goes at its servers' next reports after a grace of 10 s.
+    wait_until(lambda: cluster.stat(f"{rel}/empty")["chunks"] == [], 60,
+               "the unwritten chunk of an empty file to go")
+    assert (mnt / "empty").read_bytes() == b""
+    assert cluster.dfs("fsck", check=False).returncode == 0

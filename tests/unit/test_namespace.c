@@ -1187,6 +1187,55 @@ static void test_confirmed_chunks(void **state)
 			 -EINVAL);
 }
 
+/* A create op with "chunks" (EP_CREATE "chunk"). */
+static int create_with_chunk(struct fixture *f, const char *name,
+			     uint32_t mode, uint64_t ino, const char *addr)
+{
+	return apply(f, "{s:s, s:i, s:s, s:I, s:i, s:i, s:i, s:[i,i], "
+			"s:[{s:i, s:i, s:[s]}]}",
+		     "op", "create", "parent", 1, "name", name, "ino",
+		     (json_int_t)ino, "mode", mode, "uid", 0, "gid", 0, "time",
+		     10, 0, "chunks", "index", 0, "handle", 900, "replicas",
+		     addr);
+}
+
+/* The chunk a create places is allocated in the create's own change, as
+ * alloc_chunks would (unconfirmed); a create that fails leaves no chunk,
+ * and only a regular file takes one. */
+static void test_create_with_chunk(void **state)
+{
+	struct fixture *f = *state;
+	struct unconfirmed_seen seen;
+	struct chunk_list l;
+
+	assert_int_equal(create_with_chunk(f, "f", S_IFREG | 0644, 50,
+					   "127.0.0.1:1"),
+			 0);
+	assert_int_equal(list_chunks(f, 50, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.index[0], 0);
+	assert_int_equal(l.handle[0], 900);
+	assert_int_equal(l.nreplicas[0], 1);
+	seen = unconfirmed_rows(f);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(seen.handle, 900);
+	/* The name exists: nothing of the op stays. */
+	assert_int_equal(create_with_chunk(f, "f", S_IFREG | 0644, 51,
+					   "127.0.0.1:2"),
+			 -EEXIST);
+	assert_int_equal(list_chunks(f, 51, &l), 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(unconfirmed_rows(f).n, 1);
+	/* A FIFO, or a malformed chunk, fails the whole create. */
+	assert_int_equal(create_with_chunk(f, "p", S_IFIFO | 0644, 52,
+					   "127.0.0.1:1"),
+			 -EINVAL);
+	assert_int_equal(create_with_chunk(f, "g", S_IFREG | 0644, 53,
+					   "not an address"),
+			 -EINVAL);
+	check_counts(f, 2, 1, 1);
+}
+
 /* A server's replica rows come in handle order with their chunks'
  * current versions, from one pass over an index (no temporary b-tree),
  * and a row that outlived its chunk says so. */
@@ -1568,6 +1617,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_with_chunk, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup,
 						teardown),
