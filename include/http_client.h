@@ -1,9 +1,10 @@
 /*
- * http_client.h - HTTP client calls over libcurl with connections reused.
+ * http_client.h - HTTP client calls with connections reused.
  *
- * A client keeps a pool of curl easy handles; each call borrows one, so
- * concurrent calls from many threads are fine and a connection to a peer
- * stays open between calls. Every call has a timeout.
+ * Plain http:// calls go over this project's own HTTP/1.1 transport
+ * (lib/http_conn.h); https:// ones over libcurl, whose TLS it does not
+ * redo. Either way a client keeps its connections open between calls and
+ * concurrent calls from many threads are fine. Every call has a timeout.
  *
  * Return values: 0 when an HTTP exchange completed (whatever its status,
  * which is reported separately), or a negative errno when it did not:
@@ -118,5 +119,25 @@ int http_client_get_into_hdr(struct http_client *hc, const char *addr,
 			     const char *path, const char *const *headers,
 			     void *buf, size_t cap, size_t *got, long *status,
 			     char **err_body);
+
+/*
+ * A call in two halves, for a caller with work to do while the peer
+ * answers (a chunk server applying a write it also sent to the other
+ * replicas): http_client_send() sends the request of
+ * http_client_request_digest() and returns at once, never NULL;
+ * http_client_receive() reads the reply into *res as that call would
+ * and ends the call. Every sent call is received exactly once, and the
+ * arguments of the send stay valid until then. Over https (libcurl) the
+ * whole exchange happens in the receive.
+ */
+struct http_call;
+struct http_call *http_client_send(struct http_client *hc, const char *method,
+				   const char *addr, const char *path,
+				   const char *const *headers,
+				   const void *body, size_t len,
+				   const unsigned char *digest,
+				   const char *content_type);
+int http_client_receive(struct http_call *call, size_t max_resp,
+			struct http_result *res);
 
 #endif

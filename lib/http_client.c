@@ -20,6 +20,11 @@
  * exactly the method, target and body sent (CURLOPT_PATH_AS_IS keeps
  * curl from rewriting the target); so does a call with extra headers.
  * Other calls use the shared read-only lists.
+ *
+ * Plain http:// calls skip libcurl: they go through http_conn.c, whose
+ * exchange is one sendmsg() and the recv() calls of the reply, on
+ * connections the client keeps open (its pool replaces the handles').
+ * The header lines, the signature and the sinks are the same.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +37,7 @@
 
 #include "auth.h"
 #include "http_client.h"
+#include "http_conn.h"
 #include "log.h"
 #include "timeutil.h"
 #include "xmalloc.h"
@@ -70,6 +76,7 @@ struct http_client {
 	struct curl_slist *hdr_octet;  /* plus octet-stream content type */
 	const struct auth_key *auth;   /* borrowed; signs every call, or NULL */
 	char *ca_file;                 /* CA bundle: https://; or NULL */
+	struct hconn_pool *plain;      /* http:// connections, or NULL */
 };
 
 /* One call's request, as the caller gave it. */
@@ -91,7 +98,8 @@ static char *hc_default_ca;                     /* guarded by the lock */
 
 /* A growable response buffer with a hard maximum. */
 struct hc_sink {
-	CURL *h;          /* handle, to read Content-Length once headers came */
+	CURL *h;          /* handle, to read Content-Length once headers
+			   * came (NULL on the plain path) */
 	char *buf;        /* malloc()ed, NUL-terminated when non-NULL */
 	size_t len;       /* bytes received */
 	size_t cap;       /* bytes allocated, minus one for the NUL */
@@ -110,6 +118,8 @@ struct hc_into {
 	size_t got;       /* bytes written into it */
 	bool too_big;     /* a 200 body went over cap */
 	struct hc_sink err; /* non-200 body */
+	int dest;         /* plain path: enum hc_into_dest of the last room */
+	char drop[512];   /* plain path: error bytes beyond err.max */
 };
 
 static pthread_once_t hc_global_once = PTHREAD_ONCE_INIT;
@@ -181,6 +191,9 @@ struct http_client *http_client_new_sec(const struct http_client_opts *opts,
 	hc->hdr_octet = hc_slist_add(hc_slist_add(NULL, "Expect:"),
 				     "Content-Type: application/octet-stream");
 	hc_set_sec(hc, sec);
+	if (hc->ca_file == NULL)
+		hc->plain = hconn_pool_new(hc->connect_timeout_ms,
+					   hc->timeout_ms);
 	return hc;
 }
 
@@ -195,6 +208,7 @@ void http_client_free(struct http_client *hc)
 	curl_slist_free_all(hc->hdr_plain);
 	curl_slist_free_all(hc->hdr_json);
 	curl_slist_free_all(hc->hdr_octet);
+	hconn_pool_free(hc->plain);
 	pthread_mutex_destroy(&hc->lock);
 	free(hc->ca_file);
 	free(hc);
@@ -322,10 +336,29 @@ static bool hc_lines_ok(const char *const *lines)
  * content type, the signature and the extra lines. 0, or -EINVAL for a
  * bad extra line or a call auth_sign() refuses, -EIO if signing fails.
  */
+/* The X-DFS-Auth line of a call of a signing client into line (size
+ * bytes). 0, -EINVAL or -EIO as auth_sign(). */
+static int hc_auth_line(const struct http_client *hc,
+			const struct hc_call *call, char *line, size_t size)
+{
+	char sig[AUTH_HEADER_MAX];
+	int r;
+
+	r = call->digest != NULL
+		    ? auth_sign_digest(hc->auth, call->method, call->path,
+				       call->digest, time_now_ms(), sig)
+		    : auth_sign(hc->auth, call->method, call->path, call->body,
+				call->body != NULL ? call->len : 0,
+				time_now_ms(), sig);
+	if (r == 0)
+		snprintf(line, size, "%s: %s", AUTH_HEADER, sig);
+	return r;
+}
+
 static int hc_headers(struct http_client *hc, const struct hc_call *call,
 		      struct curl_slist **own, struct curl_slist **list)
 {
-	char line[256], sig[AUTH_HEADER_MAX];
+	char line[256];
 	const char *const *x;
 	struct curl_slist *l;
 	int r;
@@ -346,19 +379,10 @@ static int hc_headers(struct http_client *hc, const struct hc_call *call,
 		l = hc_slist_add(l, line);
 	}
 	if (hc->auth != NULL) {
-		r = call->digest != NULL
-			    ? auth_sign_digest(hc->auth, call->method,
-					       call->path, call->digest,
-					       time_now_ms(), sig)
-			    : auth_sign(hc->auth, call->method, call->path,
-					call->body,
-					call->body != NULL ? call->len : 0,
-					time_now_ms(), sig);
-		if (r != 0) {
+		if ((r = hc_auth_line(hc, call, line, sizeof(line))) != 0) {
 			curl_slist_free_all(l);
 			return r;
 		}
-		snprintf(line, sizeof(line), "%s: %s", AUTH_HEADER, sig);
 		l = hc_slist_add(l, line);
 	}
 	for (x = call->headers; x != NULL && *x != NULL; x++)
@@ -385,10 +409,20 @@ static void hc_set_method(CURL *h, const char *method, const void *body,
 			 strcmp(method, "POST") == 0 ? NULL : method);
 }
 
-/* Make room for "more" bytes in a sink; false when over its maximum. */
-static bool hc_sink_reserve(struct hc_sink *s, size_t more)
+/* The Content-Length of the reply a curl sink receives, or -1. */
+static int64_t hc_sink_length(const struct hc_sink *s)
 {
 	curl_off_t cl = -1;
+
+	if (s->h != NULL)
+		curl_easy_getinfo(s->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	return cl;
+}
+
+/* Make room for "more" bytes in a sink, a reply of Content-Length cl (-1:
+ * unknown); false when over its maximum. */
+static bool hc_sink_reserve(struct hc_sink *s, size_t more, int64_t cl)
+{
 	size_t ncap;
 	char *nbuf;
 
@@ -396,8 +430,6 @@ static bool hc_sink_reserve(struct hc_sink *s, size_t more)
 		return false;
 	if (s->len + more <= s->cap && s->buf != NULL)
 		return true;
-	if (s->buf == NULL)
-		curl_easy_getinfo(s->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	if (s->buf == NULL && cl > 0 && (uint64_t)cl <= s->max &&
 	    (size_t)cl >= more)
 		ncap = (size_t)cl;
@@ -418,7 +450,7 @@ static bool hc_sink_reserve(struct hc_sink *s, size_t more)
 /* Append to a sink; false (and too_big set) when it cannot take it. */
 static bool hc_sink_add(struct hc_sink *s, const char *data, size_t n)
 {
-	if (!hc_sink_reserve(s, n)) {
+	if (!hc_sink_reserve(s, n, s->buf == NULL ? hc_sink_length(s) : -1)) {
 		s->too_big = true;
 		return false;
 	}
@@ -486,6 +518,170 @@ static CURLcode hc_perform(const struct http_client *hc, CURL *h,
 	return rc;
 }
 
+/*
+ * ---------------------------------------------------------------------
+ * The plain http:// path (http_conn.c)
+ * ---------------------------------------------------------------------
+ */
+
+/* Most extra header lines a call may carry on the plain path. */
+#define HC_PLAIN_LINES 16
+
+/* Where the last room of an hc_into went. */
+enum hc_into_dest {
+	HC_INTO_BODY,
+	HC_INTO_ERR,
+	HC_INTO_DROP,
+};
+
+/* hconn_sink room() of a struct hc_sink. */
+static char *hc_sink_room(void *arg, long status, int64_t length, size_t *n,
+			  int *err)
+{
+	struct hc_sink *s = arg;
+	size_t want;
+
+	(void)status;
+	if (length >= 0 && (uint64_t)length > s->max)
+		want = SIZE_MAX;
+	else if (length >= 0)
+		want = (size_t)length - s->len;
+	else
+		want = s->max - s->len < 16384 ? s->max - s->len : 16384;
+	if (want == 0 || !hc_sink_reserve(s, want, length)) {
+		s->too_big = true;
+		*err = -EMSGSIZE;
+		return NULL;
+	}
+	*n = s->cap - s->len;
+	return s->buf + s->len;
+}
+
+/* hconn_sink filled() of a struct hc_sink. */
+static void hc_sink_filled(void *arg, size_t n)
+{
+	struct hc_sink *s = arg;
+
+	s->len += n;
+	s->buf[s->len] = '\0';
+}
+
+/* hconn_sink room() of http_client_get_into(): the caller's buffer for a
+ * 200 reply; for any other, the bounded error sink, then a scratch
+ * buffer for what goes over it. */
+static char *hc_into_room(void *arg, long status, int64_t length, size_t *n,
+			  int *err)
+{
+	struct hc_into *in = arg;
+	size_t want;
+
+	if (status == 200) {
+		if ((length >= 0 && (uint64_t)length > in->cap) ||
+		    in->got == in->cap) {
+			in->too_big = true;
+			*err = -EMSGSIZE;
+			return NULL;
+		}
+		in->dest = HC_INTO_BODY;
+		*n = in->cap - in->got;
+		return in->buf + in->got;
+	}
+	want = in->err.max - in->err.len;
+	if (want > 4096)
+		want = 4096;
+	if (want > 0 && hc_sink_reserve(&in->err, want, -1)) {
+		in->dest = HC_INTO_ERR;
+		*n = in->err.cap - in->err.len;
+		return in->err.buf + in->err.len;
+	}
+	in->dest = HC_INTO_DROP;
+	*n = sizeof(in->drop);
+	return in->drop;
+}
+
+/* hconn_sink filled() of http_client_get_into(). */
+static void hc_into_filled(void *arg, size_t n)
+{
+	struct hc_into *in = arg;
+
+	if (in->dest == HC_INTO_BODY)
+		in->got += n;
+	else if (in->dest == HC_INTO_ERR)
+		hc_sink_filled(&in->err, n);
+}
+
+/*
+ * The header lines of a call on the plain path into lines[] (HC_PLAIN_LINES
+ * + 3 entries, NULL-terminated): its content type and signature, whose
+ * texts go into ctype and auth (256 bytes each), then the caller's.
+ */
+static int hc_plain_lines(const struct http_client *hc,
+			  const struct hc_call *call, const char **lines,
+			  char *ctype, char *auth)
+{
+	const char *const *x;
+	size_t n = 0;
+	int r;
+
+	if (!hc_lines_ok(call->headers))
+		return -EINVAL;
+	if (call->body != NULL) {
+		snprintf(ctype, 256, "Content-Type: %s",
+			 call->content_type != NULL ? call->content_type
+						    : "application/json");
+		lines[n++] = ctype;
+	}
+	if (hc->auth != NULL) {
+		if ((r = hc_auth_line(hc, call, auth, 256)) != 0)
+			return r;
+		lines[n++] = auth;
+	}
+	for (x = call->headers; x != NULL && *x != NULL; x++) {
+		if (n == HC_PLAIN_LINES + 2)
+			return -EINVAL;
+		lines[n++] = *x;
+	}
+	lines[n] = NULL;
+	return 0;
+}
+
+/* One call on the plain path, its reply into "sink". */
+static int hc_plain_call(struct http_client *hc, const struct hc_call *call,
+			 const struct hconn_sink *sink, long *status)
+{
+	const char *lines[HC_PLAIN_LINES + 3];
+	char ctype[256], auth[256];
+	struct hconn_req rq = {
+		.method = call->method, .addr = call->addr,
+		.target = call->path, .lines = lines, .body = call->body,
+		.len = call->len,
+	};
+	int r;
+
+	if ((r = hc_plain_lines(hc, call, lines, ctype, auth)) != 0)
+		return r;
+	return hconn_exchange(hc->plain, &rq, sink, status);
+}
+
+/* http_client_request_hdr() on the plain path. */
+static int hc_plain_request(struct http_client *hc, const struct hc_call *call,
+			    size_t max_resp, struct http_result *res)
+{
+	struct hc_sink sink = {.max = max_resp};
+	struct hconn_sink hs = {hc_sink_room, hc_sink_filled, &sink};
+	int r;
+
+	r = hc_plain_call(hc, call, &hs, &res->status);
+	if (r == 0) {
+		res->body = sink.buf;
+		res->len = sink.len;
+	} else {
+		res->status = 0;
+		free(sink.buf);
+	}
+	return r;
+}
+
 /* http_client_request_hdr() for a described call. */
 static int hc_request(struct http_client *hc, const struct hc_call *call,
 		      size_t max_resp, struct http_result *res)
@@ -497,6 +693,8 @@ static int hc_request(struct http_client *hc, const struct hc_call *call,
 	int r;
 
 	memset(res, 0, sizeof(*res));
+	if (hc->plain != NULL)
+		return hc_plain_request(hc, call, max_resp, res);
 	if ((r = hc_headers(hc, call, &own, &headers)) != 0)
 		goto out;
 	h = hc_handle_get(hc);
@@ -519,6 +717,70 @@ out:
 		hc_handle_put(hc, h);
 	curl_slist_free_all(own);
 	free(sink.buf);
+	return r;
+}
+
+/* A call sent and not yet received (http_client_send()). */
+struct http_call {
+	struct http_client *hc;
+	struct hc_call call;           /* the caller's, borrowed */
+	int err;                       /* building the request failed */
+	bool plain;                    /* sent over http_conn.c */
+	const char *lines[HC_PLAIN_LINES + 3];
+	char ctype[256], auth[256];    /* texts of lines[] */
+	struct hconn_req rq;
+	struct hconn_call hcall;
+};
+
+struct http_call *http_client_send(struct http_client *hc, const char *method,
+				   const char *addr, const char *path,
+				   const char *const *headers,
+				   const void *body, size_t len,
+				   const unsigned char *digest,
+				   const char *content_type)
+{
+	struct http_call *c = xcalloc(1, sizeof(*c));
+
+	c->hc = hc;
+	c->call = (struct hc_call){
+		.method = method, .addr = addr, .path = path,
+		.headers = headers, .body = body, .len = len,
+		.content_type = content_type, .digest = digest,
+	};
+	c->plain = hc->plain != NULL;
+	if (!c->plain)
+		return c;
+	c->err = hc_plain_lines(hc, &c->call, c->lines, c->ctype, c->auth);
+	if (c->err != 0)
+		return c;
+	c->rq = (struct hconn_req){
+		.method = method, .addr = addr, .target = path,
+		.lines = c->lines, .body = body, .len = len,
+	};
+	hconn_send(hc->plain, &c->rq, &c->hcall);
+	return c;
+}
+
+int http_client_receive(struct http_call *c, size_t max_resp,
+			struct http_result *res)
+{
+	struct hc_sink sink = {.max = max_resp};
+	struct hconn_sink hs = {hc_sink_room, hc_sink_filled, &sink};
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (!c->plain) {
+		r = hc_request(c->hc, &c->call, max_resp, res);
+	} else if ((r = c->err) == 0 &&
+		   (r = hconn_receive(&c->hcall, &hs, &res->status)) == 0) {
+		res->body = sink.buf;
+		res->len = sink.len;
+		sink.buf = NULL;
+	} else {
+		res->status = 0;
+	}
+	free(sink.buf);
+	free(c);
 	return r;
 }
 
@@ -583,12 +845,26 @@ int http_client_get_into_hdr(struct http_client *hc, const char *addr,
 	*status = 0;
 	if (err_body != NULL)
 		*err_body = NULL;
+	in.err.max = HC_ERR_BODY_MAX;
+	if (hc->plain != NULL) {
+		struct hconn_sink hs = {hc_into_room, hc_into_filled, &in};
+
+		if ((r = hc_plain_call(hc, &call, &hs, status)) != 0) {
+			*status = 0;
+			goto out;
+		}
+		*got = in.got;
+		if (err_body != NULL) {
+			*err_body = in.err.buf;
+			in.err.buf = NULL;
+		}
+		goto out;
+	}
 	if ((r = hc_headers(hc, &call, &own, &list)) != 0)
 		goto out;
 	h = hc_handle_get(hc);
 	in.h = h;
 	in.err.h = h;
-	in.err.max = HC_ERR_BODY_MAX;
 	hc_set_method(h, "GET", NULL, 0);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hc_into_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &in);

@@ -52,9 +52,10 @@ daemon_srcs() {
 # The files each harness needs besides $common.
 declare -A deps=(
 	[fuzz_auth]="lib/auth.c"
-	[fuzz_names]="lib/proto.c lib/json_writer.c lib/http_client.c lib/auth.c"
-	[fuzz_proto_attr]="lib/proto.c lib/json_writer.c lib/http_client.c lib/auth.c"
-	[fuzz_http]="tests/fuzz/fuzz_net.c lib/http_server.c lib/http_client.c lib/auth.c lib/proto.c lib/json_writer.c"
+	[fuzz_names]="lib/proto.c lib/json_writer.c lib/http_client.c lib/http_conn.c lib/auth.c"
+	[fuzz_proto_attr]="lib/proto.c lib/json_writer.c lib/http_client.c lib/http_conn.c lib/auth.c"
+	[fuzz_http]="tests/fuzz/fuzz_net.c lib/http_server.c lib/http_client.c lib/http_conn.c lib/auth.c lib/proto.c lib/json_writer.c"
+	[fuzz_http_reply]="lib/http_client.c lib/http_conn.c lib/auth.c"
 	[fuzz_path]="tools/cli.c $alllib"
 	[fuzz_master]="tests/fuzz/fuzz_net.c $(daemon_srcs masterd) $alllib"
 	[fuzz_chunkd]="tests/fuzz/fuzz_net.c $(daemon_srcs chunkd) $alllib"

@@ -520,6 +520,83 @@ static void test_keepalive(void **state)
 		assert_string_equal(peers[i], peers[0]);
 }
 
+/* A kept-alive connection the server closed is replaced without the
+ * caller noticing: closed for idleness (found before the call), and
+ * closed by a server that restarted on the same port a moment ago (found
+ * by the call itself, which goes again on a new connection). */
+static void test_closed_keepalive(void **state)
+{
+	struct http_server_opts so = {.listen = "127.0.0.1:0",
+				      .idle_timeout_s = 1};
+	struct http_client *c = http_client_new(NULL);
+	struct http_server *s;
+	char a[64];
+	int i;
+
+	(void)state;
+	s = http_server_new(&so, routes, sizeof(routes) / sizeof(routes[0]),
+			    NULL);
+	assert_non_null(s);
+	snprintf(a, sizeof(a), "127.0.0.1:%u", http_server_port(s));
+	so.listen = a;
+	pthread_mutex_lock(&peers_lock);
+	npeers = 0;
+	pthread_mutex_unlock(&peers_lock);
+	assert_int_equal(rpc_get(c, a, "/peer", NULL, NULL), 0);
+	usleep(2500 * 1000);
+	assert_int_equal(rpc_get(c, a, "/peer", NULL, NULL), 0);
+	assert_int_equal(npeers, 2);
+	assert_string_not_equal(peers[0], peers[1]);
+	for (i = 0; i < 3; i++) {
+		http_server_free(s);
+		s = http_server_new(&so, routes,
+				    sizeof(routes) / sizeof(routes[0]), NULL);
+		assert_non_null(s);
+		assert_int_equal(rpc_call(c, a, "/json", NULL, NULL, NULL), 0);
+	}
+	http_server_free(s);
+	http_client_free(c);
+}
+
+/* Calls in two halves: several sent before any is received, received
+ * in another order, each with its own reply; a send to a dead address
+ * reports at the receive. */
+static void test_send_receive(void **state)
+{
+	struct http_call *calls[4];
+	struct http_result res;
+	char bodies[4][3000], dead[64];
+	struct http_server_opts so = {.listen = "127.0.0.1:0"};
+	struct http_server *tmp;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		memset(bodies[i], 'a' + i, sizeof(bodies[i]));
+		calls[i] = http_client_send(hc, "PUT", addr, "/echo", NULL,
+					    bodies[i], (size_t)(1000 * i), NULL,
+					    "application/octet-stream");
+		assert_non_null(calls[i]);
+	}
+	for (i = 3; i >= 0; i--) {
+		assert_int_equal(http_client_receive(calls[i], 4096, &res), 0);
+		assert_int_equal(res.status, 200);
+		assert_int_equal(res.len, (size_t)(1000 * i));
+		if (i > 0)
+			assert_memory_equal(res.body, bodies[i], res.len);
+		http_result_release(&res);
+	}
+	tmp = http_server_new(&so, routes, 1, NULL);
+	assert_non_null(tmp);
+	snprintf(dead, sizeof(dead), "127.0.0.1:%u", http_server_port(tmp));
+	http_server_free(tmp);
+	calls[0] = http_client_send(hc, "POST", dead, "/json", NULL, "{}", 2,
+				    NULL, NULL);
+	assert_int_equal(http_client_receive(calls[0], 4096, &res),
+			 -ECONNREFUSED);
+	assert_null(res.body);
+}
+
 /* Worker of test_concurrent: its own pattern, many calls. */
 static void *concurrent_worker(void *arg)
 {
@@ -709,6 +786,8 @@ int main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_get_into),
 		cmocka_unit_test(test_keepalive),
+		cmocka_unit_test(test_closed_keepalive),
+		cmocka_unit_test(test_send_receive),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_transport_errors),
 		cmocka_unit_test(test_listen_errors),
