@@ -645,33 +645,50 @@ static int hc_plain_lines(const struct http_client *hc,
 	return 0;
 }
 
-/* One call on the plain path, its reply into "sink". */
-static int hc_plain_call(struct http_client *hc, const struct hc_call *call,
-			 const struct hconn_sink *sink, long *status)
-{
+/* A call on the plain path, from its send to its receive; on the stack
+ * for a one-shot call, allocated by http_client_send() otherwise. */
+struct http_call {
+	struct http_client *hc;
+	struct hc_call call;           /* the caller's, borrowed */
+	int err;                       /* building the request failed */
+	bool plain;                    /* sent over http_conn.c */
 	const char *lines[HC_PLAIN_LINES + 3];
-	char ctype[256], auth[256];
-	struct hconn_req rq = {
-		.method = call->method, .addr = call->addr,
-		.target = call->path, .lines = lines, .body = call->body,
-		.len = call->len,
-	};
-	int r;
+	char ctype[256], auth[256];    /* texts of lines[] */
+	struct hconn_req rq;
+	struct hconn_call hcall;
+};
 
-	if ((r = hc_plain_lines(hc, call, lines, ctype, auth)) != 0)
-		return r;
-	return hconn_exchange(hc->plain, &rq, sink, status);
+/* Build the request of c (c->hc and c->call set) and send it. */
+static void hc_plain_send(struct http_call *c)
+{
+	c->plain = true;
+	c->err = hc_plain_lines(c->hc, &c->call, c->lines, c->ctype, c->auth);
+	if (c->err != 0)
+		return;
+	c->rq = (struct hconn_req){
+		.method = c->call.method, .addr = c->call.addr,
+		.target = c->call.path, .lines = c->lines,
+		.body = c->call.body, .len = c->call.len,
+	};
+	hconn_send(c->hc->plain, &c->rq, &c->hcall);
 }
 
-/* http_client_request_hdr() on the plain path. */
-static int hc_plain_request(struct http_client *hc, const struct hc_call *call,
-			    size_t max_resp, struct http_result *res)
+/* The reply of a call hc_plain_send() sent, into "sink". */
+static int hc_plain_receive(struct http_call *c, const struct hconn_sink *sink,
+			    long *status)
+{
+	return c->err != 0 ? c->err : hconn_receive(&c->hcall, sink, status);
+}
+
+/* The reply of a call hc_plain_send() sent, as an http_result. */
+static int hc_plain_result(struct http_call *c, size_t max_resp,
+			   struct http_result *res)
 {
 	struct hc_sink sink = {.max = max_resp};
 	struct hconn_sink hs = {hc_sink_room, hc_sink_filled, &sink};
 	int r;
 
-	r = hc_plain_call(hc, call, &hs, &res->status);
+	r = hc_plain_receive(c, &hs, &res->status);
 	if (r == 0) {
 		res->body = sink.buf;
 		res->len = sink.len;
@@ -680,6 +697,16 @@ static int hc_plain_request(struct http_client *hc, const struct hc_call *call,
 		free(sink.buf);
 	}
 	return r;
+}
+
+/* http_client_request_hdr() on the plain path. */
+static int hc_plain_request(struct http_client *hc, const struct hc_call *call,
+			    size_t max_resp, struct http_result *res)
+{
+	struct http_call c = {.hc = hc, .call = *call};
+
+	hc_plain_send(&c);
+	return hc_plain_result(&c, max_resp, res);
 }
 
 /* http_client_request_hdr() for a described call. */
@@ -720,18 +747,6 @@ out:
 	return r;
 }
 
-/* A call sent and not yet received (http_client_send()). */
-struct http_call {
-	struct http_client *hc;
-	struct hc_call call;           /* the caller's, borrowed */
-	int err;                       /* building the request failed */
-	bool plain;                    /* sent over http_conn.c */
-	const char *lines[HC_PLAIN_LINES + 3];
-	char ctype[256], auth[256];    /* texts of lines[] */
-	struct hconn_req rq;
-	struct hconn_call hcall;
-};
-
 struct http_call *http_client_send(struct http_client *hc, const char *method,
 				   const char *addr, const char *path,
 				   const char *const *headers,
@@ -747,39 +762,19 @@ struct http_call *http_client_send(struct http_client *hc, const char *method,
 		.headers = headers, .body = body, .len = len,
 		.content_type = content_type, .digest = digest,
 	};
-	c->plain = hc->plain != NULL;
-	if (!c->plain)
-		return c;
-	c->err = hc_plain_lines(hc, &c->call, c->lines, c->ctype, c->auth);
-	if (c->err != 0)
-		return c;
-	c->rq = (struct hconn_req){
-		.method = method, .addr = addr, .target = path,
-		.lines = c->lines, .body = body, .len = len,
-	};
-	hconn_send(hc->plain, &c->rq, &c->hcall);
+	if (hc->plain != NULL)
+		hc_plain_send(c);
 	return c;
 }
 
 int http_client_receive(struct http_call *c, size_t max_resp,
 			struct http_result *res)
 {
-	struct hc_sink sink = {.max = max_resp};
-	struct hconn_sink hs = {hc_sink_room, hc_sink_filled, &sink};
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	if (!c->plain) {
-		r = hc_request(c->hc, &c->call, max_resp, res);
-	} else if ((r = c->err) == 0 &&
-		   (r = hconn_receive(&c->hcall, &hs, &res->status)) == 0) {
-		res->body = sink.buf;
-		res->len = sink.len;
-		sink.buf = NULL;
-	} else {
-		res->status = 0;
-	}
-	free(sink.buf);
+	r = c->plain ? hc_plain_result(c, max_resp, res)
+		     : hc_request(c->hc, &c->call, max_resp, res);
 	free(c);
 	return r;
 }
@@ -848,8 +843,10 @@ int http_client_get_into_hdr(struct http_client *hc, const char *addr,
 	in.err.max = HC_ERR_BODY_MAX;
 	if (hc->plain != NULL) {
 		struct hconn_sink hs = {hc_into_room, hc_into_filled, &in};
+		struct http_call pc = {.hc = hc, .call = call};
 
-		if ((r = hc_plain_call(hc, &call, &hs, status)) != 0) {
+		hc_plain_send(&pc);
+		if ((r = hc_plain_receive(&pc, &hs, status)) != 0) {
 			*status = 0;
 			goto out;
 		}

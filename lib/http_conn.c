@@ -442,21 +442,32 @@ static int read_head(int fd, char *head, size_t *got, size_t *body,
 	return 0;
 }
 
+/* The sink's room for at most "max" more bytes of body, or NULL with
+ * its error in *err. */
+static char *sink_room(const struct hconn_sink *sink,
+		       const struct hconn_reply *rep, uint64_t max,
+		       size_t *room, int *err)
+{
+	char *dst;
+
+	*err = -EIO;
+	dst = sink->room(sink->arg, rep->status, rep->length, room, err);
+	if (dst != NULL && *room > max)
+		*room = (size_t)max;
+	return dst;
+}
+
 /* Hand "n" bytes of body (already received, at src) to the sink. */
 static int sink_copy(const struct hconn_sink *sink,
 		     const struct hconn_reply *rep, const char *src, size_t n)
 {
 	size_t room;
 	char *dst;
-	int err = -EIO;
+	int err;
 
 	while (n > 0) {
-		dst = sink->room(sink->arg, rep->status, rep->length, &room,
-				 &err);
-		if (dst == NULL)
+		if ((dst = sink_room(sink, rep, n, &room, &err)) == NULL)
 			return err;
-		if (room > n)
-			room = n;
 		memcpy(dst, src, room);
 		sink->filled(sink->arg, room);
 		src += room;
@@ -474,15 +485,11 @@ static int sink_recv(int fd, const struct hconn_sink *sink,
 	size_t room;
 	ssize_t k;
 	char *dst;
-	int err = -EIO;
+	int err;
 
 	while (left > 0) {
-		dst = sink->room(sink->arg, rep->status, rep->length, &room,
-				 &err);
-		if (dst == NULL)
+		if ((dst = sink_room(sink, rep, left, &room, &err)) == NULL)
 			return err;
-		if (room > left)
-			room = (size_t)left;
 		k = recv_some(fd, dst, room, false, deadline);
 		if (k < 0)
 			return (int)k;
@@ -599,13 +606,4 @@ int hconn_receive(struct hconn_call *c, const struct hconn_sink *sink,
 		r = call_send(c, true);
 	}
 	return public_errno(r);
-}
-
-int hconn_exchange(struct hconn_pool *p, const struct hconn_req *rq,
-		   const struct hconn_sink *sink, long *status)
-{
-	struct hconn_call c;
-
-	hconn_send(p, rq, &c);
-	return hconn_receive(&c, sink, status);
 }

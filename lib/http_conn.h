@@ -59,17 +59,14 @@ struct hconn_pool *hconn_pool_new(long connect_timeout_ms, long timeout_ms);
 void hconn_pool_free(struct hconn_pool *p);
 
 /*
- * One exchange: send the request, read the reply into the sink. 0 with
- * *status set, or -ECONNREFUSED (cannot connect), -ETIMEDOUT, -EIO
- * (anything else), or the sink's error. A kept-alive connection that the
- * peer had closed is replaced once, before any byte of the reply came.
+ * An exchange in two halves: hconn_send() sends the request on a kept
+ * connection (or a new one) and returns; hconn_receive() reads the reply
+ * into the sink and returns 0 with *status set, or -ECONNREFUSED (cannot
+ * connect), -ETIMEDOUT, -EIO (anything else), or the sink's error. The
+ * request stays borrowed until then: a kept connection that the peer had
+ * closed is replaced once, before any byte of the reply came, and the
+ * request sent again.
  */
-int hconn_exchange(struct hconn_pool *p, const struct hconn_req *rq,
-		   const struct hconn_sink *sink, long *status);
-
-/* An exchange in two halves (hconn_send(), then hconn_receive(), which
- * returns what hconn_exchange() would). The request stays borrowed until
- * the reply is received: it is sent again if the connection was dead. */
 struct hconn_call {
 	struct hconn_pool *p;
 	const struct hconn_req *rq;
