@@ -4,7 +4,8 @@ EP_CHUNK_WRITE). Both keep the failure protocol of "Write pipeline
 recovery": a failing replica is named in DOWNSTREAM {"failed": addr}.
 
 - test_direct_dead_member: PUT /chunk/write straight to one server
-  with chain = [live server, dead address] and the reverse. Observed:
+  with chain = [live server, dead address] and the reverse, on chunks
+  the master allocated. Observed:
   a 4 KiB write (fanned out) answers DOWNSTREAM naming the dead address
   whichever its place, and the receiving server and the live member both
   hold the bytes; a 1 MiB write (chain) answers the same.
@@ -55,19 +56,28 @@ def test_direct_dead_member(cluster):
     cluster.allow(DEATH_NOISE)
     a, b = cluster.chunkd_addr(1), cluster.chunkd_addr(2)
     dead = free_addr()
-    base = random.randrange(1 << 40, 1 << 50)
     cases = [(4096, [b, dead]), (4096, [dead, b]), (MiB, [b, dead]),
              (MiB, [dead, b])]
-    for i, (size, chain) in enumerate(cases):
-        handle = base + i
+    # Chunks the master allocated (on every server): a replica of a
+    # handle it does not know is deleted at the server's next heartbeat,
+    # which could fall between a write and its check.
+    path = cluster.mount / f"direct-{random.randrange(1 << 30)}"
+    path.write_bytes(b"")
+    chunks = fu.api(cluster, "/api/chunks",
+                    {"ino": os.stat(path).st_ino, "index": 0,
+                     "count": len(cases), "write": True})["chunks"]
+    for ch, (size, chain) in zip(chunks, cases):
+        assert {a, b} <= set(ch["replicas"]), ch
+        handle, version = ch["handle"], ch["version"]
         body = os.urandom(size)
-        status, err = fu.chunk_write(a, handle, chain, body)
+        status, err = fu.chunk_write(a, handle, chain, body,
+                                     version=version)
         assert status == 502, (size, chain, status, err)
         assert err["failed"] == dead, (size, chain, err)
-        assert replica_bytes(a, handle, 1, size) == body
+        assert replica_bytes(a, handle, version, size) == body
         if chain[0] == b or size <= 256 * 1024:
             # Fanned out, or chain[0] alive: b applied it too.
-            assert replica_bytes(b, handle, 1, size) == body
+            assert replica_bytes(b, handle, version, size) == body
 
 
 @pytest.mark.dfs_timeout(240)
