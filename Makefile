@@ -19,7 +19,7 @@ WARNINGS = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS ?= -g -O2
 ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARNINGS) -D_GNU_SOURCE -Iinclude \
 	-MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -pthread
-LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -ldl -lm
+LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread -ldl -lm
 
 ifdef SANITIZE
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \

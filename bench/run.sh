@@ -257,7 +257,7 @@ build_mdbench() {
 	# shellcheck disable=SC2046
 	cc -std=gnu11 -O2 -D_GNU_SOURCE -Iinclude -pthread -o "$MDBENCH" \
 		bench/mdbench.c build/obj/libdfs.a \
-		$(pkg-config --libs $pkgs) -pthread -lm
+		$(pkg-config --libs $pkgs) -lhttp_parser -pthread -lm
 }
 
 # cell WORKLOAD SYSTEM: "median (min-max)", or "-".

@@ -12,6 +12,7 @@ packages=(
 	libsqlite3-dev sqlite3
 	libcurl4-openssl-dev
 	libmicrohttpd-dev
+	libhttp-parser-dev
 	libjansson-dev
 	libssl-dev openssl
 	libxxhash-dev

@@ -3,9 +3,10 @@
  * connections (see http_conn.h).
  *
  * Sockets are non-blocking; every wait is a poll() bounded by the
- * exchange's deadline. A reply is read into a header buffer first; what
- * follows the header block there is the start of the body, and the rest
- * of the body is received straight into the sink's buffers.
+ * exchange's deadline. Replies are parsed by http_parser (Debian's
+ * libhttp-parser, Node.js's parser before llhttp): it reads the header
+ * block and whatever body came in the same recv(); the rest of a body
+ * whose length is known is received straight into the sink's buffers.
  */
 #include <errno.h>
 #include <limits.h>
@@ -18,10 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <http_parser.h>
 
 #include "dfs_proto.h"
 #include "http_conn.h"
@@ -38,8 +40,8 @@
  * (the peer may have closed it: libmicrohttpd's idle timeout). */
 #define HCONN_CHECK_IDLE_MS 1000
 
-/* Largest reply header block. */
-#define HCONN_HEAD_MAX 16384
+/* Bytes of a reply received at once while http_parser reads it. */
+#define HCONN_RECV_BUF 16384
 
 /* Request header blocks up to this size are built on the stack. */
 #define HCONN_REQ_STACK 2048
@@ -344,104 +346,6 @@ static int send_request(int fd, const struct hconn_req *rq, int64_t deadline)
 	return r;
 }
 
-/* The value of header line "line" if its name is "name" (with the
- * colon), else NULL. */
-static const char *header_value(const char *line, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (strncasecmp(line, name, n) != 0)
-		return NULL;
-	line += n;
-	while (*line == ' ' || *line == '\t')
-		line++;
-	return line;
-}
-
-/* Parse the NUL-terminated header block "head" into *rep. */
-static int parse_head(char *head, struct hconn_reply *rep)
-{
-	char *line, *next, *end;
-	const char *v;
-	unsigned long long cl;
-
-	if (strncmp(head, "HTTP/1.", 7) != 0 || head[8] != ' ' ||
-	    head[9] < '1' || head[9] > '5')
-		return -EIO;
-	rep->status = strtol(head + 9, &end, 10);
-	if (end != head + 12)
-		return -EIO;
-	rep->keep = head[7] == '1';
-	rep->length = -1;
-	for (line = strstr(head, "\r\n"); line != NULL; line = next) {
-		line += 2;
-		if ((next = strstr(line, "\r\n")) != NULL)
-			*next = '\0';
-		if ((v = header_value(line, "content-length:")) != NULL) {
-			errno = 0;
-			cl = strtoull(v, &end, 10);
-			if (errno != 0 || end == v || cl > INT64_MAX)
-				return -EIO;
-			rep->length = (int64_t)cl;
-		} else if ((v = header_value(line, "transfer-encoding:")) !=
-			   NULL) {
-			if (strcasecmp(v, "identity") != 0)
-				return -EIO;
-		} else if ((v = header_value(line, "connection:")) != NULL) {
-			if (strcasestr(v, "close") != NULL)
-				rep->keep = false;
-		}
-		if (next == NULL)
-			break;
-	}
-	if (rep->length < 0)
-		rep->keep = false;
-	return 0;
-}
-
-/*
- * Read the reply's header block into head (HCONN_HEAD_MAX bytes),
- * skipping interim (1xx) replies. On success *got is the number of bytes
- * in head and *body where the body starts among them. *any is set once
- * a byte of the reply arrived.
- */
-static int read_head(int fd, char *head, size_t *got, size_t *body,
-		     struct hconn_reply *rep, bool *any, int64_t deadline)
-{
-	size_t n = 0, from = 0;
-	char *end;
-	ssize_t k;
-	int r;
-
-	for (;;) {
-		head[n] = '\0';
-		end = strstr(head + from, "\r\n\r\n");
-		if (end == NULL) {
-			from = n > 3 ? n - 3 : 0;
-			if (n == HCONN_HEAD_MAX - 1)
-				return -EIO;
-			k = recv_some(fd, head + n, HCONN_HEAD_MAX - 1 - n,
-				      n == 0, deadline);
-			if (k <= 0)
-				return k == 0 ? -ECONNRESET : (int)k;
-			*any = true;
-			n += (size_t)k;
-			continue;
-		}
-		end[2] = '\0';
-		if ((r = parse_head(head, rep)) != 0)
-			return r;
-		*body = (size_t)(end + 4 - head);
-		if (rep->status >= 200 || rep->status == 101)
-			break;
-		memmove(head, head + *body, n - *body);
-		n -= *body;
-		from = 0;
-	}
-	*got = n;
-	return 0;
-}
-
 /* The sink's room for at most "max" more bytes of body, or NULL with
  * its error in *err. */
 static char *sink_room(const struct hconn_sink *sink,
@@ -501,29 +405,114 @@ static int sink_recv(int fd, const struct hconn_sink *sink,
 	return 0;
 }
 
-/* Read the reply on fd into the sink. */
+/* What http_parser's callbacks saw of one reply. */
+struct reply_parse {
+	const struct hconn_sink *sink;
+	struct hconn_reply *rep;
+	bool head_done;                /* the final header block is parsed */
+	bool chunked;                  /* its body comes in chunks */
+	bool done;                     /* the whole reply is parsed */
+	int err;                       /* the sink's error, 0 if none */
+};
+
+static int on_headers_complete(http_parser *p)
+{
+	struct reply_parse *rp = p->data;
+
+	if (p->status_code < 100 || p->status_code > 599)
+		return -1;
+	/* An interim (1xx) reply has no body; the parser goes on to the
+	 * next one. */
+	if (p->status_code < 200)
+		return 0;
+	rp->chunked = (p->flags & F_CHUNKED) != 0;
+	rp->rep->status = p->status_code;
+	rp->rep->length = -1;
+	if ((p->flags & F_CONTENTLENGTH) != 0 && !rp->chunked) {
+		if (p->content_length > INT64_MAX)
+			return -1;
+		rp->rep->length = (int64_t)p->content_length;
+	}
+	rp->rep->keep = http_should_keep_alive(p) != 0;
+	rp->head_done = true;
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+	struct reply_parse *rp = p->data;
+
+	rp->err = sink_copy(rp->sink, rp->rep, at, n);
+	return rp->err != 0 ? -1 : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct reply_parse *rp = p->data;
+
+	if (rp->head_done) {
+		rp->done = true;
+		/* Stop here: whatever follows is not part of this reply. */
+		http_parser_pause(p, 1);
+	}
+	return 0;
+}
+
+/*
+ * Read the reply on fd into the sink. http_parser reads the header
+ * block (skipping interim replies) and whatever body came with it; the
+ * rest of a body of known length, or one that ends with the connection,
+ * is received straight into the sink, while a chunked one goes on
+ * through the parser.
+ */
 static int read_reply(int fd, const struct hconn_sink *sink,
 		      struct hconn_reply *rep, bool *any, int64_t deadline)
 {
-	char *head = xmalloc(HCONN_HEAD_MAX);
-	size_t got = 0, body = 0, have;
-	uint64_t left;
-	int r;
+	static const http_parser_settings settings = {
+		.on_headers_complete = on_headers_complete,
+		.on_body = on_body,
+		.on_message_complete = on_message_complete,
+	};
+	struct reply_parse rp = {.sink = sink, .rep = rep};
+	enum http_errno e;
+	http_parser parser;
+	char *buf = xmalloc(HCONN_RECV_BUF);
+	size_t parsed;
+	ssize_t k;
+	int r = 0;
 
-	r = read_head(fd, head, &got, &body, rep, any, deadline);
-	if (r != 0)
-		goto out;
-	have = got - body;
-	left = rep->length < 0 ? UINT64_MAX : (uint64_t)rep->length;
-	if (have > left) {
+	http_parser_init(&parser, HTTP_RESPONSE);
+	parser.data = &rp;
+	while (!rp.done) {
+		if (rp.head_done && !rp.chunked) {
+			r = sink_recv(fd, sink, rep,
+				      rep->length < 0 ? UINT64_MAX
+						      : parser.content_length,
+				      deadline);
+			break;
+		}
+		k = recv_some(fd, buf, HCONN_RECV_BUF, !*any, deadline);
+		if (k <= 0) {
+			r = k == 0 ? -ECONNRESET : (int)k;
+			break;
+		}
+		*any = true;
+		parsed = http_parser_execute(&parser, &settings, buf,
+					     (size_t)k);
+		e = HTTP_PARSER_ERRNO(&parser);
+		if (rp.err != 0) {
+			r = rp.err;
+			break;
+		}
+		if (e != HPE_OK && !(e == HPE_PAUSED && rp.done)) {
+			r = -EIO;
+			break;
+		}
 		/* More than the reply: the stream is out of step. */
-		rep->keep = false;
-		have = (size_t)left;
+		if (rp.done && parsed < (size_t)k)
+			rep->keep = false;
 	}
-	if ((r = sink_copy(sink, rep, head + body, have)) == 0)
-		r = sink_recv(fd, sink, rep, left - have, deadline);
-out:
-	free(head);
+	free(buf);
 	return r;
 }
 

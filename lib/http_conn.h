@@ -10,9 +10,9 @@
  * exchange is one sendmsg() of the header block and the body, then
  * recv() calls; a response body goes straight into its final buffer.
  *
- * The peers are this project's servers (libmicrohttpd, every reply with a
- * Content-Length); a reply without one is read to the end of the
- * connection, a chunked one is refused (-EIO).
+ * The request's header block is written here; replies are parsed by
+ * http_parser (libhttp-parser), whatever their framing: Content-Length,
+ * chunked, or up to the end of the connection.
  *
  * THREAD SAFETY: a pool may be used from many threads; each exchange
  * takes a connection out of it (or opens one) and gives it back once the

@@ -40,7 +40,7 @@ pkgs="jansson libcurl openssl libmicrohttpd sqlite3 libxxhash"
 cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 -D_GNU_SOURCE -I$root/include $(pkg-config --cflags $pkgs)"
-libs="$(pkg-config --libs $pkgs) -pthread -ldl -lm"
+libs="$(pkg-config --libs $pkgs) -lhttp_parser -pthread -ldl -lm"
 common="lib/log.c lib/xmalloc.c lib/timeutil.c lib/wire.c"
 alllib=$(cd "$root" && ls lib/*.c | grep -v -x -F "$(printf '%s\n' $common)" |
 	tr '\n' ' ')

@@ -597,6 +597,113 @@ static void test_send_receive(void **state)
 	assert_null(res.body);
 }
 
+/* A server of canned replies: each connection gets the next one. */
+struct canned {
+	int fd;                        /* listening socket */
+	const char *const *replies;    /* NULL-terminated */
+	char addr[64];
+	pthread_t th;
+};
+
+/* Answer each connection's first request with the next reply, then
+ * close it (so a reply with no length ends there). */
+static void *canned_serve(void *arg)
+{
+	struct canned *cs = arg;
+	char buf[4096];
+	size_t n;
+	ssize_t k;
+	int fd, i;
+
+	for (i = 0; cs->replies[i] != NULL; i++) {
+		if ((fd = accept(cs->fd, NULL, NULL)) < 0)
+			return NULL;
+		n = 0;
+		while (n < sizeof(buf) - 1 &&
+		       (k = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0) {
+			n += (size_t)k;
+			buf[n] = '\0';
+			if (strstr(buf, "\r\n\r\n") != NULL)
+				break;
+		}
+		assert_true(send(fd, cs->replies[i], strlen(cs->replies[i]),
+				 MSG_NOSIGNAL) > 0);
+		shutdown(fd, SHUT_WR);
+		while (recv(fd, buf, sizeof(buf), 0) > 0)
+			;
+		close(fd);
+	}
+	return NULL;
+}
+
+static void canned_start(struct canned *cs, const char *const *replies)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+
+	cs->replies = replies;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cs->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(cs->fd >= 0);
+	assert_int_equal(bind(cs->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(cs->fd, 8), 0);
+	assert_int_equal(getsockname(cs->fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(cs->addr, sizeof(cs->addr), "127.0.0.1:%u",
+		 ntohs(sa.sin_port));
+	assert_int_equal(pthread_create(&cs->th, NULL, canned_serve, cs), 0);
+}
+
+/* The framings of a reply other than a plain Content-Length: chunked,
+ * after an interim 100, up to the end of the connection, none (204);
+ * a reply that is not HTTP fails with EIO. Each reply's connection is
+ * closed after it, so every call opens a new one. */
+static void test_reply_framing(void **state)
+{
+	static const char *const replies[] = {
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\n"
+		"HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nabc",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+		NULL};
+	static const struct {
+		int rc;
+		long status;
+		const char *body;
+	} want[] = {
+		{0, 200, "hello, world"}, {0, 201, "abc"},
+		{0, 200, "to the end"},   {0, 204, ""},
+		{-EIO, 0, NULL},          {-EIO, 0, NULL},
+	};
+	struct http_client *c = http_client_new(NULL);
+	struct http_result res;
+	struct canned cs;
+	size_t i;
+
+	(void)state;
+	canned_start(&cs, replies);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		memset(&res, 0, sizeof(res));
+		assert_int_equal(http_client_request(c, "GET", cs.addr, "/x",
+						     NULL, 0, NULL, 4096,
+						     &res),
+				 want[i].rc);
+		if (want[i].rc != 0)
+			continue;
+		assert_int_equal(res.status, want[i].status);
+		assert_int_equal(res.len, strlen(want[i].body));
+		if (res.len > 0)
+			assert_memory_equal(res.body, want[i].body, res.len);
+		http_result_release(&res);
+	}
+	pthread_join(cs.th, NULL);
+	close(cs.fd);
+	http_client_free(c);
+}
+
 /* Worker of test_concurrent: its own pattern, many calls. */
 static void *concurrent_worker(void *arg)
 {
@@ -787,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_get_into),
 		cmocka_unit_test(test_keepalive),
 		cmocka_unit_test(test_closed_keepalive),
+		cmocka_unit_test(test_reply_framing),
 		cmocka_unit_test(test_send_receive),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_transport_errors),
