@@ -123,6 +123,36 @@ int fs_send_inode(struct fs *fs, uint64_t ino, struct dfs_setattr *sa)
 	return r;
 }
 
+/*
+ * Send the inode's buffered data and "sa" with its size update, in one
+ * setattr (the master applies a kept mtime after the update's "now");
+ * *a receives the attrs. A single handle does both at once, the setattr
+ * travelling while the data goes out (dfs_file_flush_setattr()); with
+ * several, the data goes first.
+ */
+static int send_with_setattr(struct fs *fs, uint64_t ino,
+			     struct dfs_setattr *sa, struct dfs_attr *a)
+{
+	struct fs_handle *hs[MAX_HANDLES];
+	size_t n = inode_table_handles(fs->inodes, ino, hs, MAX_HANDLES);
+	int r;
+
+	if (n == 1) {
+		r = dfs_file_flush_setattr(hs[0]->file, sa, a);
+		inode_table_put(fs->inodes, hs[0]);
+		return r != 0 ? fs_inode_errno(r) : 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		inode_table_put(fs->inodes, hs[i]);
+	if ((r = fs_send_inode(fs, ino, sa)) != 0)
+		return r;
+	if ((r = dfs_setattr(fs->client, ino, sa, a)) != 0)
+		return fs_inode_errno(r);
+	if (sa->valid & PROTO_SET_EXTEND)
+		fs_note_extended(fs, ino, a);
+	return 0;
+}
+
 int fs_send_deferred(struct fs *fs, uint64_t ino)
 {
 	struct dfs_setattr sa = { .valid = 0 };
@@ -132,18 +162,12 @@ int fs_send_deferred(struct fs *fs, uint64_t ino)
 
 	if (!inode_table_deferred(fs->inodes, ino, &sa, &gen))
 		return 0;
-	/* The data goes first and its size update rides along: a kept
-	 * mtime must land after that update's "now", not before it. */
-	if ((r = fs_send_inode(fs, ino, &sa)) != 0)
-		return r;
-	if ((r = dfs_setattr(fs->client, ino, &sa, &a)) != 0) {
+	if ((r = send_with_setattr(fs, ino, &sa, &a)) != 0) {
 		log_warnx("inode %llu: sending kept attribute changes: %s",
 			  (unsigned long long)ino, strerror(-r));
-		return fs_inode_errno(r);
+		return r;
 	}
 	inode_table_deferred_sent(fs->inodes, ino, gen);
-	if (sa.valid & PROTO_SET_EXTEND)
-		fs_note_extended(fs, ino, &a);
 	inode_table_set_seen(fs->inodes, &a);
 	return 0;
 }

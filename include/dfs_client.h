@@ -202,6 +202,13 @@ int dfs_chunk_read_local(struct dfs_client *c, const struct dfs_chunk *ch,
 /* Send buffered writes to every replica and the new size to the master. */
 int dfs_file_flush(struct dfs_file *f);
 
+/* dfs_file_flush() that also applies the attribute changes "sa" (any
+ * but PROTO_SET_SIZE) in the master call that carries the size update:
+ * one EP_SETATTR, sent before the buffered data and answered after it.
+ * *attr receives the attrs it left. */
+int dfs_file_flush_setattr(struct dfs_file *f, const struct dfs_setattr *sa,
+			   struct dfs_attr *attr);
+
 /* dfs_file_flush() in two steps, for a caller that tells the master the
  * new size itself, in a setattr it sends anyway (PROTO_SET_EXTEND):
  * dfs_file_send() sends buffered writes to every replica and sets

@@ -108,6 +108,18 @@ int rpc_call(struct http_client *hc, const char *addr, const char *path,
 	     json_t *req, json_t **reply, int *wire_status);
 
 /*
+ * rpc_call() in two halves (see http_client_send()), for a caller with
+ * other work to do while the peer answers: rpc_send() sends the call and
+ * returns at once, never NULL; rpc_receive() reads and parses the reply
+ * as rpc_call() would and ends the call. Every sent call is received
+ * exactly once; "addr" and "path" stay valid until then.
+ */
+struct rpc_pending;
+struct rpc_pending *rpc_send(struct http_client *hc, const char *addr,
+			     const char *path, json_t *req);
+int rpc_receive(struct rpc_pending *p, json_t **reply, int *wire_status);
+
+/*
  * Wire status of an error reply body {"err", ...}: DFS_ERR_IO when the
  * body is not such an object. If "obj" is not NULL it receives the parsed
  * body (caller owns it; NULL if it is not JSON), e.g. to read the

@@ -168,6 +168,15 @@ bool client_error_is_transient(int r, int wire)
 	}
 }
 
+/* May a master call that failed with r (wire code "wire", -1: none)
+ * go again? A refused connection always may (nothing was sent). */
+static bool master_call_retryable(int r, int wire, bool idempotent)
+{
+	if (wire >= 0)
+		return wire == DFS_ERR_AGAIN;
+	return r == -ECONNREFUSED || idempotent;
+}
+
 int client_master_call(struct dfs_client *c, const char *ep, json_t *req,
 		       json_t **reply, bool idempotent)
 {
@@ -177,17 +186,53 @@ int client_master_call(struct dfs_client *c, const char *ep, json_t *req,
 	client_retry_init(&rt, CLIENT_RETRY_MS);
 	for (;;) {
 		r = rpc_call(c->hc, c->master, ep, req, reply, &wire);
-		if (r == 0)
-			break;
-		if (wire >= 0 && wire != DFS_ERR_AGAIN)
-			break;
-		if (wire < 0 && r != -ECONNREFUSED && !idempotent)
-			break;
-		if (!client_retry_wait(&rt))
+		if (r == 0 || !master_call_retryable(r, wire, idempotent) ||
+		    !client_retry_wait(&rt))
 			break;
 		log_debug("retrying '%s' on master '%s': %s", ep, c->master,
 			  strerror(-r));
 	}
+	return r;
+}
+
+struct client_pending {
+	struct dfs_client *c;
+	const char *ep;
+	json_t *req;
+	bool idempotent;
+	struct rpc_pending *first;     /* the first attempt, in flight */
+};
+
+struct client_pending *client_master_begin(struct dfs_client *c,
+					   const char *ep, json_t *req,
+					   bool idempotent)
+{
+	struct client_pending *p = xmalloc(sizeof(*p));
+
+	*p = (struct client_pending){.c = c, .ep = ep, .req = req,
+				     .idempotent = idempotent};
+	if (req != NULL)
+		p->first = rpc_send(c->hc, c->master, ep, req);
+	return p;
+}
+
+int client_master_end(struct client_pending *p, json_t **reply)
+{
+	int r = -EINVAL, wire = -1;
+
+	if (reply != NULL)
+		*reply = NULL;
+	if (p->first != NULL) {
+		r = rpc_receive(p->first, reply, &wire);
+		if (r != 0 && master_call_retryable(r, wire, p->idempotent)) {
+			log_debug("retrying '%s' on master '%s': %s", p->ep,
+				  p->c->master, strerror(-r));
+			r = client_master_call(p->c, p->ep, p->req, reply,
+					       p->idempotent);
+		}
+	}
+	json_decref(p->req);
+	free(p);
 	return r;
 }
 
@@ -318,14 +363,37 @@ int dfs_resolve(struct dfs_client *c, const char *path, struct dfs_attr *attr)
 			 NULL, true);
 }
 
+/* The EP_EXTEND request; idempotent: it never shrinks and only moves
+ * mtime forward. */
+static json_t *extend_request(uint64_t ino, uint64_t size)
+{
+	return json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "size",
+			 (json_int_t)size);
+}
+
 int client_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
 		  struct dfs_attr *attr)
 {
-	/* Idempotent: it never shrinks and only moves mtime forward. */
-	return call_attr(c, EP_EXTEND,
-			 json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "size",
-				   (json_int_t)size),
-			 attr, NULL, true);
+	return call_attr(c, EP_EXTEND, extend_request(ino, size), attr, NULL,
+			 true);
+}
+
+struct client_pending *client_extend_begin(struct dfs_client *c,
+					   uint64_t ino, uint64_t size)
+{
+	return client_master_begin(c, EP_EXTEND, extend_request(ino, size),
+				   true);
+}
+
+int client_attr_end(struct client_pending *p, struct dfs_attr *attr)
+{
+	json_t *reply = NULL;
+	int r;
+
+	if ((r = client_master_end(p, &reply)) == 0)
+		r = proto_attr_from_json(reply, attr);
+	json_decref(reply);
+	return r;
 }
 
 int dfs_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
@@ -391,6 +459,14 @@ static int truncate_boundary(struct dfs_client *c, uint64_t ino,
 out:
 	client_locs_free(locs);
 	return r;
+}
+
+struct client_pending *client_setattr_begin(struct dfs_client *c,
+					    uint64_t ino,
+					    const struct dfs_setattr *sa)
+{
+	return client_master_begin(c, EP_SETATTR, setattr_request(ino, sa),
+				   true);
 }
 
 int dfs_setattr(struct dfs_client *c, uint64_t ino,

@@ -509,15 +509,57 @@ static int file_send_buffered(struct dfs_file *f)
 	return r;
 }
 
-/* Write everything buffered and tell the master (EP_EXTEND: size and
- * mtime); lock held. Reports, then forgets, a background error. */
-static int file_flush_locked(struct dfs_file *f)
+/*
+ * Write everything buffered and tell the master (EP_EXTEND: size and
+ * mtime; EP_SETATTR when "extra" brings attribute changes along, whose
+ * attrs go to *out); lock held. Reports, then forgets, a background
+ * error.
+ *
+ * With data in the write buffer, the master call is sent before that
+ * data and its answer read after it, so that the master's round trip
+ * overlaps the chunk servers' one: a small file's close waits for one
+ * round trip, not two. The master may then know the new size a moment
+ * before every replica holds the data, which no one can rely on before
+ * the close returns (close-to-open). If the data cannot be written at
+ * all (EIO or ENOSPC once every retry failed), the close reports it and
+ * the range it was for keeps its size and reads as zeros: a failed
+ * write leaves its range undefined, as a failed mutation does in GFS.
+ */
+static int file_flush_locked(struct dfs_file *f,
+			     const struct dfs_setattr *extra,
+			     struct dfs_attr *out)
 {
+	struct dfs_setattr sa = {.valid = 0};
+	struct client_pending *pend = NULL;
 	struct dfs_attr attr;
-	int r;
+	uint64_t end = f->sent_end;
+	int r, e;
 
+	wq_drain(f);
+	if (f->error == 0 && (f->wb.len > 0 || extra != NULL)) {
+		if (extra != NULL)
+			sa = *extra;
+		if (f->wb.len > 0 && f->wb.off + f->wb.len > end)
+			end = f->wb.off + f->wb.len;
+		if (f->wb.len > 0 || f->extend_due) {
+			if (!(sa.valid & PROTO_SET_EXTEND) || sa.extend < end)
+				sa.extend = end;
+			sa.valid |= PROTO_SET_EXTEND;
+		}
+		pend = sa.valid == PROTO_SET_EXTEND
+			       ? client_extend_begin(f->c, f->ino, sa.extend)
+			       : client_setattr_begin(f->c, f->ino, &sa);
+	}
 	r = file_send_buffered(f);
-	if (r == 0 && f->extend_due) {
+	if (pend != NULL) {
+		e = client_attr_end(pend, &attr);
+		if (e == 0 && (sa.valid & PROTO_SET_EXTEND))
+			file_note_attr(f, &attr);
+		if (e == 0 && out != NULL)
+			*out = attr;
+		if (r == 0)
+			r = e;
+	} else if (r == 0 && f->extend_due) {
 		r = client_extend(f->c, f->ino, f->sent_end, &attr);
 		if (r == 0)
 			file_note_attr(f, &attr);
@@ -761,7 +803,7 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 			r = (ssize_t)len;
 			goto out;
 		}
-		if ((e = file_flush_locked(f)) != 0) {
+		if ((e = file_flush_locked(f, NULL, NULL)) != 0) {
 			r = e;
 			goto out;
 		}
@@ -831,7 +873,20 @@ int dfs_file_flush(struct dfs_file *f)
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	r = file_flush_locked(f);
+	r = file_flush_locked(f, NULL, NULL);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+int dfs_file_flush_setattr(struct dfs_file *f, const struct dfs_setattr *sa,
+			   struct dfs_attr *attr)
+{
+	int r;
+
+	if (sa->valid & PROTO_SET_SIZE)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	r = file_flush_locked(f, sa, attr);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -872,7 +927,7 @@ int dfs_file_fsync(struct dfs_file *f)
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	if ((r = file_flush_locked(f)) != 0)
+	if ((r = file_flush_locked(f, NULL, NULL)) != 0)
 		goto out;
 	dirty_compact(f);
 	for (i = 0; i < f->ndirty; i++) {
@@ -892,7 +947,7 @@ int dfs_file_close(struct dfs_file *f)
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	r = file_flush_locked(f);
+	r = file_flush_locked(f, NULL, NULL);
 	if (f->ra_state == RA_QUEUED)
 		f->ra_state = RA_IDLE;
 	f->stop = true;

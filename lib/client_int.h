@@ -71,6 +71,18 @@ int client_master_call(struct dfs_client *c, const char *ep, json_t *req,
 		       json_t **reply, bool idempotent);
 
 /*
+ * client_master_call() in two halves: the first attempt is sent at once
+ * and read by client_master_end(), which runs the retries, if the
+ * policy allows any, as client_master_call() would. "req" is stolen;
+ * every begun call is ended exactly once.
+ */
+struct client_pending;
+struct client_pending *client_master_begin(struct dfs_client *c,
+					   const char *ep, json_t *req,
+					   bool idempotent);
+int client_master_end(struct client_pending *p, json_t **reply);
+
+/*
  * Optional attrs "key" of a master reply (a namespace change's
  * "parent_attr", say) into *out (NULL: ignored); zero-filled when absent
  * or malformed (logged), so out->ino 0 means unknown.
@@ -104,6 +116,16 @@ void client_note_chunk_size(struct dfs_client *c, uint64_t chunk_size);
  */
 int client_extend(struct dfs_client *c, uint64_t ino, uint64_t size,
 		  struct dfs_attr *attr);
+
+/* client_extend() and dfs_setattr() (without PROTO_SET_SIZE) begun as
+ * client_master_begin() does; client_attr_end() ends either, returning
+ * what the one-piece call would, and its attrs in *attr. */
+struct client_pending *client_extend_begin(struct dfs_client *c,
+					   uint64_t ino, uint64_t size);
+struct client_pending *client_setattr_begin(struct dfs_client *c,
+					    uint64_t ino,
+					    const struct dfs_setattr *sa);
+int client_attr_end(struct client_pending *p, struct dfs_attr *attr);
 
 /*
  * Chunk locations sent with an open (client_prefetch.c): stored by

@@ -18,6 +18,7 @@
 #include "json_writer.h"
 #include "proto.h"
 #include "wire.h"
+#include "xmalloc.h"
 
 #include "banned.h"
 
@@ -494,6 +495,47 @@ int rpc_call(struct http_client *hc, const char *addr, const char *path,
 	r = rpc_exchange(hc, "POST", addr, path, body != NULL ? body : "{}",
 			 reply, wire_status);
 	free(body);
+	return r;
+}
+
+struct rpc_pending {
+	struct http_call *call;
+	char *body;                    /* the request, sent from here */
+};
+
+struct rpc_pending *rpc_send(struct http_client *hc, const char *addr,
+			     const char *path, json_t *req)
+{
+	struct rpc_pending *p = xcalloc(1, sizeof(*p));
+	size_t len = 2;
+
+	if (req != NULL)
+		p->body = json_writer_dump(req, &len);
+	if (p->body == NULL) {
+		p->body = xstrdup("{}");
+		len = 2;
+	}
+	p->call = http_client_send(hc, "POST", addr, path, NULL, p->body, len,
+				   NULL, "application/json");
+	return p;
+}
+
+int rpc_receive(struct rpc_pending *p, json_t **reply, int *wire_status)
+{
+	struct http_result res = {0};
+	int ws = -1;
+	int r;
+
+	if (reply != NULL)
+		*reply = NULL;
+	r = http_client_receive(p->call, DFS_MAX_JSON_BODY, &res);
+	if (r == 0)
+		r = rpc_parse(&res, reply, &ws);
+	if (wire_status != NULL)
+		*wire_status = ws;
+	http_result_release(&res);
+	free(p->body);
+	free(p);
 	return r;
 }
 
