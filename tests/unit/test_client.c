@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "dfs_client.h"
 #include "http_client.h"
@@ -57,6 +58,11 @@ struct fake {
 	int nwrites;                    /* chunk writes at a primary */
 	int nextend;                    /* EP_EXTEND calls */
 	int nsync;                      /* EP_SYNC calls */
+	int nsetattr;                   /* EP_SETATTR calls */
+	uint64_t setattr_valid;         /* "valid" of the last one */
+	int write_delay_ms;             /* a primary waits before writing */
+	int early_updates;              /* size updates seen by a primary
+					 * before it wrote */
 };
 
 static struct fake F;
@@ -161,6 +167,12 @@ static void m_setattr(struct http_request *req, void *arg)
 		return;
 	proto_get_u64(j, "valid", UINT64_MAX, &valid);
 	pthread_mutex_lock(&F.lock);
+	F.nsetattr++;
+	F.setattr_valid = valid;
+	if ((valid & PROTO_SET_EXTEND) &&
+	    proto_get_u64(j, "extend", UINT64_MAX, &size) == 0 &&
+	    size > F.size)
+		F.size = size;
 	if (valid & PROTO_SET_SIZE) {
 		proto_get_u64(j, "size", UINT64_MAX, &size);
 		F.size = size;
@@ -313,7 +325,11 @@ static void c_write(struct http_request *req, void *arg)
 	http_request_query_u64(req, "version", UINT64_MAX, &v);
 	http_request_query_u64(req, "offset", UINT64_MAX, &off);
 	idx = h - HANDLE0;
+	if (primary && F.write_delay_ms > 0)
+		usleep((useconds_t)F.write_delay_ms * 1000);
 	pthread_mutex_lock(&F.lock);
+	if (primary)
+		F.early_updates += F.nextend + F.nsetattr;
 	if (F.fail_writes[s]) {
 		pthread_mutex_unlock(&F.lock);
 		http_reply_error(req, DFS_ERR_IO, "injected");
@@ -701,6 +717,47 @@ static void test_pipeline_recovery(void **state)
 	free(ref);
 }
 
+/* A flush sends the size update before the data and reads its answer
+ * after the data's: with the chunk servers slow, the master has the
+ * update (EP_EXTEND, or the EP_SETATTR that carries attribute changes
+ * along) before the primary writes. */
+static void test_flush_overlaps_size_update(void **state)
+{
+	struct dfs_setattr sa = {.valid = PROTO_SET_MODE, .mode = 0600};
+	struct dfs_client *c = dfs_client_new(master_addr);
+	char ref[4096];
+	struct dfs_attr a;
+	struct dfs_file *f;
+
+	(void)state;
+	fake_reset();
+	fill_random(ref, sizeof(ref), 13);
+	F.write_delay_ms = 200;
+	f = dfs_file_open(c, INO, O_WRONLY, 0);
+	assert_int_equal(dfs_file_write(f, ref, 1000, 0), 1000);
+	assert_int_equal(dfs_file_flush(f), 0);
+	assert_int_equal(F.nextend, 1);
+	assert_int_equal(F.early_updates, 1);
+	assert_int_equal(F.size, 1000);
+	/* Nothing left to send: no second update. */
+	assert_int_equal(dfs_file_flush(f), 0);
+	assert_int_equal(F.nextend, 1);
+	assert_int_equal(dfs_file_write(f, ref + 1000, 3096, 1000), 3096);
+	assert_int_equal(dfs_file_flush_setattr(f, &sa, &a), 0);
+	assert_int_equal(F.nsetattr, 1);
+	assert_int_equal(F.setattr_valid, PROTO_SET_MODE | PROTO_SET_EXTEND);
+	assert_int_equal(F.early_updates, 3);
+	assert_int_equal(F.size, sizeof(ref));
+	assert_int_equal(a.size, sizeof(ref));
+	assert_int_equal(F.nextend, 1);
+	sa.valid = PROTO_SET_SIZE;
+	assert_int_equal(dfs_file_flush_setattr(f, &sa, &a), -EINVAL);
+	assert_int_equal(dfs_file_close(f), 0);
+	F.write_delay_ms = 0;
+	check_replicas(ref, sizeof(ref));
+	dfs_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -710,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_sparse_append),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_pipeline_recovery),
+		cmocka_unit_test(test_flush_overlaps_size_update),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
