@@ -532,10 +532,12 @@ static int file_flush_locked(struct dfs_file *f,
 	struct dfs_setattr sa = {.valid = 0};
 	struct client_pending *pend = NULL;
 	struct dfs_attr attr;
-	uint64_t end = f->sent_end;
+	uint64_t end;
 	int r, e;
 
+	/* The ranges in flight first: the size update covers them too. */
 	wq_drain(f);
+	end = f->sent_end;
 	if (f->error == 0 && (f->wb.len > 0 || extra != NULL)) {
 		if (extra != NULL)
 			sa = *extra;

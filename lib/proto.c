@@ -456,6 +456,21 @@ static int rpc_parse(struct http_result *res, json_t **reply,
 	return -wire_status_to_errno(status);
 }
 
+/* The outcome of an exchange that ended with r (0: *res holds the
+ * reply): parse it, set *wire_status and release *res. */
+static int rpc_finish(int r, struct http_result *res, json_t **reply,
+		      int *wire_status)
+{
+	int ws = -1;
+
+	if (r == 0)
+		r = rpc_parse(res, reply, &ws);
+	if (wire_status != NULL)
+		*wire_status = ws;
+	http_result_release(res);
+	return r;
+}
+
 /*
  * Send one call ("body" NULL for a GET) and parse its reply; rpc_call()
  * and rpc_get() share it.
@@ -465,20 +480,12 @@ static int rpc_exchange(struct http_client *hc, const char *method,
 			json_t **reply, int *wire_status)
 {
 	struct http_result res = {0};
-	int ws = -1;
 	int r;
 
-	if ((r = http_client_request(hc, method, addr, path, body,
-				     body != NULL ? strlen(body) : 0,
-				     "application/json", DFS_MAX_JSON_BODY,
-				     &res)) != 0)
-		goto out;
-	r = rpc_parse(&res, reply, &ws);
-out:
-	if (wire_status != NULL)
-		*wire_status = ws;
-	http_result_release(&res);
-	return r;
+	r = http_client_request(hc, method, addr, path, body,
+				body != NULL ? strlen(body) : 0,
+				"application/json", DFS_MAX_JSON_BODY, &res);
+	return rpc_finish(r, &res, reply, wire_status);
 }
 
 int rpc_call(struct http_client *hc, const char *addr, const char *path,
@@ -507,11 +514,9 @@ struct rpc_pending *rpc_send(struct http_client *hc, const char *addr,
 			     const char *path, json_t *req)
 {
 	struct rpc_pending *p = xcalloc(1, sizeof(*p));
-	size_t len = 2;
+	size_t len;
 
-	if (req != NULL)
-		p->body = json_writer_dump(req, &len);
-	if (p->body == NULL) {
+	if (req == NULL || (p->body = json_writer_dump(req, &len)) == NULL) {
 		p->body = xstrdup("{}");
 		len = 2;
 	}
@@ -523,17 +528,12 @@ struct rpc_pending *rpc_send(struct http_client *hc, const char *addr,
 int rpc_receive(struct rpc_pending *p, json_t **reply, int *wire_status)
 {
 	struct http_result res = {0};
-	int ws = -1;
 	int r;
 
 	if (reply != NULL)
 		*reply = NULL;
 	r = http_client_receive(p->call, DFS_MAX_JSON_BODY, &res);
-	if (r == 0)
-		r = rpc_parse(&res, reply, &ws);
-	if (wire_status != NULL)
-		*wire_status = ws;
-	http_result_release(&res);
+	r = rpc_finish(r, &res, reply, wire_status);
 	free(p->body);
 	free(p);
 	return r;

@@ -750,11 +750,19 @@ static void test_flush_overlaps_size_update(void **state)
 	assert_int_equal(F.size, sizeof(ref));
 	assert_int_equal(a.size, sizeof(ref));
 	assert_int_equal(F.nextend, 1);
+	/* A range still in flight when the flush starts (queued when the
+	 * next write did not continue it) is covered by the update. */
+	assert_int_equal(dfs_file_write(f, ref, 1000, 3 * 4096), 1000);
+	assert_int_equal(dfs_file_write(f, ref, 10, 0), 10);
+	assert_int_equal(dfs_file_flush(f), 0);
+	assert_int_equal(F.size, 3 * 4096 + 1000);
 	sa.valid = PROTO_SET_SIZE;
 	assert_int_equal(dfs_file_flush_setattr(f, &sa, &a), -EINVAL);
 	assert_int_equal(dfs_file_close(f), 0);
 	F.write_delay_ms = 0;
 	check_replicas(ref, sizeof(ref));
+	for (int s = 0; s < NSRV; s++)
+		assert_memory_equal(F.data[s][0] + 3 * 4096, ref, 1000);
 	dfs_client_free(c);
 }
 
