@@ -93,6 +93,7 @@ UNIT_EXTRA_test_namespace = masterd/namespace.c masterd/ns_apply.c \
 	masterd/ns_files.c masterd/ns_server_state.c masterd/ns_xattr.c \
 	masterd/wal_vfs.c
 UNIT_EXTRA_test_deferred_attr = fusefs/deferred_attr.c
+UNIT_EXTRA_test_file_tail = fusefs/file_tail.c
 UNIT_EXTRA_test_leases = masterd/leases.c
 UNIT_EXTRA_test_store = chunkd/store.c chunkd/store_corrupt.c \
 	chunkd/store_fds.c chunkd/store_floor.c chunkd/store_import.c \

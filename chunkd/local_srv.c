@@ -17,6 +17,7 @@
 #include "local_sock.h"
 #include "local_srv.h"
 #include "log.h"
+#include "metrics_srv.h"
 #include "secure.h"
 #include "store.h"
 #include "timeutil.h"
@@ -90,6 +91,7 @@ static void serve_one(struct local_srv *ls, int conn)
 	for (int i = 0; i < ngot; i++)
 		close(got[i]);
 	r = open_for(ls, msg, fds);
+	metrics_srv_local_open(r == 0);
 	snprintf(reply, sizeof(reply), "%d", r);
 	if ((r = local_sock_send(conn, reply, fds,
 				 r == 0 ? LOCAL_SOCK_NFDS : 0)) != 0)

@@ -17,6 +17,7 @@ static const char *const result_label[] = { "result", NULL };
 static struct {
 	struct metrics_family *heartbeats;
 	struct metrics_family *registrations;
+	struct metrics_family *local_opens;
 } link_fam;
 
 static pthread_once_t link_once = PTHREAD_ONCE_INIT;
@@ -31,6 +32,11 @@ static void link_init(void)
 	link_fam.registrations = metrics_counter(
 		m, "dfs_chunkd_registrations_total",
 		"Registrations with the master, by result.", result_label);
+	link_fam.local_opens = metrics_counter(
+		m, "dfs_chunkd_local_opens_total",
+		"Replicas handed to clients of this machine through the "
+		"local read socket, by result.",
+		result_label);
 }
 
 void metrics_srv_master_call(bool registration, bool ok)
@@ -41,6 +47,14 @@ void metrics_srv_master_call(bool registration, bool ok)
 	metrics_add(registration ? link_fam.registrations
 				 : link_fam.heartbeats,
 		    v, 1);
+}
+
+void metrics_srv_local_open(bool ok)
+{
+	const char *v[1] = { ok ? "ok" : "failed" };
+
+	pthread_once(&link_once, link_init);
+	metrics_add(link_fam.local_opens, v, 1);
 }
 
 static void collect(struct metrics *m, void *arg)

@@ -9,6 +9,8 @@
  * and the link to the master counts its calls:
  *     dfs_chunkd_heartbeats_total{result="ok"|"failed"}
  *     dfs_chunkd_registrations_total{result="ok"|"failed"}
+ * and the local read socket its answers:
+ *     dfs_chunkd_local_opens_total{result="ok"|"failed"}
  *
  * Calling sequence:
  *     metrics_srv_start(st);      once the store is open
@@ -30,5 +32,8 @@ void metrics_srv_stop(struct store *st);
 /* Count one call to the master: a registration or a heartbeat, and
  * whether it succeeded. Thread-safe. */
 void metrics_srv_master_call(bool registration, bool ok);
+
+/* Count one request of the local read socket (local_srv.h). */
+void metrics_srv_local_open(bool ok);
 
 #endif

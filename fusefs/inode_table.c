@@ -10,6 +10,7 @@
 
 #include "deferred_attr.h"
 #include "dfs_proto.h"
+#include "file_tail.h"
 #include "inode_table.h"
 #include "log.h"
 #include "timeutil.h"
@@ -35,6 +36,7 @@ struct inode_ent {
 	bool last_valid;                /* "last" is set */
 	struct dfs_attr last;           /* attrs last reported while open */
 	struct deferred_attr deferred;  /* setattrs kept for the next flush */
+	struct file_tail tail;          /* its partial last page, written here */
 };
 
 struct inode_table {
@@ -47,6 +49,7 @@ struct inode_table {
 					 * of an inode not in the table: a
 					 * new entry starts at it */
 	uint64_t all_gen;               /* gen of the last drop of all */
+	struct file_tail_budget tails;  /* every entry's "tail" */
 };
 
 static int ent_cmp(const void *a, const void *b)
@@ -62,6 +65,7 @@ struct inode_table *inode_table_new(struct dfs_client *c)
 
 	t->client = c;
 	pthread_mutex_init(&t->lock, NULL);
+	file_tail_budget_init(&t->tails, INODE_TAIL_BYTES);
 	/* The kernel holds the root without looking it up. */
 	inode_table_ref(t, DFS_ROOT_INO);
 	return t;
@@ -95,6 +99,7 @@ static void ent_maybe_free(struct inode_table *t, struct inode_ent *e)
 	if (e->nlookup > 0 || e->nhandles > 0)
 		return;
 	tdelete(e, &t->root, ent_cmp);
+	file_tail_drop(&t->tails, &e->tail);
 	free(e);
 }
 
@@ -396,6 +401,8 @@ bool inode_table_check_seen(struct inode_table *t, const struct dfs_attr *a)
 	e->seen = true;
 	e->seen_size = a->size;
 	e->seen_mtime = a->mtime;
+	if (!same)
+		file_tail_drop(&t->tails, &e->tail);
 	ent_maybe_free(t, e);
 	pthread_mutex_unlock(&t->lock);
 	return same;
@@ -546,6 +553,7 @@ static void ent_destroy(void *p)
 			log_warnx("closing inode %llu at unmount: %s",
 				  (unsigned long long)e->ino, strerror(-r));
 	}
+	file_tail_drop(&destroy_table->tails, &e->tail);
 	free(e);
 }
 
@@ -560,4 +568,46 @@ void inode_table_free(struct inode_table *t)
 	pthread_mutex_unlock(&t->lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+void inode_table_note_tail(struct inode_table *t, const struct fs_handle *h,
+			   const void *buf, size_t size, uint64_t off)
+{
+	struct inode_ent *e;
+
+	pthread_mutex_lock(&t->lock);
+	if ((e = ent_get(t, h->ino, false)) != NULL) {
+		/* A record append went where the master put it, not to
+		 * "off". */
+		if (h->append)
+			file_tail_drop(&t->tails, &e->tail);
+		else
+			file_tail_note_write(&t->tails, &e->tail, buf, size,
+					     off);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool inode_table_read_tail(struct inode_table *t, uint64_t ino, uint64_t off,
+			   size_t size, uint64_t file_size, void *out,
+			   size_t *n)
+{
+	struct inode_ent *e;
+	bool hit = false;
+
+	pthread_mutex_lock(&t->lock);
+	if ((e = ent_get(t, ino, false)) != NULL)
+		hit = file_tail_read(&e->tail, off, size, file_size, out, n);
+	pthread_mutex_unlock(&t->lock);
+	return hit;
+}
+
+void inode_table_drop_tail(struct inode_table *t, uint64_t ino)
+{
+	struct inode_ent *e;
+
+	pthread_mutex_lock(&t->lock);
+	if ((e = ent_get(t, ino, false)) != NULL)
+		file_tail_drop(&t->tails, &e->tail);
+	pthread_mutex_unlock(&t->lock);
 }

@@ -145,6 +145,26 @@ void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a);
 bool inode_table_note_write(struct inode_table *t, struct fs_handle *h,
 			    uint64_t end, bool *send_kept);
 
+/*
+ * The partial last page of a file as written through this mount
+ * (file_tail.h), kept for at most INODE_TAIL_BYTES in all: a write
+ * through handle h notes its bytes, a read may be answered from them,
+ * and a size change that no write made, or a failed flush, drops them.
+ * inode_table_check_seen() drops them when the file changed elsewhere.
+ */
+#define INODE_TAIL_BYTES (32u << 20)
+
+void inode_table_note_tail(struct inode_table *t, const struct fs_handle *h,
+			   const void *buf, size_t size, uint64_t off);
+
+/* True, with the bytes in out and their count in *n, if every byte of
+ * [off, off + size) below file_size is kept for "ino". */
+bool inode_table_read_tail(struct inode_table *t, uint64_t ino, uint64_t off,
+			   size_t size, uint64_t file_size, void *out,
+			   size_t *n);
+
+void inode_table_drop_tail(struct inode_table *t, uint64_t ino);
+
 /* Size of an open inode as this mount last told the kernel (attrs) or
  * wrote it (0 if not open): a read may go up to there, although the
  * handle read from knows a smaller size. */

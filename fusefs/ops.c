@@ -3,8 +3,12 @@
  *
  * init asks the kernel for large requests (1 MiB writes and reads),
  * asynchronous and parallel reads and directory operations, readdirplus
- * always (ls -l gets every attribute with the names), and cache
- * invalidation when a file's mtime or size changes. Suid/sgid bits are
+ * always (ls -l gets every attribute with the names). The page cache of
+ * a file is kept or dropped at open (keep_cache, ops_file.c), not when
+ * the kernel sees its mtime move (no AUTO_INVAL_DATA): a file this mount
+ * just wrote has a new mtime from the master at close, which would drop
+ * the pages the writes left, although they are the file's bytes. A
+ * change of size still drops them at once. Suid/sgid bits are
  * cleared by the kernel on write (no HANDLE_KILLPRIV), and there is no
  * kernel write-back cache: the client library buffers writes itself.
  */
@@ -42,10 +46,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	want(conn, FUSE_CAP_ASYNC_READ);
 	want(conn, FUSE_CAP_READDIRPLUS);
 	want(conn, FUSE_CAP_PARALLEL_DIROPS);
-	want(conn, FUSE_CAP_AUTO_INVAL_DATA);
 	want(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	want(conn, FUSE_CAP_ASYNC_DIO);
 	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
+				  FUSE_CAP_AUTO_INVAL_DATA |
 				  FUSE_CAP_HANDLE_KILLPRIV |
 				  FUSE_CAP_WRITEBACK_CACHE);
 	/* Here, not in main(): after fuse_daemonize() forked. */

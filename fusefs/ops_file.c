@@ -192,6 +192,7 @@ static int truncate_on_open(struct fs *fs, uint64_t ino, struct dfs_attr *a)
 	size_t n;
 	int r;
 
+	inode_table_drop_tail(fs->inodes, ino);
 	if ((r = fs_flush_inode(fs, ino)) != 0)
 		return r;
 	r = dfs_setattr(fs->client, ino, &sa, a);
@@ -316,6 +317,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs_handle *h = handle_of(fi);
 	char *buf = read_buf_get(size);
 	uint64_t hint;
+	size_t kept;
 	ssize_t n;
 
 	/* A read sees every write made through this mount before it, also
@@ -330,6 +332,12 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	hint = inode_table_size_hint(fs_of(req)->inodes, ino);
 	if (hint > dfs_file_size(h->file))
 		dfs_file_note_size(h->file, hint);
+	if (off >= 0 &&
+	    inode_table_read_tail(fs_of(req)->inodes, ino, (uint64_t)off, size,
+				  dfs_file_size(h->file), buf, &kept)) {
+		fuse_reply_buf(req, buf, kept);
+		return;
+	}
 	n = dfs_file_read(h->file, buf, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -373,9 +381,11 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	}
 	n = dfs_file_write(h->file, buf, size, off);
 	if (n < 0) {
+		inode_table_drop_tail(fs->inodes, ino);
 		fuse_reply_err(req, (int)-n);
 		return;
 	}
+	inode_table_note_tail(fs->inodes, h, buf, (size_t)n, (uint64_t)off);
 	if (inode_table_note_write(fs->inodes, h, dfs_file_size(h->file),
 				   &send_kept))
 		drop_other_caches(fs, h);
@@ -398,6 +408,9 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = e;
 	if (r == 0 && dfs_file_attr(h->file, &a))
 		inode_table_set_seen(fs->inodes, &a);
+	/* The data kept may not be what the replicas hold. */
+	if (r != 0)
+		inode_table_drop_tail(fs->inodes, ino);
 	fuse_reply_err(req, -r);
 }
 
@@ -424,6 +437,8 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	 * size another handle sent, say) durable. */
 	if (n == 0 && r == 0)
 		r = dfs_sync(fs->client);
+	if (r != 0)
+		inode_table_drop_tail(fs->inodes, ino);
 	fuse_reply_err(req, -r);
 }
 
@@ -476,6 +491,7 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		inode_table_mtime_moved(fs->inodes, ino);
 	}
 	inode_table_invalidate(fs->inodes, ino);
+	inode_table_drop_tail(fs->inodes, ino);
 	fuse_reply_err(req, -fs_inode_errno(r));
 }
 
@@ -489,8 +505,10 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		log_warnx("closing inode %llu: %s", (unsigned long long)ino,
 			  strerror(-r));
 	r = release_handle(fs_of(req), handle_of(fi));
-	if (r != 0)
+	if (r != 0) {
+		inode_table_drop_tail(fs_of(req)->inodes, ino);
 		log_warnx("closing inode %llu: %s", (unsigned long long)ino,
 			  strerror(-r));
+	}
 	fuse_reply_err(req, 0);
 }

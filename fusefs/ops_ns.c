@@ -316,9 +316,10 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	 * mtime (one set while the file was not being written, or kept
 	 * until now). The mtime's setattr also carries the size update of
 	 * that data. */
-	if (sa.valid & PROTO_SET_SIZE)
+	if (sa.valid & PROTO_SET_SIZE) {
+		inode_table_drop_tail(fs->inodes, ino);
 		r = fs_flush_inode(fs, ino);
-	else if (sa.valid & (PROTO_SET_MTIME | PROTO_SET_MTIME_NOW))
+	} else if (sa.valid & (PROTO_SET_MTIME | PROTO_SET_MTIME_NOW))
 		r = fs_send_inode(fs, ino, &sa);
 	if (r != 0)
 		goto out;
