@@ -18,6 +18,8 @@
  *   ops_xattr.c    setxattr, getxattr, listxattr, removexattr (user.*)
  *   inode_table.c  per-inode lookup counts, open handles, cache state
  *   deferred_attr.c  setattrs kept for a file's next flush
+ *   file_tail.c    the partial last page of files written here
+ *   dir_names.c    names of directories made here, for negative lookups
  */
 #ifndef FUSEFS_FS_H
 #define FUSEFS_FS_H
@@ -34,6 +36,7 @@
 struct inode_table;
 struct inode_stamp;
 struct dir_reuse;
+struct dir_names;
 
 /* Settings from the command line. */
 struct fs_config {
@@ -51,6 +54,7 @@ struct fs {
 	struct dfs_client *client;
 	struct inode_table *inodes;
 	struct dir_reuse *dir_reuse;    /* listings kept for a reopen */
+	struct dir_names *dir_names;    /* names of directories made here */
 	struct fs_config cfg;
 };
 

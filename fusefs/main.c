@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dir_names.h"
 #include "fs.h"
 #include "inode_table.h"
 #include "log.h"
@@ -196,10 +197,13 @@ int main(int argc, char *argv[])
 	add_default_options(&args);
 	fs.cfg = cfg;
 	fs.client = dfs_client_new(master);
+	dfs_client_want_dir_leases(fs.client);
 	fs.inodes = inode_table_new(fs.client);
 	fs.dir_reuse = fs_dir_reuse_new();
+	fs.dir_names = dir_names_new(DIR_NAMES_MAX);
 	r = serve(&fs, &args, &opts);
 	fs_dir_reuse_free(fs.dir_reuse);
+	dir_names_free(fs.dir_names);
 	inode_table_free(fs.inodes);
 	dfs_session_end(fs.client);
 	dfs_client_free(fs.client);

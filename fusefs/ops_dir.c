@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dir_names.h"
 #include "fs.h"
 #include "inode_table.h"
 #include "timeutil.h"
@@ -389,6 +390,10 @@ void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_dir *d = xcalloc(1, sizeof(*d));
 
+	/* The listing shows the names others made there: a name list
+	 * kept for the directory (dir_names.h) must not then answer that
+	 * one of them is missing. */
+	dir_names_drop(fs_of(req)->dir_names, ino);
 	pthread_mutex_init(&d->lock, NULL);
 	d->ino = ino;
 	fi->fh = (uintptr_t)d;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dir_names.h"
 #include "fs.h"
 #include "inode_table.h"
 #include "log.h"
@@ -289,6 +290,11 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fs_learn_dir(fs, parent, &dir, &st);
 	else if (r != -EEXIST)
 		inode_table_invalidate(fs->inodes, parent);
+	if (created)
+		dir_names_changed(fs->dir_names, parent, &dir, NULL, name,
+				  st.ms);
+	else
+		dir_names_drop(fs->dir_names, parent);
 	/* Someone else created it since the kernel looked: open theirs. */
 	if (r == -EEXIST && !(fi->flags & O_EXCL) &&
 	    (r = dfs_lookup(fs->client, parent, name, &a)) == 0 &&

@@ -10,9 +10,11 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "dir_names.h"
 #include "fs.h"
 #include "inode_table.h"
 #include "log.h"
+#include "timeutil.h"
 #include "banned.h"
 
 /* st_blksize: tools size their I/O after it (cp uses it as buffer). */
@@ -94,7 +96,8 @@ static bool error_changed_nothing(int r)
  * they are dropped.
  */
 static void reply_new_name(fuse_req_t req, int r, fuse_ino_t parent,
-			   struct dfs_attr *a, const struct dfs_attr *dir,
+			   const char *name, struct dfs_attr *a,
+			   const struct dfs_attr *dir,
 			   const struct inode_stamp *st)
 {
 	struct fs *fs = fs_of(req);
@@ -102,11 +105,49 @@ static void reply_new_name(fuse_req_t req, int r, fuse_ino_t parent,
 	if (r != 0) {
 		if (!error_changed_nothing(r))
 			inode_table_invalidate(fs->inodes, parent);
+		dir_names_drop(fs->dir_names, parent);
 		fuse_reply_err(req, -r);
 		return;
 	}
 	fs_learn_dir(fs, parent, dir, st);
+	dir_names_changed(fs->dir_names, parent, dir, NULL, name, st->ms);
+	if (S_ISDIR(a->mode))
+		dir_names_made(fs->dir_names, a, st->ms);
 	fs_reply_entry(req, a, st);
+}
+
+/*
+ * Follow, in the name lists of directories this mount made, a change
+ * that took "name" out of "parent" and, for a rename, put "newname" into
+ * "newparent" (an exchange keeps both names where they were).
+ */
+static void follow_names(struct fs *fs, int r, uint64_t parent,
+			 const char *name, uint64_t newparent,
+			 const char *newname, bool exchange,
+			 const struct dfs_ns_change *chg,
+			 const struct inode_stamp *st)
+{
+	struct dir_names *dn = fs->dir_names;
+
+	if (r != 0 || chg->ino == 0) {
+		dir_names_drop(dn, parent);
+		dir_names_drop(dn, newparent);
+		return;
+	}
+	if (exchange)
+		name = newname = NULL;
+	if (newparent == parent) {
+		dir_names_changed(dn, parent, &chg->dir, name, newname, st->ms);
+	} else {
+		dir_names_changed(dn, parent, &chg->dir, name, NULL, st->ms);
+		dir_names_changed(dn, newparent, &chg->newdir, NULL, newname,
+				  st->ms);
+	}
+	/* A directory removed, or replaced by a rename, is gone. */
+	if (!exchange && newname == NULL)
+		dir_names_drop(dn, chg->ino);
+	if (!exchange && chg->target_ino != 0)
+		dir_names_drop(dn, chg->target_ino);
 }
 
 /*
@@ -173,8 +214,15 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct dfs_attr a;
 	int r;
 
-	inode_table_stamp(fs->inodes, &st);
-	r = dfs_lookup(fs->client, parent, name, &a);
+	/* A name missing from a directory this mount made and holds the
+	 * lease of: no master call (the kernel asks before every
+	 * create). */
+	if (dir_names_missing(fs->dir_names, parent, name, time_mono_ms())) {
+		r = -ENOENT;
+	} else {
+		inode_table_stamp(fs->inodes, &st);
+		r = dfs_lookup(fs->client, parent, name, &a);
+	}
 	if (r == -ENOENT) {
 		/* Negative entry: not cached by default, since a name that
 		 * another client creates (a MapReduce output, a file copied
@@ -369,7 +417,7 @@ void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	inode_table_stamp(fs_of(req)->inodes, &st);
 	r = dfs_mknod(fs_of(req)->client, parent, name, mode, rdev, ctx->uid,
 		      ctx->gid, &a, &dir);
-	reply_new_name(req, r, parent, &a, &dir, &st);
+	reply_new_name(req, r, parent, name, &a, &dir, &st);
 }
 
 void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -383,7 +431,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	inode_table_stamp(fs_of(req)->inodes, &st);
 	r = dfs_mkdir(fs_of(req)->client, parent, name,
 		      mode & 07777 & ~ctx->umask, ctx->uid, ctx->gid, &a, &dir);
-	reply_new_name(req, r, parent, &a, &dir, &st);
+	reply_new_name(req, r, parent, name, &a, &dir, &st);
 }
 
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -398,6 +446,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	inode_table_stamp(fs->inodes, &st);
 	r = dfs_unlink(fs->client, parent, name, &chg);
 	learn_change(fs, r, parent, parent, &chg, &st);
+	follow_names(fs, r, parent, name, parent, NULL, false, &chg, &st);
 	fuse_reply_err(req, -r);
 }
 
@@ -411,6 +460,7 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	inode_table_stamp(fs->inodes, &st);
 	r = dfs_rmdir(fs->client, parent, name, &chg);
 	learn_change(fs, r, parent, parent, &chg, &st);
+	follow_names(fs, r, parent, name, parent, NULL, false, &chg, &st);
 	fuse_reply_err(req, -r);
 }
 
@@ -425,7 +475,7 @@ void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	inode_table_stamp(fs_of(req)->inodes, &st);
 	r = dfs_symlink(fs_of(req)->client, parent, name, link, ctx->uid,
 			ctx->gid, &a, &dir);
-	reply_new_name(req, r, parent, &a, &dir, &st);
+	reply_new_name(req, r, parent, name, &a, &dir, &st);
 }
 
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -449,6 +499,8 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	r = dfs_rename(fs->client, parent, name, newparent, newname, pflags,
 		       &chg);
 	learn_change(fs, r, parent, newparent, &chg, &st);
+	follow_names(fs, r, parent, name, newparent, newname,
+		     (flags & RENAME_EXCHANGE) != 0, &chg, &st);
 	fuse_reply_err(req, -r);
 }
 
@@ -464,7 +516,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	/* The answer lost, nlink and ctime of "ino" may have changed. */
 	if (r != 0 && !error_changed_nothing(r))
 		inode_table_invalidate(fs_of(req)->inodes, ino);
-	reply_new_name(req, r, newparent, &a, &dir, &st);
+	reply_new_name(req, r, newparent, newname, &a, &dir, &st);
 }
 
 void fs_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -40,6 +40,11 @@ void dfs_client_free(struct dfs_client *c);
 /* Master address given at creation (borrowed). */
 const char *dfs_client_master(const struct dfs_client *c);
 
+/* Ask for leases of directories' names with every namespace change this
+ * client makes (proto.h "Directory change counts"; needs a session,
+ * dfs_session_start()). Call before the client is used. */
+void dfs_client_want_dir_leases(struct dfs_client *c);
+
 /* Master address from $DFS_MASTER, else "127.0.0.1:9000" (borrowed). */
 const char *dfs_default_master(void);
 

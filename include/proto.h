@@ -36,7 +36,31 @@ struct dfs_attr {
 	struct timespec mtime;
 	struct timespec ctime;
 	uint32_t replication;   /* replication factor of the file's chunks */
+	/* A directory in the reply of a change of its entries (and a new
+	 * one in mkdir's): the master's change count of its entries and
+	 * the master process that counts (proto.h "Directory change
+	 * counts"); both 0 when not told. */
+	uint64_t dir_changes;
+	uint64_t dir_epoch;
+	/* A directory in the reply of a change the client asked a lease
+	 * with: how long, from the request's sending, no other client can
+	 * change its entries; 0 when it holds none. */
+	uint32_t dir_lease_ms;
 };
+
+/*
+ * Directory change counts. The master counts every change of a
+ * directory's entries (a name added, removed or pointed elsewhere) in a
+ * table of counters kept in memory, one counter per hash of the
+ * directory's inode number, shared by the directories of that hash, and
+ * starting at 0 under a new random epoch whenever the master starts. A
+ * reply of a change carries, in the directory's attrs, the count right
+ * after the change; mkdir's reply carries the new directory's count. A
+ * client that knew a directory's entries at count c and gets c + 1 under
+ * the same epoch for its own change there knows that nobody else changed
+ * the directory in between (a counter only moves forward, and any other
+ * change of that directory would have moved it too).
+ */
 
 /* Where one chunk of a file lives. */
 struct dfs_chunk {

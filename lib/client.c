@@ -39,6 +39,9 @@ struct dfs_client {
 					 * thread uses the client */
 	struct client_prefetch *prefetch; /* locations sent with opens */
 	struct client_local *local;     /* short-circuit local reads */
+	bool dir_leases;                /* ask for leases of directories'
+					 * names with changes (set once,
+					 * before use) */
 };
 
 struct dfs_client *dfs_client_new(const char *master_addr)
@@ -112,6 +115,21 @@ struct client_session *client_get_session(struct dfs_client *c)
 void client_set_session(struct dfs_client *c, struct client_session *s)
 {
 	c->session = s;
+}
+
+void dfs_client_want_dir_leases(struct dfs_client *c)
+{
+	c->dir_leases = true;
+}
+
+void client_add_lease_request(struct dfs_client *c, json_t *req)
+{
+	uint64_t id = client_session_id(c);
+
+	if (!c->dir_leases || id == 0 || req == NULL)
+		return;
+	json_object_set_new(req, "session", json_integer((json_int_t)id));
+	json_object_set_new(req, "dir_lease", json_true());
 }
 
 void client_retry_init(struct client_retry *rt, int64_t budget_ms)
@@ -295,6 +313,7 @@ static int call_attr(struct dfs_client *c, const char *ep, json_t *req,
 		r = -EINVAL;
 		goto out;
 	}
+	client_add_lease_request(c, req);
 	if ((r = client_master_call(c, ep, req, &reply, idempotent)) != 0)
 		goto out;
 	if ((r = proto_attr_from_json(reply, attr != NULL ? attr : &tmp)) != 0)
@@ -332,6 +351,7 @@ static int call_change(struct dfs_client *c, const char *ep, json_t *req,
 
 	if (req == NULL)
 		return -EINVAL;
+	client_add_lease_request(c, req);
 	r = client_master_call(c, ep, req, chg != NULL ? &reply : NULL,
 			       false);
 	if (r == 0 && chg != NULL)

@@ -96,6 +96,13 @@ struct client_session;
 struct client_session *client_get_session(struct dfs_client *c);
 void client_set_session(struct dfs_client *c, struct client_session *s);
 
+/* The id of the client's session, 0 if it has none. */
+uint64_t client_session_id(struct dfs_client *c);
+
+/* Ask, in namespace change "req", for the leases of the directories it
+ * changes (dfs_client_want_dir_leases(); needs a session). */
+void client_add_lease_request(struct dfs_client *c, json_t *req);
+
 /*
  * EP_APPEND: reserve "len" bytes at the end of file "ino"; *offset
  * receives where they go and *attr the attrs after growing. Never

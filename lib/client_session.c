@@ -480,6 +480,7 @@ static int create_held(struct client_session *s, json_t *req,
 	int r;
 
 	*held = false;
+	client_add_lease_request(s->c, req);
 	pthread_rwlock_rdlock(&s->reg_lock);
 	r = client_master_call(s->c, EP_CREATE, req, &reply, false);
 	if (r == 0 && proto_attr_from_json(reply, attr) != 0)
@@ -526,4 +527,11 @@ int dfs_create_open(struct dfs_client *c, uint64_t parent, const char *name,
 	if (r == 0 && !held)
 		r = dfs_open(c, attr->ino, attr);
 	return r;
+}
+
+uint64_t client_session_id(struct dfs_client *c)
+{
+	struct client_session *s = client_get_session(c);
+
+	return s != NULL ? s->id : 0;
 }

@@ -49,9 +49,21 @@ int proto_time_from_json(const json_t *v, struct timespec *ts)
 	return 0;
 }
 
+/* Add a directory's change count, if it has one, to "obj". */
+static json_t *attr_add_changes(json_t *obj, const struct dfs_attr *a)
+{
+	if (obj != NULL && a->dir_epoch != 0) {
+		json_object_set_new(obj, "changes",
+				    json_integer((json_int_t)a->dir_changes));
+		json_object_set_new(obj, "epoch",
+				    json_integer((json_int_t)a->dir_epoch));
+	}
+	return obj;
+}
+
 json_t *proto_attr_to_json(const struct dfs_attr *a)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
+	return attr_add_changes(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
 			 "s:I}",
 			 "ino", (json_int_t)a->ino, "mode", (json_int_t)a->mode,
 			 "nlink", (json_int_t)a->nlink, "uid",
@@ -61,7 +73,7 @@ json_t *proto_attr_to_json(const struct dfs_attr *a)
 			 proto_time_to_json(&a->atime), "mtime",
 			 proto_time_to_json(&a->mtime), "ctime",
 			 proto_time_to_json(&a->ctime), "replication",
-			 (json_int_t)a->replication);
+			 (json_int_t)a->replication), a);
 }
 
 /* "key":[s,ns] */
@@ -98,6 +110,12 @@ void proto_attr_write(struct json_writer *w, const struct dfs_attr *a)
 	proto_time_write(w, "ctime", &a->ctime);
 	json_writer_key(w, "replication");
 	json_writer_uint(w, a->replication);
+	if (a->dir_epoch != 0) {
+		json_writer_key(w, "changes");
+		json_writer_uint(w, a->dir_changes);
+		json_writer_key(w, "epoch");
+		json_writer_uint(w, a->dir_epoch);
+	}
 	json_writer_close_object(w);
 }
 
@@ -127,6 +145,15 @@ int proto_attr_from_json(const json_t *obj, struct dfs_attr *attr)
 	    (r = proto_get_time(obj, "mtime", &a.mtime)) != 0 ||
 	    (r = proto_get_time(obj, "ctime", &a.ctime)) != 0 ||
 	    (r = proto_get_u32(obj, "replication", &a.replication)) != 0)
+		return r;
+	if (json_object_get(obj, "lease_ms") != NULL &&
+	    (r = proto_get_u32(obj, "lease_ms", &a.dir_lease_ms)) != 0)
+		return r;
+	/* Optional: both or neither. */
+	if (json_object_get(obj, "epoch") != NULL &&
+	    ((r = proto_get_u64(obj, "changes", PROTO_U63_MAX,
+				&a.dir_changes)) != 0 ||
+	     (r = proto_get_u64(obj, "epoch", PROTO_U63_MAX, &a.dir_epoch)) != 0))
 		return r;
 	*attr = a;
 	return 0;

@@ -15,6 +15,7 @@
 
 #include "chunk_srv.h"
 #include "client_srv.h"
+#include "dir_leases.h"
 #include "fsck.h"
 #include "http_server.h"
 #include "json_writer.h"
@@ -118,8 +119,10 @@ static const struct mutation mu_extend = {
 	{ { "ino", NULL, F_INO }, { "size", NULL, F_U64 } },
 };
 
+struct lease_set;
 static void create_and_reply(struct http_request *req, struct master *m,
-			     json_t *op, const json_t *body);
+			     json_t *op, const json_t *body,
+			     const struct lease_set *ls);
 
 /* Answer a negative errno as its wire error. */
 static void reply_errno(struct http_request *req, int r, const char *what)
@@ -170,6 +173,81 @@ static int check_field(const json_t *body, const struct field *f)
 	return -EINVAL;
 }
 
+/* The directories a change touches and how their leases let it through
+ * (dir_leases.h). */
+struct lease_set {
+	uint64_t dir[3];
+	/* Where the reply has that directory's attrs: a key, or NULL for
+	 * the reply itself (mkdir's new directory). */
+	const char *key[3];
+	enum dir_lease_how how[3];
+	size_t n;
+};
+
+static void lease_add(struct lease_set *ls, const json_t *op,
+		      const char *op_key, const char *reply_key)
+{
+	uint64_t dir;
+
+	if (get_ino(op, op_key, &dir) != 0)
+		return;
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->dir[i] == dir)
+			return;
+	ls->dir[ls->n] = dir;
+	ls->key[ls->n] = reply_key;
+	ls->n++;
+}
+
+/* Enter the leases of the directories change "mu" (op "op") touches:
+ * the session of the request, if it names one and asks ("dir_lease"),
+ * takes or renews them; anyone else waits out a lease another holds. */
+static void leases_enter(struct master *m, const struct mutation *mu,
+			 const json_t *op, const json_t *body,
+			 struct lease_set *ls)
+{
+	json_t *v = json_object_get(body, "session");
+	uint64_t session = 0;
+	bool want = json_is_true(json_object_get(body, "dir_lease"));
+
+	ls->n = 0;
+	if (mu == &mu_extend)
+		return;
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		session = (uint64_t)json_integer_value(v);
+	lease_add(ls, op, "parent", "parent_attr");
+	if (mu == &mu_rename)
+		lease_add(ls, op, "newparent", "newparent_attr");
+	if (mu == &mu_mkdir)
+		lease_add(ls, op, "ino", NULL);
+	for (size_t i = 0; i < ls->n; i++)
+		ls->how[i] = dir_lease_enter(m->dir_leases, ls->dir[i],
+					     session, want);
+}
+
+static void leases_leave(struct master *m, const struct lease_set *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		dir_lease_leave(m->dir_leases, ls->dir[i], ls->how[i]);
+}
+
+/* Tell the client the leases it holds from this change, in the attrs
+ * of their directories ("lease_ms", counted from its request). */
+static void leases_reply(const struct lease_set *ls, json_t *res)
+{
+	json_t *attrs;
+
+	for (size_t i = 0; ls != NULL && i < ls->n; i++) {
+		if (ls->how[i] != DIR_LEASE_RENEWED)
+			continue;
+		attrs = ls->key[i] != NULL ? json_object_get(res, ls->key[i])
+					   : res;
+		if (json_is_object(attrs))
+			json_object_set_new(attrs, "lease_ms",
+					    json_integer(DIR_LEASE_CLIENT_MS));
+	}
+}
+
 /* Add "time": now to an op. */
 static void op_set_time(json_t *op)
 {
@@ -180,7 +258,8 @@ static void op_set_time(json_t *op)
 
 /* Submit an op and answer with its result. */
 static void submit_and_reply(struct http_request *req, struct master *m,
-			     json_t *op, const char *what)
+			     json_t *op, const char *what,
+			     const struct lease_set *ls)
 {
 	json_t *res = NULL;
 	int r;
@@ -189,6 +268,7 @@ static void submit_and_reply(struct http_request *req, struct master *m,
 		reply_errno(req, r, what);
 		return;
 	}
+	leases_reply(ls, res);
 	http_reply_json(req, 200, res);
 }
 
@@ -196,6 +276,7 @@ static void handle_mutation(struct http_request *req, struct master *m,
 			    const struct mutation *mu)
 {
 	const struct field *f;
+	struct lease_set ls;
 	json_t *body, *op, *v;
 	size_t i;
 	int r;
@@ -220,11 +301,14 @@ static void handle_mutation(struct http_request *req, struct master *m,
 	/* A file losing its last name stays while open (open_files.h). */
 	if (mu == &mu_unlink || mu == &mu_rename)
 		json_object_set_new(op, "orphan", json_true());
+	/* Before the time: a change that waited is made at its end. */
+	leases_enter(m, mu, op, body, &ls);
 	op_set_time(op);
 	if (mu == &mu_create)
-		create_and_reply(req, m, op, body);
+		create_and_reply(req, m, op, body, &ls);
 	else
-		submit_and_reply(req, m, op, mu->op);
+		submit_and_reply(req, m, op, mu->op, &ls);
+	leases_leave(m, &ls);
 out:
 	json_decref(op);
 	json_decref(body);
@@ -335,7 +419,7 @@ static void handle_setattr(struct http_request *req, void *arg)
 		goto out;
 	}
 	op_set_time(op);
-	submit_and_reply(req, m, op, "setattr");
+	submit_and_reply(req, m, op, "setattr", NULL);
 out:
 	json_decref(op);
 	json_decref(body);
@@ -1027,7 +1111,8 @@ static void create_lease_chunk(struct master *m, uint64_t ino,
 }
 
 static void create_and_reply(struct http_request *req, struct master *m,
-			     json_t *op, const json_t *body)
+			     json_t *op, const json_t *body,
+			     const struct lease_set *ls)
 {
 	json_t *res = NULL;
 	uint64_t handle, ino;
@@ -1044,6 +1129,7 @@ static void create_and_reply(struct http_request *req, struct master *m,
 	}
 	if (handle != 0 && get_ino(res, "ino", &ino) == 0)
 		create_lease_chunk(m, ino, handle, res);
+	leases_reply(ls, res);
 	http_reply_json(req, 200, res);
 }
 

@@ -20,6 +20,7 @@
 #include "client_srv.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "dir_leases.h"
 #include "leases.h"
 #include "log.h"
 #include "master.h"
@@ -377,12 +378,14 @@ static void stop_oplog(struct master *m)
 static int start_leases(struct master *m)
 {
 	m->leases = leases_new(LEASES_DEFAULT_MS);
+	m->dir_leases = dir_leases_new(DIR_LEASE_MS);
 	return 0;
 }
 
 static void stop_leases(struct master *m)
 {
 	leases_free(m->leases);
+	dir_leases_free(m->dir_leases);
 	m->leases = NULL;
 }
 

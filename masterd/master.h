@@ -54,6 +54,8 @@ struct master {
 	struct oplog *oplog;
 	/* Write leases per chunk. */
 	struct leases *leases;
+	/* Leases of directories' names, per client session. */
+	struct dir_leases *dir_leases;
 	/* Chunk server table, liveness monitor, placement. */
 	struct chunk_srv *cs;
 	/* Re-replication, excess and corrupt replicas. */

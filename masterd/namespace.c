@@ -29,6 +29,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sqlite3.h>
@@ -461,6 +462,16 @@ static void stop_checkpointer(struct ns *ns)
 	ns->ckpt_db = NULL;
 }
 
+/* A random epoch of directory change counts: 1 .. 2^62. */
+static uint64_t new_epoch(void)
+{
+	uint64_t e = 0;
+
+	if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e))
+		e = (uint64_t)time_now_ms() * 1000003u ^ (uint64_t)getpid();
+	return (e & ((1ULL << 62) - 1)) + 1;
+}
+
 int ns_open(const char *path, uint64_t chunk_size, uint32_t replication,
 	    struct ns **out)
 {
@@ -479,6 +490,8 @@ int ns_open(const char *path, uint64_t chunk_size, uint32_t replication,
 	pthread_cond_init(&ns->ckpt_cond, NULL);
 	pthread_mutex_init(&ns->sync_lock, NULL);
 	ns->wal_fd = -1;
+	ns->dir_changes = xcalloc(NS_DIR_COUNTERS, sizeof(uint64_t));
+	ns->dir_epoch = new_epoch();
 	if ((r = open_writer(ns)) != 0)
 		goto out;
 	if ((r = load_schema(ns, chunk_size, replication)) != 0)
@@ -571,6 +584,7 @@ void ns_free(struct ns *ns)
 	pthread_cond_destroy(&ns->ckpt_cond);
 	pthread_mutex_destroy(&ns->ckpt_lock);
 	free(ns->freed);
+	free(ns->dir_changes);
 	free(ns->path);
 	free(ns);
 }

@@ -38,6 +38,9 @@
 #define NS_CKPT_BYTES (4 << 20)
 #define NS_CKPT_WRITER_BYTES (32 << 20)
 
+/* Directory change counters (proto.h "Directory change counts"). */
+#define NS_DIR_COUNTERS 65536
+
 /* The attribute columns, in the order ns_row_attr() reads them. */
 #define NS_ATTR_COLS                                                           \
 	"ino, mode, uid, gid, size, rdev, nlink, atime_s, atime_ns, "          \
@@ -113,6 +116,10 @@ struct ns {
 	sqlite3_stmt *wstmt[W_COUNT];
 	/* Chunk size, fixed when the database was created. */
 	uint64_t chunk_size;
+	/* Change counts of directories, by hash of the inode number, and
+	 * this process's epoch of them, never 0 (writer only). */
+	uint64_t *dir_changes;
+	uint64_t dir_epoch;
 	/* Changes to the meta counters by the op being applied (writer
 	 * only); written with the op, so a failed op undoes them too. */
 	int64_t d_inodes, d_files, d_chunks;

@@ -455,11 +455,32 @@ static int dir_is_ancestor(struct ns *ns, uint64_t anc, uint64_t ino)
 	return -EIO;
 }
 
-/* Touch a directory whose entries changed. */
+_Static_assert(NS_DIR_COUNTERS == 1 << 16, "dir_counter() takes 16 bits");
+
+/* The change counter of directory "ino" (proto.h): the top 16 bits of a
+ * multiplicative hash, so that neighbouring numbers spread. */
+static uint64_t *dir_counter(struct ns *ns, uint64_t ino)
+{
+	return &ns->dir_changes[(ino * 0x9E3779B97F4A7C15ULL) >> 48];
+}
+
+/* Set a's change count (and epoch) to the counter's value. */
+static void dir_note_count(struct ns *ns, struct dfs_attr *a)
+{
+	a->dir_changes = *dir_counter(ns, a->ino);
+	a->dir_epoch = ns->dir_epoch;
+}
+
+/* Touch a directory whose entries changed, and count the change: once
+ * per op and directory, so that the client that made it sees its count
+ * move by one when nobody else changed the directory. (A failed op
+ * counts too: a count that moves more only costs a client its list.) */
 static int dir_touch(struct op_ctx *c, struct ns_inode *dir)
 {
 	dir->a.mtime = c->now;
 	dir->a.ctime = c->now;
+	++*dir_counter(c->ns, dir->a.ino);
+	dir_note_count(c->ns, &dir->a);
 	return inode_put(c->ns, dir);
 }
 
@@ -579,6 +600,8 @@ static int link_new(struct op_ctx *c, struct ns_inode *dir, const char *name,
 		dir->a.nlink++;
 	if ((r = dir_touch(c, dir)) != 0)
 		return r;
+	if (S_ISDIR(in->a.mode))
+		dir_note_count(c->ns, &in->a);
 	reply_attr(c, in);
 	reply_dir(c, "parent_attr", dir);
 	return 0;

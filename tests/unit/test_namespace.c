@@ -553,6 +553,79 @@ static void test_change_replies(void **state)
 	json_decref(res);
 }
 
+/* The change count and epoch of attrs "obj" (a reply, or its part). */
+static uint64_t count_of(const json_t *obj, uint64_t *epoch)
+{
+	struct dfs_attr a;
+
+	assert_int_equal(proto_attr_from_json(obj, &a), 0);
+	assert_int_not_equal(a.dir_epoch, 0);
+	*epoch = a.dir_epoch;
+	return a.dir_changes;
+}
+
+/* Every change of a directory's entries moves its count by exactly one
+ * under one epoch (proto.h "Directory change counts"); mkdir tells the
+ * new directory's count, and a change there moves it by one. */
+static void test_dir_change_counts(void **state)
+{
+	struct fixture *f = *state;
+	json_t *res = NULL;
+	uint64_t d, c, sub, e, e2;
+
+	d = mkdir_(f, 1, "cnt");
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:i, s:i, s:i, "
+				   "s:i, s:[i,i]}", "op", "create", "parent",
+				   (json_int_t)d, "name", "x", "ino", 600,
+				   "mode", S_IFREG | 0644, "uid", 0, "gid", 0,
+				   "time", 50, 0),
+			 0);
+	c = count_of(json_object_get(res, "parent_attr"), &e);
+	json_decref(res);
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:i, s:i, s:i, "
+				   "s:i, s:[i,i]}", "op", "mkdir", "parent",
+				   (json_int_t)d, "name", "sub", "ino", 601,
+				   "mode", 0755, "uid", 0, "gid", 0, "time",
+				   51, 0),
+			 0);
+	assert_int_equal(count_of(json_object_get(res, "parent_attr"), &e2), c + 1);
+	assert_int_equal(e2, e);
+	sub = count_of(res, &e2); /* the new directory's own */
+	assert_int_equal(e2, e);
+	json_decref(res);
+	/* A rename inside the directory is one change. */
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:I, s:s, s:i, "
+				   "s:[i,i]}", "op", "rename", "parent",
+				   (json_int_t)d, "name", "x", "newparent",
+				   (json_int_t)d, "newname", "x2", "flags", 0,
+				   "time", 52, 0),
+			 0);
+	assert_int_equal(count_of(json_object_get(res, "parent_attr"), &e2), c + 2);
+	json_decref(res);
+	/* Into the subdirectory: one change of each. */
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:I, s:s, s:i, "
+				   "s:[i,i]}", "op", "rename", "parent",
+				   (json_int_t)d, "name", "x2", "newparent",
+				   (json_int_t)601, "newname", "x3", "flags", 0,
+				   "time", 53, 0),
+			 0);
+	assert_int_equal(count_of(json_object_get(res, "parent_attr"), &e2), c + 3);
+	assert_int_equal(count_of(json_object_get(res, "newparent_attr"), &e2), sub + 1);
+	json_decref(res);
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:[i,i]}", "op",
+				   "unlink", "parent", (json_int_t)601, "name",
+				   "x3", "time", 54, 0),
+			 0);
+	assert_int_equal(count_of(json_object_get(res, "parent_attr"), &e2), sub + 2);
+	json_decref(res);
+	assert_int_equal(apply_res(f, &res, "{s:s, s:I, s:s, s:[i,i]}", "op",
+				   "rmdir", "parent", (json_int_t)d, "name",
+				   "sub", "time", 55, 0),
+			 0);
+	assert_int_equal(count_of(json_object_get(res, "parent_attr"), &e2), c + 4);
+	json_decref(res);
+}
+
 static void test_symlink(void **state)
 {
 	struct fixture *f = *state;
@@ -1584,6 +1657,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rmdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_replies, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dir_change_counts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),

@@ -430,13 +430,27 @@ static void test_attr_write(void **state)
 	old.mtime.tv_sec = -86400 * 365;
 	old.ctime.tv_nsec = 999999999;
 	old.size = (uint64_t)INT64_MAX;
-	const struct dfs_attr *all[] = { &a, &zero, &old };
+	struct dfs_attr dir = sample_attr(), back;
+	dir.dir_changes = 77;
+	dir.dir_epoch = (1ULL << 62) - 5;
+	const struct dfs_attr *all[] = { &a, &zero, &old, &dir };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		json_writer_init(&w, 1); /* grows from the smallest buffer */
 		proto_attr_write(&w, all[i]);
 		assert_same_text(dumped(proto_attr_to_json(all[i])),
 				 written(&w));
 	}
+	/* A directory's change count comes back; attrs without one have
+	 * none. */
+	json_t *j = proto_attr_to_json(&dir);
+	assert_int_equal(proto_attr_from_json(j, &back), 0);
+	assert_int_equal(back.dir_changes, 77);
+	assert_int_equal(back.dir_epoch, dir.dir_epoch);
+	json_decref(j);
+	j = proto_attr_to_json(&a);
+	assert_int_equal(proto_attr_from_json(j, &back), 0);
+	assert_int_equal(back.dir_epoch, 0);
+	json_decref(j);
 }
 
 /* Strings are escaped as jansson escapes them, whatever they hold. */

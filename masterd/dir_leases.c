@@ -1,0 +1,161 @@
+/*
+ * dir_leases.c - leases on the names of directories (see dir_leases.h):
+ * a tsearch(3) tree of the directories with a lease, a change under way
+ * or a waiter; an entry goes when it has none of them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <search.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "dir_leases.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+#include "banned.h"
+
+struct dir_lease {
+	uint64_t dir;
+	uint64_t holder;        /* session; 0 when none */
+	int64_t expires_ms;     /* time_mono_ms() the lease ends */
+	unsigned waiting;       /* other clients' changes waiting */
+	unsigned running;       /* other clients' changes under way */
+	uint64_t last_session;  /* of the last change (0: none, anonymous) */
+	bool changed;           /* last_session is set */
+	int64_t handoff_ms;     /* last change by another session than the
+				 * change before it */
+};
+
+struct dir_leases {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;    /* monotonic; broadcast on every change */
+	void *root;             /* tsearch tree of struct dir_lease */
+	int64_t lease_ms;
+	int64_t grace_end_ms;   /* no change before this */
+};
+
+static int lease_cmp(const void *a, const void *b)
+{
+	const struct dir_lease *x = a, *y = b;
+
+	return x->dir < y->dir ? -1 : x->dir > y->dir;
+}
+
+struct dir_leases *dir_leases_new(int64_t lease_ms)
+{
+	struct dir_leases *dl = xcalloc(1, sizeof(*dl));
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&dl->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&dl->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	dl->lease_ms = lease_ms;
+	dl->grace_end_ms = time_mono_ms() + lease_ms;
+	return dl;
+}
+
+void dir_leases_free(struct dir_leases *dl)
+{
+	if (dl == NULL)
+		return;
+	tdestroy(dl->root, free);
+	pthread_cond_destroy(&dl->cond);
+	pthread_mutex_destroy(&dl->mu);
+	free(dl);
+}
+
+/* Wait on the condition until time_mono_ms() "until" at most; locked. */
+static void wait_until(struct dir_leases *dl, int64_t until)
+{
+	struct timespec ts = { until / 1000, (until % 1000) * 1000000 };
+	int r;
+
+	r = pthread_cond_timedwait(&dl->cond, &dl->mu, &ts);
+	if (r != 0 && r != ETIMEDOUT)
+		log_errorx("directory leases: waiting failed: %d", r);
+}
+
+/* The entry of "dir", made if missing; locked. */
+static struct dir_lease *entry(struct dir_leases *dl, uint64_t dir)
+{
+	struct dir_lease key = { .dir = dir }, *e, **slot;
+
+	slot = tsearch(&key, &dl->root, lease_cmp);
+	if (slot == NULL)
+		fatalx("out of memory in the directory leases");
+	if (*slot == &key) {
+		e = xcalloc(1, sizeof(*e));
+		e->dir = dir;
+		*slot = e;
+	}
+	return *slot;
+}
+
+/* Free e if it holds nothing any more; locked. */
+static void entry_maybe_free(struct dir_leases *dl, struct dir_lease *e,
+			     int64_t now)
+{
+	if (e->waiting > 0 || e->running > 0 ||
+	    (e->holder != 0 && e->expires_ms > now) ||
+	    (e->handoff_ms != 0 && now - e->handoff_ms < DIR_LEASE_BACKOFF_MS))
+		return;
+	tdelete(e, &dl->root, lease_cmp);
+	free(e);
+}
+
+enum dir_lease_how dir_lease_enter(struct dir_leases *dl, uint64_t dir,
+				   uint64_t session, bool want)
+{
+	enum dir_lease_how how;
+	struct dir_lease *e;
+	int64_t now;
+
+	pthread_mutex_lock(&dl->mu);
+	while ((now = time_mono_ms()) < dl->grace_end_ms)
+		wait_until(dl, dl->grace_end_ms);
+	e = entry(dl, dir);
+	while (e->holder != 0 && e->holder != session && e->expires_ms > now) {
+		e->waiting++;
+		wait_until(dl, e->expires_ms);
+		e->waiting--;
+		now = time_mono_ms();
+	}
+	if (e->expires_ms <= now)
+		e->holder = 0;
+	if (e->changed && e->last_session != session)
+		e->handoff_ms = now;
+	e->last_session = session;
+	e->changed = true;
+	how = session != 0 && e->holder == session ? DIR_LEASE_HOLDER
+						   : DIR_LEASE_OTHER;
+	if (want && session != 0 && e->waiting == 0 && e->running == 0 &&
+	    (e->holder == 0 || e->holder == session) &&
+	    (e->handoff_ms == 0 || now - e->handoff_ms >= DIR_LEASE_BACKOFF_MS)) {
+		e->holder = session;
+		e->expires_ms = now + dl->lease_ms;
+		how = DIR_LEASE_RENEWED;
+	}
+	if (how == DIR_LEASE_OTHER)
+		e->running++;
+	pthread_mutex_unlock(&dl->mu);
+	return how;
+}
+
+void dir_lease_leave(struct dir_leases *dl, uint64_t dir,
+		     enum dir_lease_how how)
+{
+	struct dir_lease key = { .dir = dir }, **slot;
+
+	pthread_mutex_lock(&dl->mu);
+	slot = tfind(&key, &dl->root, lease_cmp);
+	if (slot != NULL) {
+		if (how == DIR_LEASE_OTHER && (*slot)->running > 0)
+			(*slot)->running--;
+		entry_maybe_free(dl, *slot, time_mono_ms());
+	}
+	pthread_cond_broadcast(&dl->cond);
+	pthread_mutex_unlock(&dl->mu);
+}
