@@ -195,6 +195,15 @@ def cluster(request, tmp_path_factory):
         _stop_and_check(request, [c])
 
 
+@pytest.fixture(scope="module")
+def second(cluster, tmp_path_factory):
+    """The module cluster mounted a second time."""
+    path = cluster.mount_extra(tmp_path_factory.mktemp("second") / "mnt")
+    yield path
+    if path in cluster.extra_mounts:
+        cluster.unmount_extra(path)
+
+
 @pytest.fixture
 def make_cluster(request, tmp_path_factory):
     """Factory of clusters owned by one test, stopped at its end."""

@@ -50,15 +50,6 @@ print(total)
 RECORD_RE = re.compile(rb"^<(\d+):(\d+):(\d+)>([0-9a-f]*)([0-9a-f]{40})$")
 
 
-@pytest.fixture(scope="module")
-def second(cluster, tmp_path_factory):
-    """The module cluster mounted a second time."""
-    path = cluster.mount_extra(tmp_path_factory.mktemp("second") / "mnt")
-    yield path
-    if path in cluster.extra_mounts:
-        cluster.unmount_extra(path)
-
-
 def run_writers(paths, nrec, lo, hi):
     """One writer process per path; returns the bytes each wrote."""
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(p),

@@ -21,15 +21,6 @@ import pytest
 from dfstest import http_requests
 
 
-@pytest.fixture(scope="module")
-def second(cluster, tmp_path_factory):
-    """The module cluster mounted a second time."""
-    path = cluster.mount_extra(tmp_path_factory.mktemp("second") / "mnt")
-    yield path
-    if path in cluster.extra_mounts:
-        cluster.unmount_extra(path)
-
-
 def lookups(cluster):
     return http_requests(cluster.master, "/api/lookup")
 

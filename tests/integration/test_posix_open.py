@@ -34,15 +34,6 @@ from dfstest import MiB, pid_alive, wait_until
 from faultutil import http, replica_files
 
 
-@pytest.fixture(scope="module")
-def second(cluster, tmp_path_factory):
-    """The module cluster mounted a second time."""
-    path = cluster.mount_extra(tmp_path_factory.mktemp("second") / "mnt")
-    yield path
-    if path in cluster.extra_mounts:
-        cluster.unmount_extra(path)
-
-
 @pytest.fixture
 def dirs(cluster, mnt, second):
     """The test's directory as seen through each mount."""

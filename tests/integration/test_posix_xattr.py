@@ -20,15 +20,6 @@ import pytest
 from dfstest import run
 
 
-@pytest.fixture(scope="module")
-def second(cluster, tmp_path_factory):
-    """The module cluster mounted a second time."""
-    path = cluster.mount_extra(tmp_path_factory.mktemp("second") / "mnt")
-    yield path
-    if path in cluster.extra_mounts:
-        cluster.unmount_extra(path)
-
-
 @pytest.fixture
 def dirs(cluster, mnt, second):
     return mnt, second / mnt.relative_to(cluster.mount)
