@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,13 +309,18 @@ out:
 #define NS_STR(x) #x
 #define NS_XSTR(x) NS_STR(x)
 
-/* Connection settings shared by the writer and the readers. */
-static int db_configure(sqlite3 *db)
+/* Connection settings shared by the writer and the readers, with a page
+ * cache of "cache_kib" KiB (NS_WRITER_CACHE_KIB says why they differ). */
+static int db_configure(sqlite3 *db, int cache_kib)
 {
+	char sql[96];
+
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_extended_result_codes(db, 1);
-	return db_exec(db, "PRAGMA cache_size = -65536;"
-			   "PRAGMA temp_store = MEMORY;");
+	snprintf(sql, sizeof(sql),
+		 "PRAGMA cache_size = -%d; PRAGMA temp_store = MEMORY;",
+		 cache_kib);
+	return db_exec(db, sql);
 }
 
 /* Open the write connection: WAL, synchronous=FULL (ns_set_lazy_sync()
@@ -332,7 +338,7 @@ static int open_writer(struct ns *ns)
 			   ns->db ? sqlite3_errmsg(ns->db) : "out of memory");
 		return -EIO;
 	}
-	if (db_configure(ns->db) != 0)
+	if (db_configure(ns->db, NS_WRITER_CACHE_KIB) != 0)
 		return -EIO;
 	return db_exec(ns->db, "PRAGMA page_size = " NS_XSTR(NS_PAGE_SIZE) ";"
 			       "PRAGMA journal_mode = WAL;"
@@ -433,7 +439,7 @@ static int start_checkpointer(struct ns *ns)
 	rc = sqlite3_open_v2(ns->path, &ns->ckpt_db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 			     WAL_VFS_NAME);
-	if (rc != SQLITE_OK || db_configure(ns->ckpt_db) != 0) {
+	if (rc != SQLITE_OK || db_configure(ns->ckpt_db, NS_READER_CACHE_KIB) != 0) {
 		log_errorx("cannot open database '%s' for checkpoints",
 			   ns->path);
 		return -EIO;
@@ -614,7 +620,7 @@ static struct ns_reader *reader_open(struct ns *ns)
 	rc = sqlite3_open_v2(ns->path, &rd->db,
 			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
 			     WAL_VFS_NAME);
-	if (rc != SQLITE_OK || db_configure(rd->db) != 0) {
+	if (rc != SQLITE_OK || db_configure(rd->db, NS_READER_CACHE_KIB) != 0) {
 		log_errorx("cannot open database '%s' for reading: %s",
 			   ns->path,
 			   rd->db ? sqlite3_errmsg(rd->db) : "out of memory");
