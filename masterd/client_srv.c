@@ -922,10 +922,11 @@ static int chunk_now(struct master *m, uint64_t handle, struct dfs_chunk *c)
 }
 
 /*
- * The lease of chunk c (holding its grant lock): the valid lease over
- * its live replicas, else a new one with a new version (none for a chunk
- * this request allocated). "drop" asks to drop the replicas the client
- * saw fail first. On success *c carries the lease, primary first.
+ * The lease of chunk c, whose rows *c holds (the caller holds its grant
+ * lock): the valid lease over its live replicas, else a new one with a
+ * new version (none for a chunk this request allocated). "drop" asks to
+ * drop the replicas the client saw fail first. On success *c carries
+ * the lease, primary first.
  *
  * A new lease goes to replica handle % n. The primary receives the
  * client's bytes and sends them on to the others, so it does about
@@ -935,14 +936,12 @@ static int chunk_now(struct master *m, uint64_t handle, struct dfs_chunk *c)
  * order: always taking the first made the lowest address the primary
  * of every chunk it holds.)
  */
-static int lease_locked(struct master *m, const struct chunks_req *req,
-			struct dfs_chunk *c, bool drop, int64_t now)
+static int lease_over(struct master *m, const struct chunks_req *req,
+		      struct dfs_chunk *c, bool drop, int64_t now)
 {
 	int64_t expiry;
 	int i, dropped = 0, r;
 
-	if ((r = chunk_now(m, c->handle, c)) != 0)
-		return r;
 	if (waits_for_servers(m, c))
 		return -EAGAIN;
 	keep_live(m, c);
@@ -980,7 +979,18 @@ static int lease_locked(struct master *m, const struct chunks_req *req,
 	return 0;
 }
 
-/* Give chunk c a write lease (see lease_locked()). */
+/* lease_over() of chunk c->handle as its rows read now. */
+static int lease_locked(struct master *m, const struct chunks_req *req,
+			struct dfs_chunk *c, bool drop, int64_t now)
+{
+	int r;
+
+	if ((r = chunk_now(m, c->handle, c)) != 0)
+		return r;
+	return lease_over(m, req, c, drop, now);
+}
+
+/* Give chunk c a write lease (see lease_over()). */
 static int lease_chunk(struct master *m, const struct chunks_req *req,
 		       struct dfs_chunk *c, int64_t now)
 {
@@ -1054,10 +1064,34 @@ static int chunks_run(struct master *m, struct chunks_req *req, json_t *arr)
  * (CREATE_LEASE_MS), so that such a chunk of an empty file or of a hole
  * goes about 20 s after the create rather than 70. A file that cannot
  * get one now (no servers, settling) is created without it. Sets
- * *handle to the chunk placed, or 0.
+ * *placed to the rows of the chunk placed (handle 0 if none).
  */
+static int addr_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The rows chunk "handle", placed on "replicas", has once a create
+ * committed it: version 1, replicas in address order as ns_chunk_get()
+ * reads them (the lease's primary is picked by position). */
+static void placed_rows(uint64_t handle, const json_t *replicas,
+			struct dfs_chunk *c)
+{
+	const json_t *v;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->handle = handle;
+	c->version = 1;
+	json_array_foreach (replicas, i, v)
+		if (c->nreplicas < DFS_MAX_REPLICAS && json_is_string(v))
+			snprintf(c->replicas[c->nreplicas++], DFS_ADDR_MAX,
+				 "%s", json_string_value(v));
+	qsort(c->replicas, (size_t)c->nreplicas, DFS_ADDR_MAX, addr_cmp);
+}
+
 static int create_place_chunk(struct master *m, const json_t *body,
-			      json_t *op, uint64_t *handle)
+			      json_t *op, struct dfs_chunk *placed)
 {
 	struct chunks_req cr = { .index = 0 };
 	struct ns_reader *rd;
@@ -1067,7 +1101,7 @@ static int create_place_chunk(struct master *m, const json_t *body,
 	uint32_t mode;
 	int r;
 
-	*handle = 0;
+	placed->handle = 0;
 	if ((r = proto_opt_bool(body, "chunk", &want)) != 0)
 		return r;
 	if (!want || proto_get_u32(body, "mode", &mode) != 0 ||
@@ -1084,41 +1118,49 @@ static int create_place_chunk(struct master *m, const json_t *body,
 	chunks = json_array();
 	if (place_chunk(m, &cr, 0, chunks) == 0) {
 		json_object_set(op, "chunks", chunks);
-		*handle = cr.fresh[0];
+		placed_rows(cr.fresh[0],
+			    json_object_get(json_array_get(chunks, 0),
+					    "replicas"),
+			    placed);
 	}
 	json_decref(chunks);
 	return 0;
 }
 
-/* The write lease of chunk "handle" that a create allocated, into the
- * create's result "res" (nothing on failure: the writer asks later). */
+/* The write lease of chunk *c that a create allocated and committed,
+ * into the create's result "res" (nothing on failure: the writer asks
+ * later). The create's own rows: no read of them back. */
 static void create_lease_chunk(struct master *m, uint64_t ino,
-			       uint64_t handle, json_t *res)
+			       struct dfs_chunk *c, json_t *res)
 {
 	struct chunks_req cr = { .ino = ino, .count = 1, .write = true,
 				 .nfresh = 1, .lease_ms = CREATE_LEASE_MS };
-	struct dfs_chunk c = { .handle = handle };
+	int r;
 
-	cr.fresh[0] = handle;
-	if (lease_chunk(m, &cr, &c, time_now_ms()) != 0 ||
-	    secure_token_make(handle, AUTH_TOKEN_READ | AUTH_TOKEN_WRITE,
-			      SECURE_TOKEN_TTL_MS, c.token) != 0)
+	cr.fresh[0] = c->handle;
+	leases_lock(m->leases, c->handle);
+	r = lease_over(m, &cr, c, false, time_now_ms());
+	leases_unlock(m->leases, c->handle);
+	if (r != 0 ||
+	    secure_token_make(c->handle, AUTH_TOKEN_READ | AUTH_TOKEN_WRITE,
+			      SECURE_TOKEN_TTL_MS, c->token) != 0)
 		return;
 	json_object_set_new(res, "chunk_size",
 			    json_integer((json_int_t)ns_chunk_size(m->ns)));
 	json_object_set_new(res, "chunks",
-			    json_pack("[o]", proto_chunk_to_json(&c)));
+			    json_pack("[o]", proto_chunk_to_json(c)));
 }
 
 static void create_and_reply(struct http_request *req, struct master *m,
 			     json_t *op, const json_t *body,
 			     const struct lease_set *ls)
 {
+	struct dfs_chunk placed;
 	json_t *res = NULL;
-	uint64_t handle, ino;
+	uint64_t ino;
 	int r;
 
-	if ((r = create_place_chunk(m, body, op, &handle)) != 0) {
+	if ((r = create_place_chunk(m, body, op, &placed)) != 0) {
 		http_reply_error(req, wire_status_from_errno(r),
 				 "invalid field 'chunk'");
 		return;
@@ -1127,8 +1169,8 @@ static void create_and_reply(struct http_request *req, struct master *m,
 		reply_errno(req, r, "create");
 		return;
 	}
-	if (handle != 0 && get_ino(res, "ino", &ino) == 0)
-		create_lease_chunk(m, ino, handle, res);
+	if (placed.handle != 0 && get_ino(res, "ino", &ino) == 0)
+		create_lease_chunk(m, ino, &placed, res);
 	leases_reply(ls, res);
 	http_reply_json(req, 200, res);
 }
