@@ -1054,18 +1054,7 @@ static int chunks_run(struct master *m, struct chunks_req *req, json_t *arr)
 	return r;
 }
 
-/*
- * EP_CREATE "chunk": true: the writer of the new file asks for its chunk
- * 0 too. It is placed here, allocated by the create op itself and leased
- * with the answer, which saves the writer's EP_CHUNKS call: a master
- * round trip and a commit per small file. A chunk that is never written
- * goes as any unwritten allocation does (its rows are never confirmed,
- * chunk_report.c) and reads as zeros meanwhile; its lease is short
- * (CREATE_LEASE_MS), so that such a chunk of an empty file or of a hole
- * goes about 20 s after the create rather than 70. A file that cannot
- * get one now (no servers, settling) is created without it. Sets
- * *placed to the rows of the chunk placed (handle 0 if none).
- */
+/* Replica addresses in the order SQLite's BINARY collation gives. */
 static int addr_cmp(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -1090,6 +1079,18 @@ static void placed_rows(uint64_t handle, const json_t *replicas,
 	qsort(c->replicas, (size_t)c->nreplicas, DFS_ADDR_MAX, addr_cmp);
 }
 
+/*
+ * EP_CREATE "chunk": true: the writer of the new file asks for its chunk
+ * 0 too. It is placed here, allocated by the create op itself and leased
+ * with the answer, which saves the writer's EP_CHUNKS call: a master
+ * round trip and a commit per small file. A chunk that is never written
+ * goes as any unwritten allocation does (its rows are never confirmed,
+ * chunk_report.c) and reads as zeros meanwhile; its lease is short
+ * (CREATE_LEASE_MS), so that such a chunk of an empty file or of a hole
+ * goes about 20 s after the create rather than 70. A file that cannot
+ * get one now (no servers, settling) is created without it. Sets
+ * *placed to the rows of the chunk placed (handle 0 if none).
+ */
 static int create_place_chunk(struct master *m, const json_t *body,
 			      json_t *op, struct dfs_chunk *placed)
 {

@@ -26,8 +26,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -439,7 +439,8 @@ static int start_checkpointer(struct ns *ns)
 	rc = sqlite3_open_v2(ns->path, &ns->ckpt_db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 			     WAL_VFS_NAME);
-	if (rc != SQLITE_OK || db_configure(ns->ckpt_db, NS_READER_CACHE_KIB) != 0) {
+	if (rc != SQLITE_OK ||
+	    db_configure(ns->ckpt_db, NS_READER_CACHE_KIB) != 0) {
 		log_errorx("cannot open database '%s' for checkpoints",
 			   ns->path);
 		return -EIO;
@@ -620,7 +621,8 @@ static struct ns_reader *reader_open(struct ns *ns)
 	rc = sqlite3_open_v2(ns->path, &rd->db,
 			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
 			     WAL_VFS_NAME);
-	if (rc != SQLITE_OK || db_configure(rd->db, NS_READER_CACHE_KIB) != 0) {
+	if (rc != SQLITE_OK ||
+	    db_configure(rd->db, NS_READER_CACHE_KIB) != 0) {
 		log_errorx("cannot open database '%s' for reading: %s",
 			   ns->path,
 			   rd->db ? sqlite3_errmsg(rd->db) : "out of memory");
