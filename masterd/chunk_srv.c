@@ -672,6 +672,7 @@ size_t chunk_srv_list(struct chunk_srv *cs, struct chunk_srv_info **out)
 		v[i].capacity = s->capacity;
 		v[i].used = s->used;
 		v[i].reported = s->reported;
+		v[i].deletes = s->ndels;
 		v[i].state = s->state;
 	}
 	pthread_mutex_unlock(&cs->lock);

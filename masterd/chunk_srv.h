@@ -66,6 +66,8 @@ struct chunk_srv_info {
 	uint64_t capacity;     /* bytes, as last reported */
 	uint64_t used;         /* bytes, as last reported */
 	uint64_t reported;     /* chunks in the last report */
+	uint64_t deletes;      /* replicas queued for its next heartbeat
+				* to delete */
 	enum chunk_srv_state state;
 };
 

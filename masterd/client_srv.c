@@ -1357,12 +1357,14 @@ static json_t *servers_json(const struct server_counts *sc)
 	for (i = 0; i < sc->n; i++) {
 		s = &sc->v[i];
 		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:s}",
+			arr, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, "
+				       "s:s}",
 				       "addr", s->addr, "rack", s->rack,
 				       "alive", s->alive, "chunks",
 				       (json_int_t)sc->chunks[i], "capacity",
 				       (json_int_t)s->capacity, "used",
-				       (json_int_t)s->used, "state",
+				       (json_int_t)s->used, "pending_deletes",
+				       (json_int_t)s->deletes, "state",
 				       chunk_srv_state_name(s->state)));
 	}
 	return arr;

@@ -40,6 +40,10 @@ static const struct overview_metric {
 	  "Capacity of the live chunk servers." },
 	{ "used", METRICS_GAUGE, "dfs_master_used_bytes",
 	  "Bytes used on the live chunk servers." },
+	{ "pending_deletes", METRICS_GAUGE,
+	  "dfs_master_replicas_pending_delete",
+	  "Replicas (of deleted files' chunks, or excess) the master holds "
+	  "for their chunk servers' next heartbeats to delete." },
 	{ "rereplicating", METRICS_GAUGE, "dfs_master_rereplication_running",
 	  "Re-replication copies in flight." },
 	{ "trimmed", METRICS_COUNTER,
@@ -115,7 +119,7 @@ static double field_num(const json_t *obj, const char *key)
 /* Per-server gauges and the alive/dead counts. */
 static void collect_servers(struct metrics *reg, const json_t *ov)
 {
-	struct metrics_family *up, *chunks, *cap, *used, *count;
+	struct metrics_family *up, *chunks, *cap, *used, *dels, *count;
 	double alive = 0, dead = 0;
 	const char *lv[2];
 	json_t *s;
@@ -130,12 +134,17 @@ static void collect_servers(struct metrics *reg, const json_t *ov)
 			    "Capacity the server last reported.", addr_rack);
 	used = metrics_gauge(reg, "dfs_master_chunkserver_used_bytes",
 			     "Bytes used the server last reported.", addr_rack);
+	dels = metrics_gauge(reg, "dfs_master_chunkserver_pending_deletes",
+			     "Replicas queued for the server's next heartbeat "
+			     "to delete.",
+			     addr_rack);
 	count = metrics_gauge(reg, "dfs_master_chunkservers",
 			      "Known chunk servers by state.", state_label);
 	metrics_clear(up);
 	metrics_clear(chunks);
 	metrics_clear(cap);
 	metrics_clear(used);
+	metrics_clear(dels);
 	json_array_foreach (json_object_get(ov, "chunkservers"), i, s) {
 		lv[0] = json_string_value(json_object_get(s, "addr"));
 		lv[1] = json_string_value(json_object_get(s, "rack"));
@@ -149,6 +158,7 @@ static void collect_servers(struct metrics *reg, const json_t *ov)
 		metrics_set(chunks, lv, field_num(s, "chunks"));
 		metrics_set(cap, lv, field_num(s, "capacity"));
 		metrics_set(used, lv, field_num(s, "used"));
+		metrics_set(dels, lv, field_num(s, "pending_deletes"));
 	}
 	metrics_set(count, (const char *[]){ "alive" }, alive);
 	metrics_set(count, (const char *[]){ "dead" }, dead);

@@ -97,6 +97,20 @@ static void overview_capacity(json_t *st)
 	json_object_set_new(st, "live_servers", json_integer((json_int_t)live));
 }
 
+/* Replicas waiting for their servers' next heartbeat to be deleted, over
+ * all servers: the deletions a client's unlink has not yet freed. */
+static void overview_deletes(json_t *st)
+{
+	json_int_t pending = 0;
+	json_t *s;
+	size_t i;
+
+	json_array_foreach (json_object_get(st, "chunkservers"), i, s)
+		pending += json_integer_value(
+			json_object_get(s, "pending_deletes"));
+	json_object_set_new(st, "pending_deletes", json_integer(pending));
+}
+
 /* Bytes in files and the root's replication factor. */
 static int overview_namespace(struct master *m, json_t *st)
 {
@@ -157,6 +171,7 @@ json_t *status_page_overview_json(struct master *m, int *err)
 		return NULL;
 	}
 	overview_capacity(st);
+	overview_deletes(st);
 	overview_counters(m, st);
 	json_object_update_new(
 		st,

@@ -28,6 +28,12 @@
   have at the chunk's version: once a written file has settled, full
   reports covering all of its replicas look up none. Deleted, the file's
   replica files leave the servers within seconds.
+- test_pending_deletes_metric: a deleted file's replicas count in
+  dfs_master_replicas_pending_delete and per server in
+  dfs_master_chunkserver_pending_deletes until the server's next
+  heartbeat takes them: with one chunk server stopped (SIGSTOP), its 3
+  replicas stay counted and on its disk while the others' are handed
+  out and removed; resumed, it deletes them and the gauges read 0.
 - test_overview_and_jobs: EP_OVERVIEW extends the status object with
   the page's figures; EP_JOBS without --coordinator says so; the plain
   text page moved to /status.txt; `dfs status --json` still prints
@@ -38,6 +44,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import urllib.request
 
 import pytest
@@ -335,6 +342,48 @@ def test_full_reports_look_up_only_changes(make_cluster, tmp_path):
     wait_until(lambda: not any(fu.replica_files(c.chunkd_data(i))
                                for i in range(1, 4)), 30,
                "the deleted file's replicas gone from the servers")
+
+
+def pending_deletes(addr):
+    """(total, {chunk server address: count}) of the master's gauges."""
+    text = http_get(addr, "/metrics")[2]
+    per = {re.search(r'addr="([^"]*)"', k).group(1): v for k, v in
+           metric_values(text, "dfs_master_chunkserver_pending_deletes")
+           .items()}
+    return metric_values(text, "dfs_master_replicas_pending_delete")[""], per
+
+
+@pytest.mark.dfs_timeout(120)
+def test_pending_deletes_metric(make_cluster, tmp_path):
+    # A long heartbeat timeout: the stopped server stays alive meanwhile.
+    c = make_cluster(heartbeat_timeout=60)
+    put_file(c, tmp_path, "/gone", 2 * MiB + 1)
+    handles = [ch["handle"] for ch in c.stat("/gone")["chunks"]]
+    assert len(handles) == 3
+    assert pending_deletes(c.master)[0] == 0
+    stopped = c.chunkd_addr(1)
+    held = [c.replica_path(stopped, h) for h in handles]
+    os.kill(c.chunkd_pid(1), signal.SIGSTOP)
+    try:
+        c.dfs("rm", "/gone")
+
+        def only_stopped_left():
+            total, per = pending_deletes(c.master)
+            others = [a for a in c.chunkd_addrs() if a != stopped]
+            gone = not any(c.replica_path(a, h).exists()
+                           for a in others for h in handles)
+            ok = (total == 3 and per[stopped] == 3 and gone and
+                  all(per[a] == 0 for a in others))
+            return (total, per) if ok else None
+        wait_until(only_stopped_left, 30,
+                   "the running servers' replicas deleted, 3 held")
+        assert all(p.exists() for p in held)
+    finally:
+        os.kill(c.chunkd_pid(1), signal.SIGCONT)
+    wait_until(lambda: pending_deletes(c.master)[0] == 0 and
+               not any(p.exists() for p in held), 30,
+               "the resumed server's replicas deleted")
+    assert set(pending_deletes(c.master)[1].values()) == {0}
 
 
 def test_overview_and_jobs(cluster):
