@@ -19,9 +19,11 @@
 #
 # /dev/cpu_dma_latency is held at 0 for the whole run: an idle virtual CPU
 # wakes slowly here, which alone moves FUSE figures several-fold. Before
-# each timed workload the script syncs and waits (up to 30 s) for the
-# CPUs to be 90 % idle, so that no workload shares the machine with the
-# background work (deletions, write-back) of the one before.
+# each timed workload the script waits (each wait up to 30 s) for DFS's
+# master to have handed out every deleted replica, syncs, and waits for
+# the CPUs to be 90 % idle and the disk 95 % idle, so that no workload
+# shares the machine with the background work (deletions and their
+# discards, write-back) of the one before (settle()).
 # Durability differs: DFS fsyncs every replica on fsync() (close() waits
 # until every replica's server holds the data, SPEC 3); MooseFS's chunk
 # servers do not fsync by default.
@@ -33,7 +35,7 @@
 # DFS_BENCH_FIO_JOBS (4), DFS_BENCH_MD_CLIENTS (8), DFS_BENCH_MD_FILES
 # (per client, 2000), DFS_BENCH_ONLY (space-separated subset of: seq rand
 # create tree md; default all), DFS_BENCH_SETTLE_IDLE (90, %),
-# DFS_BENCH_SETTLE_SECONDS (30).
+# DFS_BENCH_SETTLE_DISK_BUSY (5, %), DFS_BENCH_SETTLE_SECONDS (30).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -51,6 +53,7 @@ MD_CLIENTS=${DFS_BENCH_MD_CLIENTS:-8}
 MD_FILES=${DFS_BENCH_MD_FILES:-2000}
 SETTLE_IDLE=${DFS_BENCH_SETTLE_IDLE:-90}
 SETTLE_TRIES=${DFS_BENCH_SETTLE_SECONDS:-30}
+SETTLE_DISK_BUSY=${DFS_BENCH_SETTLE_DISK_BUSY:-5}
 ONLY=" ${DFS_BENCH_ONLY:-seq rand create tree md} "
 CLUSTER_DIR=$WORK/cluster
 MNT=$WORK/mnt
@@ -60,6 +63,7 @@ MFS_MNT=$WORK/mfsmnt
 MDBENCH=$WORK/mdbench
 MFS_STARTED=0
 DFS_STARTED=0
+BENCH_DISK=
 PY=python3
 [[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
 
@@ -87,33 +91,68 @@ cleanup() {
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-# settle: wait (up to SETTLE_TRIES seconds) until the CPUs are at least
-# SETTLE_IDLE % idle over a second, so that a workload does not share
-# the machine with what the one before left running in the background
-# (deleting chunks, writing back, the other system's housekeeping).
+# settle: let what the workload before left running in the background
+# finish first (deleting chunks, writing back, the other system's
+# housekeeping), each wait bounded by SETTLE_TRIES seconds:
+#   1. DFS's master has handed every deleted replica to its chunk server
+#      (they delete at their next heartbeat, seconds after the rm);
+#   2. sync, so that the deleted blocks' discards (this disk is mounted
+#      with -o discard) are issued now, not in the middle of the next
+#      workload, where they stall every journal commit;
+#   3. over one second the CPUs are SETTLE_IDLE % idle and the disk of
+#      the bench directory at most SETTLE_DISK_BUSY % busy.
 settle() {
-	local tries=0 idle
-	while ((tries < SETTLE_TRIES)); do
-		idle=$(cpu_idle_pct)
-		((idle >= SETTLE_IDLE)) && return 0
+	local tries=0 idle busy
+	while ((DFS_STARTED && tries < SETTLE_TRIES)) &&
+		[[ $(dfs_pending_deletes) == [1-9]* ]]; do
+		sleep 1
 		tries=$((tries + 1))
 	done
-	note "CPUs still only ${idle}% idle after ${SETTLE_TRIES} s; measuring anyway"
+	((tries < SETTLE_TRIES)) ||
+		note "DFS still has replicas to delete after ${SETTLE_TRIES} s"
+	sync
+	tries=0
+	while ((tries < SETTLE_TRIES)); do
+		read -r idle busy < <(quiet_pct)
+		((idle >= SETTLE_IDLE && busy <= SETTLE_DISK_BUSY)) && return 0
+		tries=$((tries + 1))
+	done
+	note "CPUs ${idle}% idle, disk ${busy}% busy after ${SETTLE_TRIES} s; measuring anyway"
+}
+
+# dfs_pending_deletes: replicas DFS's master still has to hand to chunk
+# servers for deletion ("?" when it cannot be read).
+dfs_pending_deletes() {
+	local master
+	master=$(. "$CLUSTER_DIR/cluster.env" && echo "$DFS_MASTER")
+	curl -s --max-time 10 "http://$master/metrics" | awk '
+		$1 == "dfs_master_replicas_pending_delete" { print $2; found = 1 }
+		END { if (!found) print "?" }'
+}
+
+# disk_ticks: milliseconds the bench directory's disk has spent doing
+# I/O (/proc/diskstats); 0 when the disk is not found there.
+disk_ticks() {
+	awk -v dev="$BENCH_DISK" '$3 == dev { print $13; found = 1 }
+		END { if (!found) print 0 }' /proc/diskstats
+}
+
+# quiet_pct: "CPU idle %  disk busy %" over one second.
+quiet_pct() {
+	local a b da db
+	a=$(cpu_times)
+	da=$(disk_ticks)
+	sleep 1
+	b=$(cpu_times)
+	db=$(disk_ticks)
+	awk -v a="$a" -v b="$b" -v d="$((db - da))" 'BEGIN {
+		split(a, x, " "); split(b, y, " "); t = y[2] - x[2];
+		printf "%d %d\n", (t > 0 ? 100 * (y[1] - x[1]) / t : 100), d / 10 }'
 }
 
 # cpu_times: "idle+iowait total" jiffies of all CPUs so far.
 cpu_times() {
 	awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
-}
-
-# cpu_idle_pct: share of CPU time idle (or waiting on I/O) over 1 s.
-cpu_idle_pct() {
-	local a b
-	a=$(cpu_times)
-	sleep 1
-	b=$(cpu_times)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
-		t = y[2] - x[2]; printf "%d\n", (t > 0 ? 100 * (y[1] - x[1]) / t : 100) }'
 }
 
 # rate N START END: N / elapsed seconds.
@@ -333,6 +372,7 @@ main() {
 	hold_cpu_latency
 	rm -rf "$WORK"
 	mkdir -p "$LOCAL/b"
+	BENCH_DISK=$(basename "$(findmnt -no SOURCE -T "$WORK" 2>/dev/null || true)")
 	if [[ $ONLY == *" md "* ]]; then
 		note "building bench/mdbench.c"
 		build_mdbench
