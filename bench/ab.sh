@@ -6,7 +6,8 @@
 # Starts one local cluster per build (deploy/local-cluster.sh, 3 chunk
 # servers, replication 3, no MapReduce) and runs ROUNDS (default 5)
 # rounds on each, the two clusters alternating within every round so that
-# both see the same moments of a noisy machine:
+# both see the same moments of a noisy machine (before each, wait_quiet
+# of bench/lib.sh lets both clusters' deletions and their discards end):
 #   - create AB_FILES (default 1,500) files of 4 KiB in one directory,
 #     then `rm -rf` it;
 #   - `cp -a` of AB_TREE (default /usr/share/doc) in, then `rm -rf` it
@@ -91,6 +92,8 @@ for i in range(n):
 EOF
 
 declare -A MASTER FIG
+# The disk under the clusters' data, for wait_quiet.
+DISK=$(disk_of "$WORK")
 for n in "${NAMES[@]}"; do
 	DFS_BIN=${BINS[$n]} "$REPO/deploy/local-cluster.sh" start \
 		--dir "$WORK/$n" --mount "$WORK/$n-mnt" --chunkservers 3 \
@@ -117,8 +120,9 @@ step() {
 for r in $(seq "$ROUNDS"); do
 	for n in "${NAMES[@]}"; do
 		mnt=$WORK/$n-mnt
-		sync
-		sleep 2
+		# Both clusters' deletions and their discards done, the
+		# machine quiet (bench/lib.sh).
+		wait_quiet 30 90 5 "$DISK" "${MASTER[@]}"
 		echo "$n round $r:"
 		line=""
 		step create-s /usr/bin/python3 "$WORK/create.py" "$mnt/files$r" "$FILES"

@@ -92,67 +92,16 @@ cleanup() {
 . bench/lib.sh
 
 # settle: let what the workload before left running in the background
-# finish first (deleting chunks, writing back, the other system's
-# housekeeping), each wait bounded by SETTLE_TRIES seconds:
-#   1. DFS's master has handed every deleted replica to its chunk server
-#      (they delete at their next heartbeat, seconds after the rm);
-#   2. sync, so that the deleted blocks' discards (this disk is mounted
-#      with -o discard) are issued now, not in the middle of the next
-#      workload, where they stall every journal commit;
-#   3. over one second the CPUs are SETTLE_IDLE % idle and the disk of
-#      the bench directory at most SETTLE_DISK_BUSY % busy.
+# finish first (deleting chunks and their discards, writing back, the
+# other system's housekeeping): wait_quiet (bench/lib.sh) with DFS's
+# master when it runs.
 settle() {
-	local tries=0 idle busy
-	while ((DFS_STARTED && tries < SETTLE_TRIES)) &&
-		[[ $(dfs_pending_deletes) == [1-9]* ]]; do
-		sleep 1
-		tries=$((tries + 1))
-	done
-	((tries < SETTLE_TRIES)) ||
-		note "DFS still has replicas to delete after ${SETTLE_TRIES} s"
-	sync
-	tries=0
-	while ((tries < SETTLE_TRIES)); do
-		read -r idle busy < <(quiet_pct)
-		((idle >= SETTLE_IDLE && busy <= SETTLE_DISK_BUSY)) && return 0
-		tries=$((tries + 1))
-	done
-	note "CPUs ${idle}% idle, disk ${busy}% busy after ${SETTLE_TRIES} s; measuring anyway"
-}
-
-# dfs_pending_deletes: replicas DFS's master still has to hand to chunk
-# servers for deletion ("?" when it cannot be read).
-dfs_pending_deletes() {
-	local master
-	master=$(. "$CLUSTER_DIR/cluster.env" && echo "$DFS_MASTER")
-	curl -s --max-time 10 "http://$master/metrics" | awk '
-		$1 == "dfs_master_replicas_pending_delete" { print $2; found = 1 }
-		END { if (!found) print "?" }'
-}
-
-# disk_ticks: milliseconds the bench directory's disk has spent doing
-# I/O (/proc/diskstats); 0 when the disk is not found there.
-disk_ticks() {
-	awk -v dev="$BENCH_DISK" '$3 == dev { print $13; found = 1 }
-		END { if (!found) print 0 }' /proc/diskstats
-}
-
-# quiet_pct: "CPU idle %  disk busy %" over one second.
-quiet_pct() {
-	local a b da db
-	a=$(cpu_times)
-	da=$(disk_ticks)
-	sleep 1
-	b=$(cpu_times)
-	db=$(disk_ticks)
-	awk -v a="$a" -v b="$b" -v d="$((db - da))" 'BEGIN {
-		split(a, x, " "); split(b, y, " "); t = y[2] - x[2];
-		printf "%d %d\n", (t > 0 ? 100 * (y[1] - x[1]) / t : 100), d / 10 }'
-}
-
-# cpu_times: "idle+iowait total" jiffies of all CPUs so far.
-cpu_times() {
-	awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+	local masters=()
+	# shellcheck source=/dev/null
+	((DFS_STARTED)) &&
+		masters+=("$(. "$CLUSTER_DIR/cluster.env" && echo "$DFS_MASTER")")
+	wait_quiet "$SETTLE_TRIES" "$SETTLE_IDLE" "$SETTLE_DISK_BUSY" \
+		"$BENCH_DISK" "${masters[@]}"
 }
 
 # rate N START END: N / elapsed seconds.
@@ -372,7 +321,7 @@ main() {
 	hold_cpu_latency
 	rm -rf "$WORK"
 	mkdir -p "$LOCAL/b"
-	BENCH_DISK=$(basename "$(findmnt -no SOURCE -T "$WORK" 2>/dev/null || true)")
+	BENCH_DISK=$(disk_of "$WORK")
 	if [[ $ONLY == *" md "* ]]; then
 		note "building bench/mdbench.c"
 		build_mdbench
