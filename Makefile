@@ -97,6 +97,7 @@ UNIT_EXTRA_test_file_tail = fusefs/file_tail.c
 UNIT_EXTRA_test_dir_names = fusefs/dir_names.c
 UNIT_EXTRA_test_leases = masterd/leases.c
 UNIT_EXTRA_test_dir_leases = masterd/dir_leases.c
+UNIT_EXTRA_test_db_resident = masterd/db_resident.c
 UNIT_EXTRA_test_store = chunkd/store.c chunkd/store_corrupt.c \
 	chunkd/store_fds.c chunkd/store_floor.c chunkd/store_import.c \
 	chunkd/store_spare.c

@@ -4,7 +4,7 @@
 #   local-cluster.sh start [--dir DIR] [--mount MNT] [--chunkservers N]
 #                          [--chunk-size N] [--replication N]
 #                          [--heartbeat-timeout S] [--racks N]
-#                          [--full-report-interval S]
+#                          [--full-report-interval S] [--db-memory N]
 #                          [--no-mapreduce] [--clean] [--secret FILE]
 #                          [--tls]
 #   local-cluster.sh stop [--dir DIR]
@@ -22,7 +22,7 @@
 #   DFS_DIR DFS_MOUNT DFS_MASTER DFS_MASTER_PID DFS_FUSEFS_PID
 #   DFS_CHUNKSERVERS DFS_CHUNKD_<i> DFS_CHUNKD_<i>_PID DFS_CHUNKD_<i>_DATA
 #   DFS_CHUNK_SIZE DFS_REPLICATION DFS_HEARTBEAT_TIMEOUT DFS_FULL_REPORT
-#   DFS_BIN DFS_LOGS
+#   DFS_DB_MEMORY DFS_BIN DFS_LOGS
 #   DFS_COORDINATOR DFS_COORDINATOR_PID DFS_WORKER_<i>_PID
 #   DFS_SECRET DFS_TLS DFS_CA
 #
@@ -44,7 +44,8 @@
 #
 # Binaries come from $DFS_BIN, else the repository's build/bin.
 # Defaults: --dir ./var/cluster, --mount /mnt/dfs, 3 chunk servers;
-# chunk size, replication and heartbeat timeout default to masterd's.
+# chunk size, replication, heartbeat timeout and --db-memory default to
+# masterd's.
 # DFS_START_TIMEOUT (s, default 60) bounds every wait of start.
 # --racks N puts chunk server i on rack "rack<((i-1) mod N)+1>" (chunkd
 # --rack), so replicas spread over racks; cluster.env then also has
@@ -69,6 +70,7 @@ CHUNK_SIZE=
 REPLICATION=
 HB_TIMEOUT=
 FULL_REPORT=
+DB_MEMORY=
 RACKS=
 MAPREDUCE=1
 CLEAN=0
@@ -171,6 +173,7 @@ write_env() {
 		printf 'export DFS_REPLICATION=%q\n' "$REPLICATION"
 		printf 'export DFS_HEARTBEAT_TIMEOUT=%q\n' "$HB_TIMEOUT"
 		printf 'export DFS_FULL_REPORT=%q\n' "$FULL_REPORT"
+		printf 'export DFS_DB_MEMORY=%q\n' "$DB_MEMORY"
 		printf 'export DFS_RACKS=%q\n' "$RACKS"
 		for ((i = 1; i <= NCS; i++)); do
 			v="DFS_CHUNKD_$i"
@@ -207,6 +210,7 @@ load_env() {
 	REPLICATION=$DFS_REPLICATION
 	HB_TIMEOUT=$DFS_HEARTBEAT_TIMEOUT
 	FULL_REPORT=${DFS_FULL_REPORT:-}
+	DB_MEMORY=${DFS_DB_MEMORY:-}
 	RACKS=${DFS_RACKS:-}
 	MAPREDUCE=${DFS_MAPREDUCE:-0}
 	SECRET=${DFS_SECRET:-}
@@ -401,6 +405,7 @@ start_master() {
 	[[ -n "$REPLICATION" ]] && args+=(--replication "$REPLICATION")
 	[[ -n "$HB_TIMEOUT" ]] && args+=(--heartbeat-timeout "$HB_TIMEOUT")
 	[[ -n "$FULL_REPORT" ]] && args+=(--full-report-interval "$FULL_REPORT")
+	[[ -n "$DB_MEMORY" ]] && args+=(--db-memory "$DB_MEMORY")
 	[[ -n "${DFS_COORDINATOR:-}" ]] && args+=(--coordinator "$DFS_COORDINATOR")
 	sec_args master
 	args+=("${SEC_ARGS[@]}")
@@ -527,6 +532,7 @@ parse_start() {
 		--replication) REPLICATION=${2:?--replication needs a value}; shift ;;
 		--heartbeat-timeout) HB_TIMEOUT=${2:?--heartbeat-timeout needs a value}; shift ;;
 		--full-report-interval) FULL_REPORT=${2:?--full-report-interval needs a value}; shift ;;
+		--db-memory) DB_MEMORY=${2:?--db-memory needs a value}; shift ;;
 		--racks) RACKS=${2:?--racks needs a value}; shift ;;
 		--no-mapreduce) MAPREDUCE=0 ;;
 		--clean) CLEAN=1 ;;
@@ -542,13 +548,14 @@ parse_start() {
 	for v in "$CHUNK_SIZE" "$REPLICATION" "$HB_TIMEOUT" "$FULL_REPORT"; do
 		[[ -z "$v" || "$v" =~ ^[0-9]+$ ]] || die "'$v' is not a number"
 	done
+	[[ -z "$DB_MEMORY" || "$DB_MEMORY" =~ ^[0-9]+[KMG]?$ ]] || die "--db-memory wants a size, not '$DB_MEMORY'"
 	DIR=$(abs_dir "$DIR")
 	MNT=$(abs_dir "$MNT")
 }
 
 do_start() {
 	local i v mnt=$MNT ncs=$NCS cs=$CHUNK_SIZE rep=$REPLICATION hb=$HB_TIMEOUT
-	local full=$FULL_REPORT racks=$RACKS mapreduce=$MAPREDUCE secret=$SECRET tls=$TLS
+	local full=$FULL_REPORT dbmem=$DB_MEMORY racks=$RACKS mapreduce=$MAPREDUCE secret=$SECRET tls=$TLS
 	mkdir -p "$DIR"
 	if load_env && pid_alive "$DFS_MASTER_PID" masterd; then
 		die "a cluster is already running in $DIR (stop it with: $0 stop --dir $DIR)"
@@ -559,7 +566,7 @@ do_start() {
 	fi
 	((CLEAN)) || ((tls)) || tls=${TLS:-0}
 	MNT=$mnt NCS=$ncs CHUNK_SIZE=$cs REPLICATION=$rep HB_TIMEOUT=$hb
-	FULL_REPORT=$full RACKS=$racks MAPREDUCE=$mapreduce SECRET=$secret TLS=$tls CA=
+	FULL_REPORT=$full DB_MEMORY=$dbmem RACKS=$racks MAPREDUCE=$mapreduce SECRET=$secret TLS=$tls CA=
 	if ((CLEAN)); then
 		rm -rf "$DIR/master" "$DIR"/cs[0-9]* "$DIR/mr" "$DIR/logs" \
 			"$(env_file)" "$DIR/secret" "$DIR/tls"

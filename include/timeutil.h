@@ -16,6 +16,10 @@ int64_t time_mono_ms(void);
 /* CLOCK_REALTIME now. */
 struct timespec time_now_ts(void);
 
+/* CLOCK_MONOTONIC "ms" milliseconds from now: a deadline for
+ * pthread_cond_timedwait() on a condition made with that clock. */
+struct timespec time_mono_after_ts(int64_t ms);
+
 /* True if a is later than b. */
 static inline int time_ts_after(const struct timespec *a,
 				const struct timespec *b)

@@ -36,3 +36,17 @@ struct timespec time_now_ts(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ts;
 }
+
+struct timespec time_mono_after_ts(int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}

@@ -13,6 +13,7 @@
 
 #include "admin_srv.h"
 #include "balancer.h"
+#include "db_resident.h"
 #include "decommission.h"
 #include "open_files.h"
 #include "xattr_srv.h"
@@ -65,6 +66,10 @@ static const struct opt_def {
 	  "MapReduce coordinator whose jobs the status page shows" },
 	{ "data", 'd', OPT_STR, "DIR", NULL, 0, 0,
 	  "data directory (required); the database is DIR/meta.db" },
+	{ "db-memory", 'M', OPT_SIZE, "N", "4G", 0, 1ULL << 40,
+	  "most bytes of the database, and of its WAL, kept mapped and\n"
+	  "\t\t\tlocked in memory so that metadata operations never\n"
+	  "\t\t\twait for the disk (needs LimitMEMLOCK); 0: none" },
 	{ "full-report-interval", 'F', OPT_SECONDS, "S", "300", 0,
 	  7ULL * 86400000,
 	  "seconds between the full chunk reports of a chunkserver (the\n"
@@ -108,7 +113,7 @@ static const char *const public_paths[] = {
 static void synopsis(FILE *f)
 {
 	fprintf(f, "usage: masterd --data DIR [--chunk-size N] "
-		   "[--coordinator ADDR]\n"
+		   "[--coordinator ADDR] [--db-memory N]\n"
 		   "               [--full-report-interval S] "
 		   "[--heartbeat-timeout S] [--listen ADDR]\n"
 		   "               [--replication N] [--replication-copies N] "
@@ -226,6 +231,10 @@ static int apply_option(struct master_config *cfg, const struct opt_def *o,
 	case 'd':
 		cfg->data_dir = arg;
 		break;
+	case 'M':
+		cfg->db_memory = v;
+		cfg->db_memory_set = true;
+		break;
 	case 't':
 		cfg->heartbeat_timeout_ms = (int64_t)v;
 		break;
@@ -273,6 +282,8 @@ static void fill_defaults(struct master_config *cfg)
 		cfg->repl_copies = 2;
 	if (!cfg->sync_interval_set)
 		cfg->sync_interval_ms = 100;
+	if (!cfg->db_memory_set)
+		cfg->db_memory = 4ULL << 30;
 }
 
 /* "host:port" with a non-empty host and a port 0..65535. */
@@ -361,6 +372,29 @@ static void stop_ns(struct master *m)
 {
 	ns_free(m->ns);
 	m->ns = NULL;
+}
+
+/* How often db_resident looks for growth of the database files: what
+ * was written since can leave the page cache before it is held. */
+#define DB_RESIDENT_POLL_MS 200
+
+static int start_resident(struct master *m)
+{
+	char *db = xasprintf("%s/meta.db", m->cfg.data_dir);
+	char *wal = xasprintf("%s-wal", db);
+	const char *paths[] = { db, wal, NULL };
+
+	m->resident = db_resident_start(paths, m->cfg.db_memory,
+					DB_RESIDENT_POLL_MS);
+	free(wal);
+	free(db);
+	return 0;
+}
+
+static void stop_resident(struct master *m)
+{
+	db_resident_stop(m->resident);
+	m->resident = NULL;
 }
 
 static int start_oplog(struct master *m)
@@ -507,7 +541,8 @@ static void stop_http(struct master *m)
 
 /*
  * Modules in start order; they stop in reverse. The database comes
- * first (everything reads it), then the writer over it, the lease table,
+ * first (everything reads it), then what holds its pages in memory,
+ * the writer over it, the lease table,
  * the client for calls to chunk servers, the chunk server table (loads
  * the known servers, starts the monitor), the replicator (its planner
  * waits while servers register), and the HTTP server last, once
@@ -519,6 +554,7 @@ static const struct module {
 	void (*stop)(struct master *m);
 } modules[] = {
 	{ "namespace", start_ns, stop_ns },
+	{ "database residency", start_resident, stop_resident },
 	{ "oplog", start_oplog, stop_oplog },
 	{ "leases", start_leases, stop_leases },
 	{ "chunkserver client", start_hc, stop_hc },

@@ -44,12 +44,18 @@ struct master_config {
 	 * 0: every commit is fsync()ed before it is answered. */
 	uint32_t sync_interval_ms;
 	bool sync_interval_set;
+	/* Most bytes of each database file kept in memory (db_resident.h);
+	 * 0: none. */
+	uint64_t db_memory;
+	bool db_memory_set;
 };
 
 struct master {
 	struct master_config cfg;
 	/* Metadata database. */
 	struct ns *ns;
+	/* Holds the database's pages in memory. */
+	struct db_resident *resident;
 	/* Group-commit queue: every namespace change goes through it. */
 	struct oplog *oplog;
 	/* Write leases per chunk. */

@@ -55,6 +55,13 @@ static const struct overview_metric {
 	  "Metadata transactions committed (group commits)." },
 	{ "syncs", METRICS_COUNTER, "dfs_master_metadata_syncs_total",
 	  "fsyncs of lazily synced metadata commits (--sync-interval)." },
+	{ "db_resident_bytes", METRICS_GAUGE, "dfs_master_db_resident_bytes",
+	  "Bytes of the metadata database and its WAL held in memory "
+	  "(--db-memory)." },
+	{ "db_resident_locked", METRICS_GAUGE,
+	  "dfs_master_db_resident_locked",
+	  "1 if those pages are locked in memory, 0 if mlock was refused "
+	  "(LimitMEMLOCK) and the kernel may reclaim them." },
 	{ "checkpoints", METRICS_COUNTER,
 	  "dfs_master_metadata_checkpoints_total",
 	  "Checkpoints copying the metadata WAL into the database." },

@@ -13,6 +13,7 @@
 
 #include "chunk_srv.h"
 #include "client_srv.h"
+#include "db_resident.h"
 #include "http_client.h"
 #include "log.h"
 #include "master.h"
@@ -159,6 +160,18 @@ static void overview_counters(struct master *m, json_t *st)
 			      (json_int_t)cr.checked));
 }
 
+/* What db_resident holds of the database files. */
+static void overview_resident(struct master *m, json_t *st)
+{
+	struct db_resident_stats rs;
+
+	db_resident_get_stats(m->resident, &rs);
+	json_object_set_new(st, "db_resident_bytes",
+			    json_integer((json_int_t)rs.bytes));
+	json_object_set_new(st, "db_resident_locked",
+			    json_integer(rs.locked ? 1 : 0));
+}
+
 json_t *status_page_overview_json(struct master *m, int *err)
 {
 	uint64_t missing = 0;
@@ -173,6 +186,7 @@ json_t *status_page_overview_json(struct master *m, int *err)
 	overview_capacity(st);
 	overview_deletes(st);
 	overview_counters(m, st);
+	overview_resident(m, st);
 	json_object_update_new(
 		st,
 		json_pack("{s:I, s:I, s:I, s:s, s:I, s:I}", "missing",

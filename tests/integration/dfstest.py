@@ -184,7 +184,8 @@ class Cluster:
 
     def __init__(self, root, name="cluster", chunkservers=3,
                  chunk_size=MiB, replication=3, heartbeat_timeout=3,
-                 mapreduce=False, full_report_interval=None):
+                 mapreduce=False, full_report_interval=None,
+                 db_memory=None):
         self.root = Path(root)
         self.name = name
         self.dir = self.root / name
@@ -194,6 +195,7 @@ class Cluster:
         self.replication = replication
         self.heartbeat_timeout = heartbeat_timeout
         self.full_report_interval = full_report_interval
+        self.db_memory = db_memory
         self.mapreduce = mapreduce
         self.env = {}
         self.extra_mounts = {}    # path -> (Popen, log path)
@@ -222,6 +224,8 @@ class Cluster:
                     "--heartbeat-timeout", self.heartbeat_timeout,
                     *([] if self.full_report_interval is None else
                       ["--full-report-interval", self.full_report_interval]),
+                    *([] if self.db_memory is None else
+                      ["--db-memory", self.db_memory]),
                     *([] if self.mapreduce else ["--no-mapreduce"]),
                     *(["--secret", os.environ["DFS_SECRET"]]
                       if os.environ.get("DFS_SECRET") else []),
