@@ -36,7 +36,18 @@ struct resident_file {
 	unsigned char *base;    /* mapping of max bytes, or NULL */
 	uint64_t held;          /* bytes faulted in from base, whole pages */
 	uint64_t locked;        /* bytes locked from base */
+	bool warned;            /* a failure was logged since the last
+				   refresh that worked (one line, not one
+				   per poll) */
 };
+
+/* Log a failure with errno once per run of failures of the file. */
+#define file_warn(f, ...)                                                 \
+	do {                                                              \
+		if (!(f)->warned)                                         \
+			log_warn(__VA_ARGS__);                            \
+		(f)->warned = true;                                       \
+	} while (0)
 
 struct db_resident {
 	pthread_mutex_t lock;   /* guards everything below */
@@ -80,18 +91,18 @@ static bool file_attach(struct db_resident *r, struct resident_file *f)
 	f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
 	if (f->fd < 0) {
 		if (errno != ENOENT)
-			log_warn("cannot open '%s' to keep it in memory",
-				 f->path);
+			file_warn(f, "cannot open '%s' to keep it in memory",
+				  f->path);
 		return false;
 	}
 	if (fstat(f->fd, &st) != 0) {
-		log_warn("cannot stat '%s'", f->path);
+		file_warn(f, "cannot stat '%s'", f->path);
 		file_release(f, r->max);
 		return false;
 	}
 	p = mmap(NULL, r->max, PROT_READ, MAP_SHARED | MAP_NORESERVE, f->fd, 0);
 	if (p == MAP_FAILED) {
-		log_warn("cannot map '%s' to keep it in memory", f->path);
+		file_warn(f, "cannot map '%s' to keep it in memory", f->path);
 		file_release(f, r->max);
 		return false;
 	}
@@ -141,7 +152,7 @@ static bool file_populate(struct db_resident *r, struct resident_file *f,
 			 "needs Linux 5.14)", f->path);
 		r->populate_broken = true;
 	} else if (errno != EFAULT && errno != EINTR) {
-		log_warn("cannot fault '%s' into memory", f->path);
+		file_warn(f, "cannot fault '%s' into memory", f->path);
 	}
 	return false;
 }
@@ -171,8 +182,10 @@ static void file_refresh(struct db_resident *r, struct resident_file *f,
 	if (want < f->held)
 		f->held = want;
 	file_lock(r, f, want);
-	if (file_populate(r, f, full ? 0 : f->held, want))
+	if (file_populate(r, f, full ? 0 : f->held, want)) {
 		f->held = want;
+		f->warned = false;
+	}
 }
 
 static void refresh_all(struct db_resident *r)
