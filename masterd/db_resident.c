@@ -10,10 +10,15 @@
  * process's RLIMIT_MEMLOCK is charged for what is held, not for the
  * reservation) and faulted in (MADV_POPULATE_READ, which returns an
  * error instead of raising SIGBUS when the file shrank meanwhile).
+ *
+ * The thread refreshes under the lock; the figures it publishes are
+ * atomics, so that /metrics never waits while a cold database is read
+ * in from the disk.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -27,6 +32,10 @@
 #include "banned.h"
 
 #define RESIDENT_FILES_MAX 4
+
+/* Most bytes faulted in by one call: a large cold database is read in
+ * pieces, so that a stop need not wait for all of it. */
+#define RESIDENT_POPULATE_STEP (64ULL << 20)
 
 struct resident_file {
 	char *path;             /* owned */
@@ -50,9 +59,13 @@ struct resident_file {
 	} while (0)
 
 struct db_resident {
+	/* Read without the lock (stats, and the stop between pieces of a
+	 * populate, which runs under it). */
+	_Atomic bool stop;
+	_Atomic uint64_t held_bytes;  /* sum of the files' held */
+	_Atomic bool lock_ok;         /* !lock_refused */
 	pthread_mutex_t lock;   /* guards everything below */
 	pthread_cond_t wake;
-	bool stop;
 	pthread_t thread;
 	bool started;
 	int poll_ms;
@@ -138,15 +151,9 @@ static void file_lock(struct db_resident *r, struct resident_file *f,
 	f->locked = to;
 }
 
-/* Fault [from, to) of f's mapping in. false: it failed (the file shrank
- * meanwhile, or the kernel cannot). */
-static bool file_populate(struct db_resident *r, struct resident_file *f,
-			  uint64_t from, uint64_t to)
+/* What a failed MADV_POPULATE_READ tells. */
+static void populate_failed(struct db_resident *r, struct resident_file *f)
 {
-	if (r->populate_broken || to <= from)
-		return to <= from;
-	if (madvise(f->base + from, to - from, MADV_POPULATE_READ) == 0)
-		return true;
 	if (errno == EINVAL) {
 		log_warn("cannot fault '%s' into memory (MADV_POPULATE_READ "
 			 "needs Linux 5.14)", f->path);
@@ -154,7 +161,26 @@ static bool file_populate(struct db_resident *r, struct resident_file *f,
 	} else if (errno != EFAULT && errno != EINTR) {
 		file_warn(f, "cannot fault '%s' into memory", f->path);
 	}
-	return false;
+}
+
+/* Fault [from, to) of f's mapping in, in pieces; returns the end of what
+ * was faulted in, short of "to" if it failed (the file shrank meanwhile,
+ * or the kernel cannot) or a stop came. */
+static uint64_t file_populate(struct db_resident *r, struct resident_file *f,
+			      uint64_t from, uint64_t to)
+{
+	uint64_t step;
+
+	for (; from < to && !r->populate_broken && !r->stop; from += step) {
+		step = to - from < RESIDENT_POPULATE_STEP
+			       ? to - from
+			       : RESIDENT_POPULATE_STEP;
+		if (madvise(f->base + from, step, MADV_POPULATE_READ) != 0) {
+			populate_failed(r, f);
+			break;
+		}
+	}
+	return from;
 }
 
 /* Bring f's held range to its current size (bounded by max). */
@@ -162,7 +188,7 @@ static void file_refresh(struct db_resident *r, struct resident_file *f,
 			 bool full)
 {
 	struct stat st;
-	uint64_t want;
+	uint64_t want, reached;
 
 	if (f->fd >= 0 && file_replaced(f))
 		file_release(f, r->max);
@@ -182,22 +208,28 @@ static void file_refresh(struct db_resident *r, struct resident_file *f,
 	if (want < f->held)
 		f->held = want;
 	file_lock(r, f, want);
-	if (file_populate(r, f, full ? 0 : f->held, want)) {
-		f->held = want;
+	reached = file_populate(r, f, full ? 0 : f->held, want);
+	if (reached > f->held)
+		f->held = reached;
+	if (reached == want)
 		f->warned = false;
-	}
 }
 
 static void refresh_all(struct db_resident *r)
 {
 	int64_t now = time_mono_ms();
 	bool full = now - r->refreshed_ms >= DB_RESIDENT_REFRESH_MS;
+	uint64_t held = 0;
 	int i;
 
-	for (i = 0; i < r->nfiles; i++)
+	for (i = 0; i < r->nfiles; i++) {
 		file_refresh(r, &r->files[i], full);
+		held += r->files[i].held;
+	}
 	if (full)
 		r->refreshed_ms = now;
+	r->held_bytes = held;
+	r->lock_ok = !r->lock_refused;
 }
 
 static void *resident_main(void *arg)
@@ -230,6 +262,7 @@ struct db_resident *db_resident_start(const char *const *paths,
 	r->poll_ms = poll_ms > 0 ? poll_ms : 1;
 	r->max = page_round_up(max_bytes);
 	r->refreshed_ms = time_mono_ms();
+	r->lock_ok = true;
 	for (; r->max > 0 && paths[r->nfiles] != NULL &&
 	       r->nfiles < RESIDENT_FILES_MAX;
 	     r->nfiles++) {
@@ -271,14 +304,8 @@ void db_resident_stop(struct db_resident *r)
 void db_resident_get_stats(struct db_resident *r,
 			   struct db_resident_stats *st)
 {
-	int i;
-
-	st->bytes = 0;
-	pthread_mutex_lock(&r->lock);
-	for (i = 0; i < r->nfiles; i++)
-		st->bytes += r->files[i].held;
-	st->locked = !r->lock_refused;
-	pthread_mutex_unlock(&r->lock);
+	st->bytes = r->held_bytes;
+	st->locked = r->lock_ok;
 }
 
 void db_resident_poll_now(struct db_resident *r)
