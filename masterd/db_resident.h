@@ -4,10 +4,11 @@
  * masterd's read connections read their pages from the files (SQLite
  * empties a connection's own cache whenever another one commits), so a
  * page that left the kernel's page cache makes the next metadata
- * operation wait for the disk. A `drop_caches`, a large copy through
- * the page cache or memory pressure empties it: after a 1 GiB cold read
- * on the same machine, the next 2,000 creates read 10 MB back and each
- * took three times as long inside masterd (README, "Measured figures").
+ * operation wait for the disk. A `drop_caches`, or memory pressure (a
+ * large copy on a machine short of memory), empties it: after a 1 GiB
+ * cold read and a `drop_caches`, the next 2,000 creates read 10 MB back
+ * and each took about three times as long inside masterd (README,
+ * "Measured figures").
  *
  * This module maps each file read-only, shared, and faults its pages
  * into the mapping as the file grows, with the pages locked (mlock) when
@@ -16,8 +17,8 @@
  * writes (pread, pwrite) find them in the page cache the mapping shares.
  * Nothing reads the mapping; it only holds the pages.
  *
- * A thread looks at the files' sizes every poll interval and maps what
- * they grew by; every DB_RESIDENT_REFRESH_MS it faults the whole range
+ * A thread looks at the files' sizes every poll interval and locks and
+ * faults in what they grew by; every DB_RESIDENT_REFRESH_MS it faults the whole range
  * in again, for pages that the kernel reclaimed while they could not be
  * locked. A file that does not exist yet is looked for again; one that
  * was replaced (another inode) is mapped afresh.
@@ -26,7 +27,8 @@
  * its metadata in memory runs as before, with the part beyond the
  * bound read from the disk.
  *
- * Threads: the functions are thread-safe.
+ * Threads: the functions are thread-safe; db_resident_get_stats() takes
+ * no lock.
  */
 #ifndef DFS_MASTERD_DB_RESIDENT_H
 #define DFS_MASTERD_DB_RESIDENT_H
