@@ -37,13 +37,7 @@ static bool scrub_sleep(struct scrub *sc, int64_t ms)
 	struct timespec ts;
 	bool stop;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = time_mono_after_ts(ms);
 	pthread_mutex_lock(&sc->lock);
 	while (!sc->stop &&
 	       pthread_cond_timedwait(&sc->cond, &sc->lock, &ts) == 0)

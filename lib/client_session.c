@@ -238,13 +238,7 @@ static void session_wait(struct client_session *s, int64_t due, bool work)
 		left = until - time_mono_ms();
 		if (left <= 0)
 			return;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = time_mono_after_ts(left);
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 	}
 }

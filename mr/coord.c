@@ -334,21 +334,6 @@ static struct coord_attempt *coord_pick(struct coord *c,
 /* Public API                                                           */
 /* ------------------------------------------------------------------ */
 
-/* Absolute CLOCK_MONOTONIC time ms from now, for timed waits. */
-static struct timespec coord_deadline(int64_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 int coord_poll(struct coord *c, uint64_t wid, int64_t wait_ms,
 	       json_t **task)
 {
@@ -373,8 +358,9 @@ int coord_poll(struct coord *c, uint64_t wid, int64_t wait_ms,
 		}
 		if (now >= end)
 			break;
-		ts = coord_deadline(end - now < COORD_TICK_MS ? end - now
-							       : COORD_TICK_MS);
+		ts = time_mono_after_ts(end - now < COORD_TICK_MS
+						? end - now
+						: COORD_TICK_MS);
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 		now = time_mono_ms();
 	}
