@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # bench/run.sh - the workloads of SPEC 8 / issue 3 through the DFS mount at
-# replication 3, through a MooseFS mount at goal 3 (bench/moosefs.sh) and
+# replication 3, through a MooseFS mount at goal 3 (bench/moosefs.sh),
+# through a GlusterFS mount of a replica-3 volume (bench/glusterfs.sh) and
 # on the local disk, side by side in one run (`make bench`).
 #
 # Each round runs every workload on each system in turn (so the systems
 # share the machine's state alike); the table gives the median of the
-# rounds, the spread (min-max) and the ratios DFS / MooseFS and
-# DFS / local disk. Workloads:
+# rounds, the spread (min-max) and the ratios DFS / MooseFS,
+# DFS / GlusterFS and DFS / local disk. Workloads:
 #   seq write   dd bs=1M count=SIZE conv=fsync          MB/s
 #   cold read   drop caches (DFS: remount too), dd      MB/s
 #   warm read   the same file again, page cache kept    MB/s
@@ -26,11 +27,12 @@
 # discards, write-back) of the one before (settle()).
 # Durability differs: DFS fsyncs every replica on fsync() (close() waits
 # until every replica's server holds the data, SPEC 3); MooseFS's chunk
-# servers do not fsync by default.
+# servers do not fsync by default; GlusterFS passes fsync() to its bricks.
 #
 # Environment: DFS_BIN (default build/bin), DFS_BENCH_SIZE_MB (1024),
 # DFS_BENCH_RUNS (3), DFS_BENCH_DIR (var/bench; wiped),
-# DFS_BENCH_MOOSEFS (1; 0 skips MooseFS), DFS_BENCH_FILES (5000),
+# DFS_BENCH_MOOSEFS (1; 0 skips MooseFS), DFS_BENCH_GLUSTERFS (1; 0 skips
+# GlusterFS), DFS_BENCH_FILES (5000),
 # DFS_BENCH_TREE (/usr/share/doc), DFS_BENCH_FIO_SECONDS (10),
 # DFS_BENCH_FIO_JOBS (4), DFS_BENCH_MD_CLIENTS (8), DFS_BENCH_MD_FILES
 # (per client, 2000), DFS_BENCH_ONLY (space-separated subset of: seq rand
@@ -60,8 +62,11 @@ MNT=$WORK/mnt
 LOCAL=$WORK/local
 MFS_DIR=$WORK/moosefs
 MFS_MNT=$WORK/mfsmnt
+GL_DIR=$WORK/glusterfs
+GL_MNT=$WORK/glmnt
 MDBENCH=$WORK/mdbench
 MFS_STARTED=0
+GL_STARTED=0
 DFS_STARTED=0
 BENCH_DISK=
 PY=python3
@@ -69,7 +74,7 @@ PY=python3
 
 # Results: R["workload|system"] = "v1 v2 ...".
 declare -A R
-# Systems of this run: "dfs", "mfs" (when started), "local".
+# Systems of this run: "dfs", "mfs" and "gl" (when started), "local".
 SYSTEMS=()
 
 note() {
@@ -84,7 +89,11 @@ cleanup() {
 	if ((MFS_STARTED)); then
 		bash bench/moosefs.sh stop "$MFS_DIR" >/dev/null 2>&1 3>&- || true
 	fi
-	rm -rf "$LOCAL" "$CLUSTER_DIR/master" "$CLUSTER_DIR"/cs[0-9]* "$MFS_DIR"
+	if ((GL_STARTED)); then
+		bash bench/glusterfs.sh stop "$GL_DIR" >/dev/null 2>&1 3>&- || true
+	fi
+	rm -rf "$LOCAL" "$CLUSTER_DIR/master" "$CLUSTER_DIR"/cs[0-9]* "$MFS_DIR" \
+		"$GL_DIR"
 	exit "$rc"
 }
 
@@ -124,6 +133,7 @@ dir_of() {
 	case $1 in
 	dfs) echo "$MNT/b" ;;
 	mfs) echo "$MFS_MNT/b" ;;
+	gl) echo "$GL_MNT/b" ;;
 	local) echo "$LOCAL/b" ;;
 	esac
 }
@@ -286,6 +296,21 @@ start_moosefs() {
 	return 1
 }
 
+start_glusterfs() {
+	[[ "${DFS_BENCH_GLUSTERFS:-1}" != 0 ]] || return 1
+	command -v glusterd >/dev/null || return 1
+	note "starting GlusterFS (bench/glusterfs.sh)"
+	# Set first: an interrupted start leaves daemons for cleanup to stop.
+	GL_STARTED=1
+	if bash bench/glusterfs.sh start "$GL_DIR" "$GL_MNT" 3>&-; then
+		return 0
+	fi
+	note "GlusterFS did not start; skipping it"
+	bash bench/glusterfs.sh stop "$GL_DIR" >/dev/null 2>&1 3>&- || true
+	GL_STARTED=0
+	return 1
+}
+
 print_table() {
 	local row w unit label
 	echo
@@ -295,8 +320,8 @@ print_table() {
 		"seq ${SIZE_MB} MiB dd bs=1M; rand read fio 4k O_DIRECT" \
 		"${FIO_JOBS} jobs ${FIO_SECONDS}s; $NFILES files; tree $TREE"
 	echo
-	printf '%-24s %-10s %-26s %-26s %-26s %8s %8s\n' workload unit DFS \
-		MooseFS "local disk" DFS/MFS DFS/local
+	printf '%-22s %-9s %-26s %-26s %-26s %-26s %8s %8s %9s\n' workload \
+		unit DFS MooseFS GlusterFS "local disk" DFS/MFS DFS/GlFS DFS/local
 	for row in "write|seq write fsync|MB/s" "cold|seq read cold|MB/s" \
 		"warm|seq read warm|MB/s" "rand|4k rand read O_DIRECT|IOPS" \
 		"create|create 4k files|files/s" "ls|ls -l warm|entries/s" \
@@ -304,14 +329,16 @@ print_table() {
 		"md|md creates ${MD_CLIENTS} cl|creates/s"; do
 		IFS='|' read -r w label unit <<<"$row"
 		[[ -n ${R["$w|dfs"]:-}${R["$w|local"]:-} ]] || continue
-		printf '%-24s %-10s %-26s %-26s %-26s %8s %8s\n' "$label" "$unit" \
-			"$(cell "$w" dfs)" "$(cell "$w" mfs)" "$(cell "$w" local)" \
-			"$(ratio "$w" dfs mfs)" "$(ratio "$w" dfs local)"
+		printf '%-22s %-9s %-26s %-26s %-26s %-26s %8s %8s %9s\n' \
+			"$label" "$unit" "$(cell "$w" dfs)" "$(cell "$w" mfs)" \
+			"$(cell "$w" gl)" "$(cell "$w" local)" "$(ratio "$w" dfs mfs)" \
+			"$(ratio "$w" dfs gl)" "$(ratio "$w" dfs local)"
 	done
 	echo
 	echo "ratios are of medians; for the s rows lower is better (DFS/MFS < 1: DFS faster)."
 	echo "DFS fsyncs every replica's disk on fsync() (close() waits for" \
-		"every replica's server); MooseFS chunk servers do not fsync by default."
+		"every replica's server); MooseFS chunk servers do not fsync by default;"
+	echo "GlusterFS passes fsync() to its bricks."
 }
 
 main() {
@@ -335,6 +362,10 @@ main() {
 	if start_moosefs; then
 		mkdir -p "$MFS_MNT/b"
 		SYSTEMS+=(mfs)
+	fi
+	if start_glusterfs; then
+		mkdir -p "$GL_MNT/b"
+		SYSTEMS+=(gl)
 	fi
 	SYSTEMS+=(local)
 	[[ $ONLY == *" tree "* ]] && tar cf - "$TREE" 2>/dev/null | cat >/dev/null

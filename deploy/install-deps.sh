@@ -3,7 +3,8 @@
 # Runs 'apt-get update' once, only when something has to be installed.
 #   install-deps.sh [--bench]
 # --bench adds what `make bench` compares against and measures with:
-# MooseFS (master, chunk server, client), fio and perf.
+# MooseFS (master, chunk server, client), GlusterFS (server, client), fio
+# and perf.
 set -euo pipefail
 
 packages=(
@@ -29,8 +30,8 @@ packages=(
 
 case "${1:-}" in
 --bench)
-	packages+=(moosefs-master moosefs-chunkserver moosefs-client fio
-		linux-perf)
+	packages+=(moosefs-master moosefs-chunkserver moosefs-client
+		glusterfs-server glusterfs-client fio linux-perf)
 	;;
 "") ;;
 *)
