@@ -111,12 +111,14 @@ start() {
 	mountpoint -q "$mnt" || die "the GlusterFS mount failed: $(tail -5 "$dir/log/mount.log")"
 }
 
-# Until every brick process is online (gluster volume status).
+# Until every brick process is online. The XML form of `volume status`,
+# because the text form wraps long brick paths.
 wait_bricks() {
 	local dir=$1 n=0
 	for _ in $(seq 100); do
-		n=$(gl "$dir" volume status "$VOLUME" 2>/dev/null |
-			awk '/^Brick / && $(NF - 1) == "Y"' | wc -l)
+		n=$(gl "$dir" volume status "$VOLUME" --xml 2>/dev/null |
+			tr -d '\n' | sed 's#</node>#&\n#g' |
+			grep '<path>/' | grep -c '<status>1</status>' || true)
 		((n >= BRICKS)) && return 0
 		sleep 0.1
 	done
