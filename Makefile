@@ -6,6 +6,7 @@
 #   make run        deps, build, start a local cluster mounted at /mnt/dfs
 #   make asan       build with AddressSanitizer and UBSan into build/asan
 #   make bench      benchmarks (see bench/)
+#   make format     clang-format the C lines changed since FORMAT_BASE
 #   make install    install under $(PREFIX)
 
 PREFIX ?= /usr/local
@@ -156,13 +157,22 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/dfs/apps
 	$(if $(APPS),install -m 0644 $(APPS) $(DESTDIR)$(PREFIX)/lib/dfs/apps/)
 
+# Old code is reformatted only where it is touched (STYLE.md), so both
+# work on the C lines changed since FORMAT_BASE (a commit; by default
+# HEAD, i.e. what is not committed yet): `make format` rewrites them,
+# `make check-format` prints the changes it would make and fails if any.
+FORMAT_BASE ?= HEAD
+
 format:
-	clang-format -i $(LIB_SRCS) $(MASTERD_SRCS) $(CHUNKD_SRCS) \
-		$(FUSEFS_SRCS) $(DFS_SRCS) $(MR_SRCS) include/*.h
+	git clang-format --force --extensions c,h $(FORMAT_BASE)
 
 check-format:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(MASTERD_SRCS) \
-		$(CHUNKD_SRCS) $(FUSEFS_SRCS) $(DFS_SRCS) $(MR_SRCS)
+	@out=$$(git clang-format --diff --extensions c,h $(FORMAT_BASE)) || true; \
+	case "$$out" in \
+	"" | "no modified files to format" | \
+	"clang-format did not modify any files") ;; \
+	*) printf '%s\n' "$$out"; exit 1 ;; \
+	esac
 
 clean:
 	rm -rf build
