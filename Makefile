@@ -92,7 +92,7 @@ $(BUILD)/apps/%.so: mr/apps/%.c
 # Unit tests of a daemon's modules link those modules' objects too.
 UNIT_EXTRA_test_namespace = masterd/namespace.c masterd/ns_apply.c \
 	masterd/ns_files.c masterd/ns_server_state.c masterd/ns_xattr.c \
-	masterd/wal_vfs.c
+	masterd/ns_repl.c masterd/wal_vfs.c
 UNIT_EXTRA_test_deferred_attr = fusefs/deferred_attr.c
 UNIT_EXTRA_test_file_tail = fusefs/file_tail.c
 UNIT_EXTRA_test_dir_names = fusefs/dir_names.c

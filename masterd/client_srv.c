@@ -1095,7 +1095,6 @@ static int create_place_chunk(struct master *m, const json_t *body,
 			      json_t *op, struct dfs_chunk *placed)
 {
 	struct chunks_req cr = { .index = 0 };
-	struct ns_reader *rd;
 	bool want = false;
 	uint64_t parent;
 	json_t *chunks;
@@ -1110,11 +1109,8 @@ static int create_place_chunk(struct master *m, const json_t *body,
 	    get_ino(body, "parent", &parent) != 0 ||
 	    get_ino(op, "ino", &cr.ino) != 0)
 		return 0;
-	if ((rd = ns_reader_get(m->ns)) == NULL)
-		return 0;
-	r = ns_getattr(rd, parent, &cr.attr);
-	ns_reader_put(rd);
-	if (r != 0)
+	/* place_chunk() needs the factor the file inherits. */
+	if (ns_dir_replication(m->ns, parent, &cr.attr.replication) != 0)
 		return 0;
 	chunks = json_array();
 	if (place_chunk(m, &cr, 0, chunks) == 0) {

@@ -496,6 +496,7 @@ int ns_open(const char *path, uint64_t chunk_size, uint32_t replication,
 	pthread_mutex_init(&ns->ckpt_lock, NULL);
 	pthread_cond_init(&ns->ckpt_cond, NULL);
 	pthread_mutex_init(&ns->sync_lock, NULL);
+	pthread_mutex_init(&ns->repl_lock, NULL);
 	ns->wal_fd = -1;
 	ns->dir_changes = xcalloc(NS_DIR_COUNTERS, sizeof(uint64_t));
 	ns->dir_epoch = new_epoch();
@@ -587,6 +588,7 @@ void ns_free(struct ns *ns)
 	if (ns->wal_fd >= 0)
 		close(ns->wal_fd);
 	pthread_mutex_destroy(&ns->sync_lock);
+	pthread_mutex_destroy(&ns->repl_lock);
 	pthread_mutex_destroy(&ns->pool_lock);
 	pthread_cond_destroy(&ns->ckpt_cond);
 	pthread_mutex_destroy(&ns->ckpt_lock);

@@ -193,6 +193,14 @@ void ns_read_end(struct ns_reader *rd);
 /* Attributes of an inode. 0, -ENOENT or -EIO. */
 int ns_getattr(struct ns_reader *rd, uint64_t ino, struct dfs_attr *attr);
 
+/*
+ * The replication factor of directory "dir", which a file created in it
+ * inherits, from a small cache kept current across set_replication
+ * commits (else read through a reader of its own). Thread-safe. 0,
+ * -ENOENT, -ENOTDIR or -EIO.
+ */
+int ns_dir_replication(struct ns *ns, uint64_t dir, uint32_t *replication);
+
 /* Entry "name" of directory "parent". 0, -ENOENT, -ENOTDIR or -EIO. */
 int ns_lookup(struct ns_reader *rd, uint64_t parent, const char *name,
 	      struct dfs_attr *attr);

@@ -122,6 +122,16 @@ enum ns_rstmt {
 	R_COUNT
 };
 
+/* Entries of the directory replication cache (ns_repl.c). */
+#define NS_REPL_SLOTS 64
+
+/* One directory's replication factor, as read at generation "gen". */
+struct ns_repl_slot {
+	uint64_t dir; /* inode number; 0: empty */
+	uint64_t gen; /* repl_gen before it was read */
+	uint32_t replication;
+};
+
 struct ns {
 	/* Path of the database file (owned). */
 	char *path;
@@ -172,6 +182,14 @@ struct ns {
 	size_t nfreed, capfreed;
 	ns_freed_fn freed_fn;
 	void *freed_arg;
+	/* Directories' replication factors (ns_repl.c): repl_lock guards
+	 * repl_slots; repl_gen moves on after each transaction that set a
+	 * factor, which makes every slot stale; repl_set says that the
+	 * transaction under way sets one (writer only). */
+	pthread_mutex_t repl_lock;
+	struct ns_repl_slot repl_slots[NS_REPL_SLOTS];
+	_Atomic uint64_t repl_gen;
+	bool repl_set;
 };
 
 struct ns_reader {

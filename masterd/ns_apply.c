@@ -1077,6 +1077,7 @@ static int op_set_replication(struct op_ctx *c)
 		return -EINVAL;
 	if ((r = opt_replication(c->op, &in.a.replication)) != 0)
 		return r;
+	c->ns->repl_set = true;
 	in.a.ctime = c->now;
 	if ((r = inode_put(c->ns, &in)) != 0)
 		return r;
@@ -1571,10 +1572,20 @@ int ns_begin(struct ns *ns)
 	return exec_ctl(ns, W_BEGIN);
 }
 
+/* After a transaction that set a replication factor, committed or not:
+ * cached factors read before now may be stale (ns_repl.c). */
+static void repl_settle(struct ns *ns)
+{
+	if (ns->repl_set)
+		atomic_fetch_add(&ns->repl_gen, 1);
+	ns->repl_set = false;
+}
+
 int ns_commit(struct ns *ns)
 {
 	int r = exec_ctl(ns, W_COMMIT);
 
+	repl_settle(ns);
 	if (r == 0 && ns->nfreed > 0)
 		ns->freed_fn(ns->freed_arg, ns->freed, ns->nfreed);
 	ns->nfreed = 0;
@@ -1586,6 +1597,7 @@ void ns_rollback(struct ns *ns)
 	ns->nfreed = 0;
 	if (!sqlite3_get_autocommit(ns->db))
 		exec_ctl(ns, W_ROLLBACK);
+	repl_settle(ns);
 }
 
 void ns_set_freed_hook(struct ns *ns, ns_freed_fn fn, void *arg)

@@ -51,7 +51,14 @@ def fails(cluster, *args, code=1, err):
 
 
 @pytest.mark.dfs_timeout(180)
-def test_setrep_file_dir_and_inheritance(cluster, d, tmp_path):
+def write_via_mount(mnt, rel, size):
+    """A file through the mount: its create places chunk 0 itself, on as
+    many servers as the directory's factor says (masterd caches those
+    factors and must see the setrep)."""
+    (mnt / rel).write_bytes(os.urandom(size))
+
+
+def test_setrep_file_dir_and_inheritance(cluster, d, mnt, tmp_path):
     cluster.dfs("mkdir", "-p", f"{d}/a/sub")
     put(cluster, tmp_path, f"{d}/a/old", 2 * MiB + 1)
     put(cluster, tmp_path, f"{d}/a/sub/deep", MiB)
@@ -66,6 +73,9 @@ def test_setrep_file_dir_and_inheritance(cluster, d, tmp_path):
     put(cluster, tmp_path, f"{d}/a/new", MiB + 1)
     assert factor(cluster, f"{d}/a/new") == 2
     assert replicas(cluster, f"{d}/a/new") == [2, 2]
+    write_via_mount(mnt, "a/small", 4096)
+    assert factor(cluster, f"{d}/a/small") == 2
+    assert replicas(cluster, f"{d}/a/small") == [2]
     cluster.dfs("mkdir", f"{d}/a/newdir")
     assert factor(cluster, f"{d}/a/newdir") == 2
     put(cluster, tmp_path, f"{d}/a/newdir/f", 10)
@@ -80,6 +90,8 @@ def test_setrep_file_dir_and_inheritance(cluster, d, tmp_path):
         assert set(replicas(cluster, f"{d}/a/{f}")) == {1}, f
     for sub in ("sub", "newdir"):
         assert factor(cluster, f"{d}/a/{sub}") == 1
+    write_via_mount(mnt, "a/small2", 4096)
+    assert replicas(cluster, f"{d}/a/small2") == [1]
 
     # A file alone, back up to 3 with -w: re-replication.
     cluster.dfs("setrep", "-w", "3", f"{d}/a/old")

@@ -846,6 +846,78 @@ static void test_group_commit(void **state)
 	json_decref(ok2);
 }
 
+/* Set an inode's factor with SQL of a connection of its own. */
+static void set_row_replication(struct fixture *f, uint64_t ino,
+				int replication)
+{
+	sqlite3 *db;
+	char *sql;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	sql = xasprintf(
+		"UPDATE inodes SET replication = %d WHERE ino = %" PRIu64,
+		replication, ino);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	sqlite3_close(db);
+}
+
+static int set_replication(struct fixture *f, uint64_t ino, int replication)
+{
+	return apply(f, "{s:s, s:I, s:i, s:[i,i]}", "op", "set_replication",
+		     "ino", (json_int_t)ino, "replication", replication, "time",
+		     5, 0);
+}
+
+/* ns_dir_replication() answers from its cache, and a set_replication
+ * is seen by the next call once committed, in a group transaction too,
+ * and not before; a rolled-back one changes nothing. */
+static void test_dir_replication(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t dir = mkdir_(f, 1, "d"), file = mkfile(f, dir, "f");
+	struct dfs_attr a;
+	uint32_t rep = 0;
+
+	assert_int_equal(ns_dir_replication(f->ns, 1, &rep), 0);
+	assert_int_equal(rep, 3);
+	assert_int_equal(ns_dir_replication(f->ns, dir, &rep), 0);
+	assert_int_equal(rep, 3);
+	assert_int_equal(ns_dir_replication(f->ns, file, &rep), -ENOTDIR);
+	assert_int_equal(ns_dir_replication(f->ns, 999999, &rep), -ENOENT);
+	/* Cached: a change behind the namespace's back is not seen. */
+	set_row_replication(f, dir, 7);
+	assert_int_equal(ns_dir_replication(f->ns, dir, &rep), 0);
+	assert_int_equal(rep, 3);
+
+	assert_int_equal(set_replication(f, dir, 2), 0);
+	assert_int_equal(ns_dir_replication(f->ns, dir, &rep), 0);
+	assert_int_equal(rep, 2);
+	assert_int_equal(ns_dir_replication(f->ns, 1, &rep), 0);
+	assert_int_equal(rep, 3);
+
+	/* Inside a group transaction: the old factor until the commit. */
+	assert_int_equal(ns_begin(f->ns), 0);
+	assert_int_equal(set_replication(f, dir, 5), 0);
+	assert_int_equal(ns_dir_replication(f->ns, dir, &rep), 0);
+	assert_int_equal(rep, 2);
+	assert_int_equal(ns_commit(f->ns), 0);
+	assert_int_equal(ns_dir_replication(f->ns, dir, &rep), 0);
+	assert_int_equal(rep, 5);
+
+	assert_int_equal(ns_begin(f->ns), 0);
+	assert_int_equal(set_replication(f, dir, 1), 0);
+	ns_rollback(f->ns);
+	assert_int_equal(ns_dir_replication(f->ns, dir, &rep), 0);
+	assert_int_equal(rep, 5);
+
+	/* A new file inherits what the cache says. */
+	file = mkfile(f, dir, "g");
+	assert_int_equal(getattr(f, file, &a), 0);
+	assert_int_equal(a.replication, 5);
+}
+
 /* A steady stream of commits wakes the checkpointer once per
  * NS_CKPT_BYTES of WAL growth, not after every commit past the first
  * NS_CKPT_BYTES (each checkpoint fsync()s the database). */
@@ -1672,6 +1744,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wal_one_write_per_commit,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_transaction, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dir_replication, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
