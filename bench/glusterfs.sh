@@ -25,6 +25,10 @@ BRICKS=3
 CLI_TIMEOUT=60
 
 die() { echo "glusterfs.sh: $*" >&2; exit 1; }
+note() { echo "glusterfs.sh: $*" >&2; }
+
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
 
@@ -134,21 +138,6 @@ spawned_pids() {
 		cat "$f" 2>/dev/null || true
 		echo
 	done | grep -E '^[0-9]+$' || true
-}
-
-# stop_pids PID...: TERM, wait up to 10 s each, then KILL.
-stop_pids() {
-	local pid
-	for pid in "$@"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "$@"; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	done
 }
 
 stop() {

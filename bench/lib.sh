@@ -17,6 +17,22 @@ hold_cpu_latency() {
 	fi
 }
 
+# stop_pids PID...: TERM each, wait up to 10 s for each to go, then KILL
+# what is left.
+stop_pids() {
+	local pid
+	for pid in "$@"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "$@"; do
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+}
+
 drop_caches() {
 	sync
 	if ! echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then

@@ -17,6 +17,10 @@ ADDR=192.0.2.1
 CHUNKSERVERS=3
 
 die() { echo "moosefs.sh: $*" >&2; exit 1; }
+note() { echo "moosefs.sh: $*" >&2; }
+
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
 
@@ -110,7 +114,7 @@ wait_chunkservers() {
 }
 
 stop() {
-	local dir=$1 pid
+	local dir=$1
 	if [[ -f "$dir/mountpoint" ]]; then
 		local mnt
 		mnt=$(cat "$dir/mountpoint")
@@ -118,16 +122,8 @@ stop() {
 	fi
 	if [[ -f "$dir/pids" ]]; then
 		# Reverse order: mount, chunk servers, master.
-		for pid in $(tac "$dir/pids"); do
-			kill -TERM "$pid" 2>/dev/null || true
-		done
-		for pid in $(tac "$dir/pids"); do
-			for _ in $(seq 100); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -KILL "$pid" 2>/dev/null || true
-		done
+		# shellcheck disable=SC2046
+		stop_pids $(tac "$dir/pids")
 		rm -f "$dir/pids"
 	fi
 	ip netns del "$NETNS" 2>/dev/null || true

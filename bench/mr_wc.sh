@@ -35,18 +35,11 @@ PIDS=()
 
 note() { echo "mr_wc: $*" >&2; }
 
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+
 cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	done
+	stop_pids "${PIDS[@]}"
 	if [[ -f $CLUSTER/cluster.env ]]; then
 		"$REPO/deploy/local-cluster.sh" stop --dir "$CLUSTER" \
 			>/dev/null 2>&1 || true
@@ -64,8 +57,6 @@ if [[ ! -f ${books[0]} ]]; then
 	books=(/usr/share/common-licenses/*)
 fi
 
-# shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"
 hold_cpu_latency
 
 # ---------------------------------------------------------------------
