@@ -3,11 +3,14 @@
  * masterd's JSON API (EP_CREATE), from several parallel clients.
  *
  *   mdbench [--master ADDR] [--clients N] [--files N] [--secret FILE]
+ *           [--chunk]
  *
  * Each client is a thread with its own HTTP client (one kept-alive
  * connection); it makes a directory of its own under the root
  * (EP_MKDIR) and then creates --files empty regular files in it, one
- * request at a time, each answered only once committed. Prints one line:
+ * request at a time, each answered only once committed. With --chunk each
+ * create also places the file's chunk 0 and takes its write lease, as a
+ * create from the mount does ("chunk": true). Prints one line:
  *   creates N clients C seconds S creates/s R p50_us A p99_us B
  * Exit status 0 when every create succeeded.
  *
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,7 @@ struct md_worker {
 	unsigned id;          /* 0.. clients-1 */
 	const char *master;   /* borrowed address */
 	unsigned files;       /* creates to make */
+	bool chunk;	      /* place chunk 0 with each create */
 	unsigned done;        /* creates that succeeded */
 	int err;              /* first error, 0 if none */
 	double *lat_us;       /* latency of each create */
@@ -93,10 +98,11 @@ static void *md_run(void *arg)
 		snprintf(name, sizeof(name), "f%u", i);
 		t0 = md_now_us();
 		r = rpc_call(hc, w->master, EP_CREATE,
-			     json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}",
+			     json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:b}",
 				       "parent", (json_int_t)dir, "name", name,
 				       "mode", (json_int_t)(S_IFREG | 0644),
-				       "uid", 0, "gid", 0, "rdev", 0),
+				       "uid", 0, "gid", 0, "rdev", 0, "chunk",
+				       w->chunk),
 			     NULL, NULL);
 		w->lat_us[i] = md_now_us() - t0;
 		if (r != 0) {
@@ -120,29 +126,34 @@ static int md_cmp(const void *a, const void *b)
 static void md_usage(FILE *f)
 {
 	fprintf(f, "usage: mdbench [--master ADDR] [--clients N] "
-		   "[--files N] [--secret FILE]\n");
+		   "[--files N] [--secret FILE] [--chunk]\n");
 }
 
 /* Parse the arguments; 0, or 2 after printing the usage. */
 static int md_args(int argc, char **argv, const char **master,
-		   unsigned *clients, unsigned *files, const char **secret)
+		   unsigned *clients, unsigned *files, const char **secret,
+		   bool *chunk)
 {
 	static const struct option opts[] = {
-		{"master", required_argument, NULL, 'm'},
-		{"clients", required_argument, NULL, 'c'},
-		{"files", required_argument, NULL, 'n'},
-		{"secret", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{ "master", required_argument, NULL, 'm' },
+		{ "clients", required_argument, NULL, 'c' },
+		{ "files", required_argument, NULL, 'n' },
+		{ "secret", required_argument, NULL, 's' },
+		{ "chunk", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int o;
 
-	while ((o = getopt_long(argc, argv, "m:c:n:s:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:c:n:s:Ch", opts, NULL)) != -1) {
 		switch (o) {
 		case 'm': *master = optarg; break;
 		case 'c': *clients = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'n': *files = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': *secret = optarg; break;
+		case 'C':
+			*chunk = true;
+			break;
 		case 'h': md_usage(stdout); exit(0);
 		default: md_usage(stderr); return 2;
 		}
@@ -158,6 +169,7 @@ int main(int argc, char **argv)
 {
 	const char *master = getenv("DFS_MASTER"), *secret = NULL;
 	unsigned clients = 8, files = 2000, i, ok = 0, n = 0;
+	bool chunk = false;
 	struct md_worker *w;
 	struct auth_key *key = NULL;
 	struct http_client_sec sec = {0};
@@ -166,7 +178,8 @@ int main(int argc, char **argv)
 
 	if (master == NULL)
 		master = "127.0.0.1:9000";
-	if ((rc = md_args(argc, argv, &master, &clients, &files, &secret)))
+	if ((rc = md_args(argc, argv, &master, &clients, &files, &secret,
+			  &chunk)))
 		return rc;
 	if (secret != NULL) {
 		if (auth_key_load(secret, &key) != 0) {
@@ -182,9 +195,11 @@ int main(int argc, char **argv)
 		return 1;
 	t0 = md_now_us();
 	for (i = 0; i < clients; i++) {
-		w[i] = (struct md_worker){.id = i, .master = master,
-					  .files = files,
-					  .lat_us = all + (size_t)i * files};
+		w[i] = (struct md_worker){ .id = i,
+					   .master = master,
+					   .files = files,
+					   .chunk = chunk,
+					   .lat_us = all + (size_t)i * files };
 		pthread_create(&w[i].tid, NULL, md_run, &w[i]);
 	}
 	for (i = 0; i < clients; i++)

@@ -23,6 +23,8 @@
 
 /* A chunk stays "busy" this long after its lease expired. */
 #define CS_BUSY_GRACE_MS 10000
+_Static_assert(CS_BUSY_GRACE_MS <= LEASES_KEEP_MS,
+	       "the lease table forgets leases before this grace ends");
 
 /* What a report changes and what the server must delete. */
 struct cs_diff {

@@ -1,7 +1,17 @@
 /*
  * leases.c - the lease table (see leases.h), a binary tree from tsearch(3)
- * keyed by handle. Expired leases are pruned every LEASES_PRUNE_EVERY
- * grants; nodes with a grant lock held or awaited are kept.
+ * keyed by handle, beside a min-heap of the same nodes ordered by expiry.
+ *
+ * Every grant prunes the leases that ended more than LEASES_KEEP_MS ago
+ * by popping the heap, so a prune costs O(log n) per lease it drops and
+ * nothing when none is due: the table holds the leases of the last
+ * lease length plus LEASES_KEEP_MS, whatever the rate of creates. A
+ * node's heap key is its expiry when it was pushed; leases_find() and
+ * grants move the expiry later without touching the heap, so a popped
+ * node whose lease has since moved on is pushed again with its current
+ * expiry instead of being dropped (leases_drop() moves it earlier, which
+ * only delays the prune). Nodes with a grant lock held or awaited are
+ * kept too. Every node has exactly one heap entry.
  *
  * A lease remembers its replica set as a hash of the sorted addresses,
  * which is all leases_find() needs to tell whether the set changed.
@@ -19,10 +29,8 @@
 #include "xmalloc.h"
 #include "banned.h"
 
-#define LEASES_PRUNE_EVERY 1024
-
-/* Leases kept this long after they expire (leases_is_busy() grace). */
-#define LEASES_KEEP_MS (5 * 60 * 1000)
+/* First size of the heap array. */
+#define LEASES_HEAP_MIN 64
 
 struct lease {
 	uint64_t handle;
@@ -39,23 +47,23 @@ struct lease {
 	unsigned waiters;
 };
 
+struct heap_entry {
+	/* The node's expiry when it was pushed, ms since the epoch. */
+	int64_t key;
+	struct lease *lease;
+};
+
 struct leases {
 	pthread_mutex_t lock;
 	/* Broadcast when a grant lock is released. */
 	pthread_cond_t unlocked;
 	/* tsearch(3) root of struct lease nodes. */
 	void *root;
+	/* The same nodes, a binary min-heap on heap[i].key. */
+	struct heap_entry *heap;
+	size_t nheap, heap_cap;
 	/* Length of a lease. */
 	int64_t duration_ms;
-	/* Grants since the last prune. */
-	unsigned ngrants;
-};
-
-/* A list of expired leases collected by twalk_r(). */
-struct prune_ctx {
-	struct lease **v;
-	size_t n, cap;
-	int64_t before_ms;
 };
 
 static int lease_cmp(const void *a, const void *b)
@@ -81,6 +89,7 @@ void leases_free(struct leases *l)
 	if (l == NULL)
 		return;
 	tdestroy(l->root, free);
+	free(l->heap);
 	pthread_cond_destroy(&l->unlocked);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
@@ -95,6 +104,49 @@ static struct lease *lease_find(struct leases *l, uint64_t handle)
 	return node != NULL ? *(struct lease **)node : NULL;
 }
 
+static void heap_swap(struct leases *l, size_t i, size_t j)
+{
+	struct heap_entry t = l->heap[i];
+
+	l->heap[i] = l->heap[j];
+	l->heap[j] = t;
+}
+
+static void heap_push(struct leases *l, struct lease *ls, int64_t key)
+{
+	size_t i, parent;
+
+	if (l->nheap == l->heap_cap) {
+		l->heap_cap = l->heap_cap ? l->heap_cap * 2 : LEASES_HEAP_MIN;
+		l->heap = xrealloc(l->heap, l->heap_cap * sizeof(*l->heap));
+	}
+	i = l->nheap++;
+	l->heap[i] = (struct heap_entry){ .key = key, .lease = ls };
+	while (i > 0 && l->heap[parent = (i - 1) / 2].key > l->heap[i].key) {
+		heap_swap(l, i, parent);
+		i = parent;
+	}
+}
+
+/* Remove the entry with the smallest key; the heap is not empty. */
+static struct lease *heap_pop(struct leases *l)
+{
+	struct lease *top = l->heap[0].lease;
+	size_t i = 0, child;
+
+	l->heap[0] = l->heap[--l->nheap];
+	while ((child = 2 * i + 1) < l->nheap) {
+		if (child + 1 < l->nheap &&
+		    l->heap[child + 1].key < l->heap[child].key)
+			child++;
+		if (l->heap[i].key <= l->heap[child].key)
+			break;
+		heap_swap(l, i, child);
+		i = child;
+	}
+	return top;
+}
+
 /* Node of "handle", inserted if missing (locked). */
 static struct lease *lease_get(struct leases *l, uint64_t handle)
 {
@@ -106,37 +158,38 @@ static struct lease *lease_get(struct leases *l, uint64_t handle)
 	ls->handle = handle;
 	if (tsearch(ls, &l->root, lease_cmp) == NULL)
 		fatalx("out of memory");
+	heap_push(l, ls, ls->expiry_ms);
 	return ls;
 }
 
-static void prune_visit(const void *node, VISIT which, void *arg)
-{
-	struct lease *ls = *(struct lease *const *)node;
-	struct prune_ctx *p = arg;
-
-	if (which != postorder && which != leaf)
-		return;
-	if (ls->expiry_ms >= p->before_ms || ls->locked || ls->waiters > 0)
-		return;
-	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 64;
-		p->v = xrealloc(p->v, p->cap * sizeof(*p->v));
-	}
-	p->v[p->n++] = ls;
-}
-
-/* Drop leases that expired more than LEASES_KEEP_MS ago (locked). */
+/* Drop the leases that ended before now - LEASES_KEEP_MS (locked). */
 static void prune(struct leases *l, int64_t now_ms)
 {
-	struct prune_ctx p = { .before_ms = now_ms - LEASES_KEEP_MS };
-	size_t i;
+	int64_t before_ms = now_ms - LEASES_KEEP_MS;
+	struct lease *ls;
 
-	twalk_r(l->root, prune_visit, &p);
-	for (i = 0; i < p.n; i++) {
-		tdelete(p.v[i], &l->root, lease_cmp);
-		free(p.v[i]);
+	while (l->nheap > 0 && l->heap[0].key < before_ms) {
+		ls = heap_pop(l);
+		if (ls->expiry_ms >= before_ms) {
+			heap_push(l, ls, ls->expiry_ms);
+		} else if (ls->locked || ls->waiters > 0) {
+			/* Looked at again by a later prune. */
+			heap_push(l, ls, before_ms);
+		} else {
+			tdelete(ls, &l->root, lease_cmp);
+			free(ls);
+		}
 	}
-	free(p.v);
+}
+
+size_t leases_count(struct leases *l)
+{
+	size_t n;
+
+	pthread_mutex_lock(&l->lock);
+	n = l->nheap;
+	pthread_mutex_unlock(&l->lock);
+	return n;
 }
 
 void leases_lock(struct leases *l, uint64_t handle)
@@ -237,10 +290,7 @@ int64_t leases_grant_for(struct leases *l, uint64_t handle,
 		now_ms + (duration_ms > 0 ? duration_ms : l->duration_ms);
 
 	pthread_mutex_lock(&l->lock);
-	if (++l->ngrants >= LEASES_PRUNE_EVERY) {
-		l->ngrants = 0;
-		prune(l, now_ms);
-	}
+	prune(l, now_ms);
 	ls = lease_get(l, handle);
 	memcpy(ls->primary, live[primary], sizeof(ls->primary));
 	ls->set_hash = set_hash(live, nlive);

@@ -29,6 +29,7 @@
 #define MASTERD_LEASES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dfs_proto.h"
@@ -37,6 +38,10 @@ struct leases;
 
 /* Default lease length. */
 #define LEASES_DEFAULT_MS 60000
+
+/* A lease is forgotten this long after it ends: the largest grace
+ * leases_is_busy() can honour. */
+#define LEASES_KEEP_MS 30000
 
 /* New, empty table granting leases of "duration_ms". Never NULL. */
 struct leases *leases_new(int64_t duration_ms);
@@ -79,7 +84,8 @@ int64_t leases_grant_for(struct leases *l, uint64_t handle,
 void leases_drop(struct leases *l, uint64_t handle, int64_t now_ms);
 
 /* True while chunk "handle" has a lease or had one in the last "grace_ms"
- * (its replicas may be in the middle of being written). No lock needed. */
+ * (its replicas may be in the middle of being written); "grace_ms" is at
+ * most LEASES_KEEP_MS. No lock needed. */
 bool leases_is_busy(struct leases *l, uint64_t handle, int64_t now_ms,
 		    int64_t grace_ms);
 
@@ -88,5 +94,9 @@ bool leases_is_busy(struct leases *l, uint64_t handle, int64_t now_ms,
  * "recent_ms" (the writer is active). No lock needed. */
 bool leases_is_valid(struct leases *l, uint64_t handle, int64_t now_ms,
 		     int64_t recent_ms, bool *recent);
+
+/* Leases in the table: valid ones, those that ended in the last
+ * LEASES_KEEP_MS, and chunks whose grant lock is held. */
+size_t leases_count(struct leases *l);
 
 #endif

@@ -58,10 +58,12 @@ static const struct overview_metric {
 	{ "db_resident_bytes", METRICS_GAUGE, "dfs_master_db_resident_bytes",
 	  "Bytes of the metadata database and its WAL held in memory "
 	  "(--db-memory)." },
-	{ "db_resident_locked", METRICS_GAUGE,
-	  "dfs_master_db_resident_locked",
+	{ "db_resident_locked", METRICS_GAUGE, "dfs_master_db_resident_locked",
 	  "1 if those pages are locked in memory, 0 if mlock was refused "
 	  "(LimitMEMLOCK) and the kernel may reclaim them." },
+	{ "leases", METRICS_GAUGE, "dfs_master_leases",
+	  "Chunk leases in the master's table: valid ones, recently ended "
+	  "ones, and chunks being granted one." },
 	{ "checkpoints", METRICS_COUNTER,
 	  "dfs_master_metadata_checkpoints_total",
 	  "Checkpoints copying the metadata WAL into the database." },

@@ -15,6 +15,7 @@
 #include "client_srv.h"
 #include "db_resident.h"
 #include "http_client.h"
+#include "leases.h"
 #include "log.h"
 #include "master.h"
 #include "mr_proto.h"
@@ -187,6 +188,8 @@ json_t *status_page_overview_json(struct master *m, int *err)
 	overview_deletes(st);
 	overview_counters(m, st);
 	overview_resident(m, st);
+	json_object_set_new(st, "leases",
+			    json_integer((json_int_t)leases_count(m->leases)));
 	json_object_update_new(
 		st,
 		json_pack("{s:I, s:I, s:I, s:s, s:I, s:I}", "missing",
