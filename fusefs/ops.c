@@ -11,6 +11,10 @@
  * change of size still drops them at once. Suid/sgid bits are
  * cleared by the kernel on write (no HANDLE_KILLPRIV), and there is no
  * kernel write-back cache: the client library buffers writes itself.
+ * The kernel keeps symlink targets in its page cache (CACHE_SYMLINKS):
+ * a symlink's target never changes and an inode number is never used
+ * twice (ns_reserve_ino(), masterd/namespace.h), so a cached target is
+ * never stale.
  */
 #include "fs.h"
 #include "log.h"
@@ -48,6 +52,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	want(conn, FUSE_CAP_PARALLEL_DIROPS);
 	want(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	want(conn, FUSE_CAP_ASYNC_DIO);
+	want(conn, FUSE_CAP_CACHE_SYMLINKS);
 	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
 				  FUSE_CAP_AUTO_INVAL_DATA |
 				  FUSE_CAP_HANDLE_KILLPRIV |

@@ -11,6 +11,10 @@ attr_timeout seconds, without a master round trip.
   and a file's link count after link and unlink of another name.
 - test_other_mount_staleness_bounded: a chmod through mount A is seen on
   A at once and on mount B within attr_timeout plus a margin.
+- test_symlink_targets_cached: the kernel keeps a symlink's target, so
+  reading it again sends no EP_READLINK; a name that points to a new
+  symlink (rename over it, unlink and symlink again) reads the new target
+  at once.
 """
 
 import os
@@ -94,3 +98,21 @@ def test_other_mount_staleness_bounded(cluster, mnt, tmp_path_factory):
         assert took < ATTR_TIMEOUT + 0.5, f"stale for {took:.2f} s"
     finally:
         cluster.unmount_extra(second)
+
+
+def test_symlink_targets_cached(cluster, mnt):
+    link = mnt / "link"
+    os.symlink("first/target", link)
+    before = master_requests(cluster, "/api/readlink")
+    for _ in range(50):
+        assert os.readlink(link) == "first/target"
+    served = master_requests(cluster, "/api/readlink") - before
+    assert served <= 1, f"{served} master readlinks for 50 readlink()s"
+
+    os.symlink("second/target", mnt / "new")
+    os.rename(mnt / "new", link)
+    assert os.readlink(link) == "second/target"
+    os.unlink(link)
+    os.symlink("third", link)
+    assert os.readlink(link) == "third"
+    assert os.readlink(link) == "third"
