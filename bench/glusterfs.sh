@@ -13,7 +13,8 @@
 # from, or clash with, a glusterd of the machine. Only the network
 # namespace is entered (nsenter --net), so the mount is visible to the rest
 # of the machine. glusterd keeps its state, sockets and pid files under
-# DIR (working-directory, run-directory); the brick processes are
+# DIR (working-directory, run-directory) and its daemons' logs in DIR/log
+# (logging-directory), none in /var/log/glusterfs; the brick processes are
 # glusterd's children and are found by their pid files there. Every wait
 # is bounded; stop signals only pids this script recorded or found there.
 set -euo pipefail
@@ -63,6 +64,7 @@ volume management
     option working-directory $dir/lib
     option run-directory $dir/run
     option glusterd-sockfile $dir/run/glusterd.socket
+    option logging-directory $dir/log
     option transport-type socket
     option transport.socket.listen-port 24007
     option ping-timeout 0
@@ -141,7 +143,7 @@ spawned_pids() {
 }
 
 stop() {
-	local dir=$1 mnt logs pids=() spawned=()
+	local dir=$1 mnt pids=() spawned=()
 	dir=$(cd "$dir" 2>/dev/null && pwd) || { ip netns del "$NETNS" 2>/dev/null || true; return 0; }
 	if [[ -f "$dir/mountpoint" ]]; then
 		mnt=$(cat "$dir/mountpoint")
@@ -162,10 +164,6 @@ stop() {
 	((${#pids[@]} == 0)) || stop_pids "${pids[@]}"
 	rm -f "$dir/pids"
 	ip netns del "$NETNS" 2>/dev/null || true
-	# The bricks log where glusterd's build says, named by brick path.
-	logs=${dir#/}
-	rm -f /var/log/glusterfs/bricks/"${logs//\//-}"-brick[0-9]*.log
-
 }
 
 case "${1:-}" in
