@@ -31,12 +31,6 @@ note() { echo "glusterfs.sh: $*" >&2; }
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
-
-# Background form: `in_ns_bg CMD... &` makes $! the pid of CMD itself
-# (nsenter execs it), so stop can signal it.
-in_ns_bg() { exec nsenter --net="/run/netns/$NETNS" "$@"; }
-
 # gl DIR ARGS...: the gluster CLI against this script's glusterd.
 gl() {
 	local dir=$1

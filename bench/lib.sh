@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # lib.sh - helpers the benchmark scripts share; source it after defining
-# note() (how the script reports).
+# note() (how the script reports) and, for in_ns, NETNS.
 
 # Hold the CPU wake-up latency at 0 (a 32-bit binary int) while fd 3 is
 # open, i.e. for the life of the script: an idle virtual CPU wakes
@@ -32,6 +32,13 @@ stop_pids() {
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 }
+
+# in_ns CMD...: run CMD in the network namespace $NETNS.
+in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
+
+# Background form: `in_ns_bg CMD... &` makes $! the pid of CMD itself
+# (nsenter execs it), so stop can signal it.
+in_ns_bg() { exec nsenter --net="/run/netns/$NETNS" "$@"; }
 
 drop_caches() {
 	sync

@@ -22,12 +22,6 @@ note() { echo "moosefs.sh: $*" >&2; }
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
-
-# Background form: `in_ns_bg CMD... &` makes $! the pid of CMD itself
-# (nsenter execs it), so stop can signal it.
-in_ns_bg() { exec nsenter --net="/run/netns/$NETNS" "$@"; }
-
 start() {
 	local dir=$1 mnt=$2 i
 	command -v mfsmaster >/dev/null || die "MooseFS is not installed"
