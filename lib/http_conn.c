@@ -40,7 +40,10 @@
  * (the peer may have closed it: libmicrohttpd's idle timeout). */
 #define HCONN_CHECK_IDLE_MS 1000
 
-/* Bytes of a reply received at once while http_parser reads it. */
+/* Bytes of a reply received at once while http_parser reads it, on the
+ * stack: a malloc() of this size for every reply made glibc consolidate
+ * its fast bins each time (malloc_consolidate(), the most expensive part
+ * of fusefs's allocations). */
 #define HCONN_RECV_BUF 16384
 
 /* Request header blocks up to this size are built on the stack. */
@@ -476,7 +479,7 @@ static int read_reply(int fd, const struct hconn_sink *sink,
 	struct reply_parse rp = {.sink = sink, .rep = rep};
 	enum http_errno e;
 	http_parser parser;
-	char *buf = xmalloc(HCONN_RECV_BUF);
+	char buf[HCONN_RECV_BUF];
 	size_t parsed;
 	ssize_t k;
 	int r = 0;
@@ -512,7 +515,6 @@ static int read_reply(int fd, const struct hconn_sink *sink,
 		if (rp.done && parsed < (size_t)k)
 			rep->keep = false;
 	}
-	free(buf);
 	return r;
 }
 

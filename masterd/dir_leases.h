@@ -1,6 +1,6 @@
 /*
  * dir_leases.h - leases on the names of directories, held by client
- * sessions (work in progress: not yet called by the request handlers).
+ * sessions (taken and waited for by client_srv.c's changes of names).
  *
  * A mount that keeps the complete list of a directory's names
  * (fusefs/dir_names.h) may answer a lookup of a missing name itself only
