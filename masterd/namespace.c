@@ -20,7 +20,7 @@
  *   xattrs(ino, name, value)     PK(ino, name)
  *   sessions(id PK, since_s)     client sessions (ns_files.h); orphans
  *                                are inodes with nlink 0 (index
- *                                inodes_orphans)
+ *                                inodes_orphans_by_ctime)
  *   server_states(addr PK, state)  servers draining or decommissioned
  *                                (ns_server_state.h)
  */
@@ -69,8 +69,11 @@ static const char *const schema_sql =
 	"CREATE TABLE IF NOT EXISTS xattrs(ino INTEGER NOT NULL,"
 	" name TEXT NOT NULL, value BLOB NOT NULL,"
 	" PRIMARY KEY(ino, name)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS inodes_orphans ON inodes(ino)"
-	" WHERE nlink = 0;"
+	"CREATE INDEX IF NOT EXISTS inodes_orphans_by_ctime"
+	" ON inodes(ctime_s, ctime_ns) WHERE nlink = 0;"
+	/* Its predecessor, on ino: the reaper's query had to visit every
+	 * orphan to find the old ones. */
+	"DROP INDEX IF EXISTS inodes_orphans;"
 	"CREATE TABLE IF NOT EXISTS sessions(id INTEGER PRIMARY KEY,"
 	" since_s INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS server_states(addr TEXT PRIMARY KEY,"

@@ -193,8 +193,5 @@ int ns_orphans(struct ns_reader *rd, unsigned max,
 {
 	int64_t args[3] = { max, before->tv_sec, before->tv_nsec };
 
-	return read_ids(rd, "SELECT ino FROM inodes WHERE nlink = 0"
-			    " AND (ctime_s < ?2 OR (ctime_s = ?2"
-			    " AND ctime_ns < ?3)) ORDER BY ino LIMIT ?1",
-			args, 3, fn, arg);
+	return read_ids(rd, NS_ORPHANS_SQL, args, 3, fn, arg);
 }

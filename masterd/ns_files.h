@@ -50,8 +50,8 @@ typedef int (*ns_id_fn)(uint64_t id, void *arg);
 int ns_sessions(struct ns_reader *rd, ns_id_fn fn, void *arg);
 
 /* Up to "max" orphans (regular files with nlink 0) whose ctime (set
- * when the last name went) is before "before", lowest inode first. 0,
- * -EIO or a callback's negative value. */
+ * when the last name went) is before "before", oldest first. 0, -EIO
+ * or a callback's negative value. */
 int ns_orphans(struct ns_reader *rd, unsigned max,
 	       const struct timespec *before, ns_id_fn fn, void *arg);
 

@@ -26,6 +26,7 @@
 
 #include "../../masterd/namespace.h"
 #include "../../masterd/namespace_int.h"
+#include "../../masterd/ns_files.h"
 #include "../../masterd/wal_vfs.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -1001,6 +1002,122 @@ static void test_no_temp_btrees(void **state)
 	assert_true(checked >= 10);
 }
 
+/* ns_orphans() callback: append to a list of at most 16. */
+struct id_list {
+	uint64_t ids[16];
+	size_t n;
+};
+
+static int id_collect(uint64_t id, void *arg)
+{
+	struct id_list *l = arg;
+
+	assert_true(l->n < 16);
+	l->ids[l->n++] = id;
+	return 0;
+}
+
+static struct id_list orphans_before(struct fixture *f, unsigned max,
+				     time_t s, long ns)
+{
+	struct timespec before = { .tv_sec = s, .tv_nsec = ns };
+	struct ns_reader *rd = ns_reader_get(f->ns);
+	struct id_list l = { .n = 0 };
+
+	assert_non_null(rd);
+	assert_int_equal(ns_orphans(rd, max, &before, id_collect, &l), 0);
+	ns_reader_put(rd);
+	return l;
+}
+
+/* Whether SQLite plans "sql" as a search of index "index" (not a scan
+ * of it or of a table). */
+static bool plan_searches(sqlite3 *db, const char *sql, const char *index)
+{
+	char *explain = xasprintf("EXPLAIN QUERY PLAN %s", sql);
+	sqlite3_stmt *st;
+	bool search = false, scan = false;
+
+	assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &st, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+
+		if (strncmp(detail, "SCAN", 4) == 0)
+			scan = true;
+		if (strncmp(detail, "SEARCH", 6) == 0 &&
+		    strstr(detail, index) != NULL)
+			search = true;
+	}
+	sqlite3_finalize(st);
+	free(explain);
+	return search && !scan;
+}
+
+/* Orphans come out oldest first, only those whose last name went before
+ * the given time, and the reaper's query reads only those: a range of
+ * an index, no scan of every orphan, no sort. */
+static void test_orphans_oldest_first(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ino[6], linked;
+	struct id_list l;
+	char name[16];
+	sqlite3 *db;
+
+	/* Unlinked at 100, 105.5, 101, 104, 102, 103: not in ino order. */
+	static const int at_s[6] = { 100, 105, 101, 104, 102, 103 };
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		ino[i] = mkfile(f, 1, name);
+		assert_int_equal(apply(f, "{s:s, s:i, s:s, s:b, s:[i,i]}",
+				       "op", "unlink", "parent", 1, "name",
+				       name, "orphan", 1, "time", at_s[i],
+				       i == 1 ? 500000000 : 0),
+				 0);
+	}
+	/* A file that keeps a name is no orphan. */
+	linked = mkfile(f, 1, "kept");
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:s, s:[i,i]}", "op",
+			       "link", "ino", (json_int_t)linked, "parent", 1,
+			       "name", "kept2", "time", 90, 0),
+			 0);
+	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:b, s:[i,i]}", "op",
+			       "unlink", "parent", 1, "name", "kept", "orphan",
+			       1, "time", 90, 0),
+			 0);
+
+	l = orphans_before(f, 16, 103, 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.ids[0], ino[0]);
+	assert_int_equal(l.ids[1], ino[2]);
+	assert_int_equal(l.ids[2], ino[4]);
+	/* The limit takes the oldest. */
+	l = orphans_before(f, 2, 200, 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.ids[0], ino[0]);
+	assert_int_equal(l.ids[1], ino[2]);
+	/* Nanoseconds count: 105.5 is not before 105.5, only after it. */
+	l = orphans_before(f, 16, 105, 500000000);
+	assert_int_equal(l.n, 5);
+	l = orphans_before(f, 16, 105, 500000001);
+	assert_int_equal(l.n, 6);
+	assert_int_equal(l.ids[5], ino[1]);
+	/* Reaped ones are gone from it. */
+	assert_int_equal(apply(f, "{s:s, s:[I,I]}", "op", "reap", "inos",
+			       (json_int_t)ino[0], (json_int_t)ino[2]),
+			 0);
+	l = orphans_before(f, 16, 103, 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.ids[0], ino[4]);
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_true(plan_searches(db, NS_ORPHANS_SQL,
+				  "inodes_orphans_by_ctime"));
+	assert_false(uses_temp_btree(db, NS_ORPHANS_SQL));
+	sqlite3_close(db);
+}
+
 /* A commit reaches the WAL file with one write however many pages it
  * changed, and readers see every commit right after it. */
 static void test_wal_one_write_per_commit(void **state)
@@ -1766,6 +1883,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_orphans_oldest_first, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_create_with_chunk, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
