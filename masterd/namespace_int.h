@@ -65,9 +65,9 @@
  * scan was 6 % of the master's CPU while it ran). ?1 most rows, ?2 ?3
  * the ctime they must be older than. test_namespace checks its plan.
  */
-#define NS_ORPHANS_SQL                                                         \
-	"SELECT ino FROM inodes WHERE nlink = 0"                               \
-	" AND (ctime_s, ctime_ns) < (?2, ?3)"                                  \
+#define NS_ORPHANS_SQL                           \
+	"SELECT ino FROM inodes WHERE nlink = 0" \
+	" AND (ctime_s, ctime_ns) < (?2, ?3)"    \
 	" ORDER BY ctime_s, ctime_ns LIMIT ?1"
 
 #define NS_ATTR_COLS                                                           \

@@ -1017,8 +1017,8 @@ static int id_collect(uint64_t id, void *arg)
 	return 0;
 }
 
-static struct id_list orphans_before(struct fixture *f, unsigned max,
-				     time_t s, long ns)
+static struct id_list orphans_before(struct fixture *f, unsigned max, time_t s,
+				     long ns)
 {
 	struct timespec before = { .tv_sec = s, .tv_nsec = ns };
 	struct ns_reader *rd = ns_reader_get(f->ns);
@@ -1070,17 +1070,17 @@ static void test_orphans_oldest_first(void **state)
 	for (int i = 0; i < 6; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
 		ino[i] = mkfile(f, 1, name);
-		assert_int_equal(apply(f, "{s:s, s:i, s:s, s:b, s:[i,i]}",
-				       "op", "unlink", "parent", 1, "name",
-				       name, "orphan", 1, "time", at_s[i],
+		assert_int_equal(apply(f, "{s:s, s:i, s:s, s:b, s:[i,i]}", "op",
+				       "unlink", "parent", 1, "name", name,
+				       "orphan", 1, "time", at_s[i],
 				       i == 1 ? 500000000 : 0),
 				 0);
 	}
 	/* A file that keeps a name is no orphan. */
 	linked = mkfile(f, 1, "kept");
-	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:s, s:[i,i]}", "op",
-			       "link", "ino", (json_int_t)linked, "parent", 1,
-			       "name", "kept2", "time", 90, 0),
+	assert_int_equal(apply(f, "{s:s, s:I, s:i, s:s, s:[i,i]}", "op", "link",
+			       "ino", (json_int_t)linked, "parent", 1, "name",
+			       "kept2", "time", 90, 0),
 			 0);
 	assert_int_equal(apply(f, "{s:s, s:i, s:s, s:b, s:[i,i]}", "op",
 			       "unlink", "parent", 1, "name", "kept", "orphan",
@@ -1112,8 +1112,8 @@ static void test_orphans_oldest_first(void **state)
 	assert_int_equal(l.ids[0], ino[4]);
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_true(plan_searches(db, NS_ORPHANS_SQL,
-				  "inodes_orphans_by_ctime"));
+	assert_true(
+		plan_searches(db, NS_ORPHANS_SQL, "inodes_orphans_by_ctime"));
 	assert_false(uses_temp_btree(db, NS_ORPHANS_SQL));
 	sqlite3_close(db);
 }
@@ -1883,8 +1883,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_orphans_oldest_first, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_orphans_oldest_first,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_with_chunk, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
