@@ -27,15 +27,17 @@ ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
 else
-# masterd allocates through jemalloc: glibc's malloc was 7-11 % of its CPU
-# (malloc_consolidate() on every page SQLite allocates, arena locks
-# between request threads), and jemalloc made metadata creates 10-15 %
-# faster (README, "Measured figures"). Only masterd: in chunkd and fusefs,
-# whose buffers are megabytes, jemalloc gave the pages back to the kernel
-# and faulted them in again (405,000 page faults against 8,000 for a
-# 512 MiB write; sequential writes at a third of the speed). The
-# sanitizers bring an allocator of their own.
-MASTERD_LIBS = $(shell pkg-config --libs jemalloc 2>/dev/null)
+# masterd and fusefs allocate through jemalloc: glibc's malloc was 7-11 %
+# of masterd's CPU (malloc_consolidate() on every page SQLite allocates,
+# arena locks between request threads) and 12 % of fusefs's (the same
+# consolidation at each large allocation among a request's many small
+# ones); jemalloc made metadata creates 10-15 % faster and cost fusefs
+# 12-15 % less CPU per small file (README, "Measured figures"). fusefs
+# keeps its buffers of 8 MiB and more in jemalloc's ordinary arenas
+# (malloc_conf in fusefs/main.c). chunkd stays on glibc: under jemalloc a
+# 512 MiB write faulted 78,000-94,000 pages in the chunk servers against
+# under 100. The sanitizers bring an allocator of their own.
+JEMALLOC_LIBS = $(shell pkg-config --libs jemalloc 2>/dev/null)
 endif
 
 LIB_SRCS = $(sort $(wildcard lib/*.c))
@@ -74,9 +76,10 @@ $(LIB_A): $(call obj,$(LIB_SRCS))
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/bin/masterd: $(call obj,$(MASTERD_SRCS)) $(LIB_A)
-$(BUILD)/bin/masterd: LDLIBS += $(MASTERD_LIBS)
+$(BUILD)/bin/masterd: LDLIBS += $(JEMALLOC_LIBS)
 $(BUILD)/bin/chunkd: $(call obj,$(CHUNKD_SRCS)) $(LIB_A)
 $(BUILD)/bin/fusefs: $(call obj,$(FUSEFS_SRCS)) $(LIB_A)
+$(BUILD)/bin/fusefs: LDLIBS += $(JEMALLOC_LIBS)
 $(BUILD)/bin/dfs: $(call obj,$(DFS_SRCS)) $(LIB_A)
 $(BUILD)/bin/mr: $(call obj,$(MR_SRCS)) $(LIB_A)
 

@@ -22,6 +22,15 @@
 #include "secure.h"
 #include "banned.h"
 
+/*
+ * jemalloc's options, read by it at start when fusefs is linked with it
+ * (Makefile). Allocations of 8 MiB and more (read-ahead buffers) would
+ * otherwise go to its arena for oversize ones, which gives their pages
+ * back to the kernel at once, so that each reuse faulted them in again;
+ * in the ordinary arenas freed pages are kept for 10 s.
+ */
+const char *malloc_conf = "oversize_threshold:0";
+
 /* Defaults of the options below. */
 #define DEFAULT_ATTR_TIMEOUT 1.0
 #define DEFAULT_ENTRY_TIMEOUT 1.0
