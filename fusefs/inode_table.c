@@ -408,6 +408,18 @@ bool inode_table_check_seen(struct inode_table *t, const struct dfs_attr *a)
 	return same;
 }
 
+bool inode_table_seen_known(struct inode_table *t, uint64_t ino)
+{
+	struct inode_ent *e;
+	bool seen;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, ino, false);
+	seen = e != NULL && e->seen;
+	pthread_mutex_unlock(&t->lock);
+	return seen;
+}
+
 void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a)
 {
 	struct inode_ent *e;

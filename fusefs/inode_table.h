@@ -134,6 +134,10 @@ void inode_table_mtime_moved(struct inode_table *t, uint64_t ino);
  * (its page cache is valid). Records a as last seen either way. */
 bool inode_table_check_seen(struct inode_table *t, const struct dfs_attr *a);
 
+/* True if this mount saw attrs of the inode since the kernel last
+ * looked it up or opened it: its page cache may hold the file. */
+bool inode_table_seen_known(struct inode_table *t, uint64_t ino);
+
 /* Record a as what this mount last saw of the inode (after its own
  * change, which its page cache already reflects). */
 void inode_table_set_seen(struct inode_table *t, const struct dfs_attr *a);

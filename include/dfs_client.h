@@ -251,6 +251,12 @@ void dfs_session_end(struct dfs_client *c);
  * dfs_getattr(). */
 int dfs_open(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr);
 
+/* As dfs_open(), without the locations of the file's first chunks that
+ * come with it for the reads that follow: for an open whose reads this
+ * client expects to answer from its cache. A read that does go to the
+ * servers then asks for them. */
+int dfs_open_cached(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr);
+
 /* Release one hold taken by dfs_open() (queued, sent in the
  * background). No-op without a session or such a hold. */
 void dfs_close(struct dfs_client *c, uint64_t ino);

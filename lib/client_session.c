@@ -378,7 +378,7 @@ static void open_note_locations(struct dfs_client *c,
 			    false);
 }
 
-static int open_once(struct client_session *s, uint64_t ino,
+static int open_once(struct client_session *s, uint64_t ino, bool locations,
 		     struct dfs_attr *attr)
 {
 	json_t *req, *reply = NULL;
@@ -386,7 +386,7 @@ static int open_once(struct client_session *s, uint64_t ino,
 
 	req = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino, "session",
 			(json_int_t)s->id, "chunks",
-			(json_int_t)CLIENT_OPEN_LOCATIONS);
+			(json_int_t)(locations ? CLIENT_OPEN_LOCATIONS : 0));
 	if (req == NULL)
 		return -EINVAL;
 	pthread_rwlock_rdlock(&s->reg_lock);
@@ -407,14 +407,15 @@ static int open_once(struct client_session *s, uint64_t ino,
 	return r;
 }
 
-int dfs_open(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr)
+static int open_held(struct dfs_client *c, uint64_t ino, bool locations,
+		     struct dfs_attr *attr)
 {
 	struct client_session *s = client_get_session(c);
 	int r;
 
 	if (s == NULL)
 		return dfs_getattr(c, ino, attr);
-	r = open_once(s, ino, attr);
+	r = open_once(s, ino, locations, attr);
 	if (r != -ESTALE)
 		return r;
 	/* The master does not know the session: register, then retry. */
@@ -423,8 +424,18 @@ int dfs_open(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr)
 	pthread_mutex_unlock(&s->send_lock);
 	if (r != 0)
 		return r;
-	r = open_once(s, ino, attr);
+	r = open_once(s, ino, locations, attr);
 	return r == -ESTALE ? -EIO : r;
+}
+
+int dfs_open(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr)
+{
+	return open_held(c, ino, true, attr);
+}
+
+int dfs_open_cached(struct dfs_client *c, uint64_t ino, struct dfs_attr *attr)
+{
+	return open_held(c, ino, false, attr);
 }
 
 void dfs_close(struct dfs_client *c, uint64_t ino)

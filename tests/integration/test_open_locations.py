@@ -13,6 +13,11 @@
 - test_small_writes_need_no_chunk_lookups: writing N small new files
   asks the master for chunk locations (EP_CHUNKS) far fewer than N
   times, and each file has its one chunk with every byte right.
+- test_cached_reopen_asks_no_locations: a file this mount has read is
+  opened again without its chunk locations (its pages are in the
+  kernel's cache): once the kernel dropped them, the read asks for the
+  locations itself and reads every byte right; and a reopen that finds
+  the file rewritten through another mount reads the new bytes.
 - test_created_chunk_never_written: a file created and closed without a
   write has the chunk its create placed; grown by a truncate it reads
   zeros through this mount and another one, `dfs fsck` is clean, a write
@@ -21,6 +26,7 @@
 """
 
 import os
+import subprocess
 
 from dfstest import KiB, MiB, master_requests, wait_until
 
@@ -90,6 +96,40 @@ def test_small_writes_need_no_chunk_lookups(cluster, mnt):
         st = cluster.stat(f"{rel}/s{i}")
         assert len(st["chunks"]) == 1
         assert len(st["chunks"][0]["replicas"]) == 3
+
+
+def drop_page_cache():
+    subprocess.run(["sync"], check=True, timeout=60)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("1")
+
+
+def test_cached_reopen_asks_no_locations(cluster, mnt, tmp_path):
+    # Whole pages and a partial one: the mount keeps only the partial
+    # last page itself (file_tail.h), the rest must come from a replica.
+    data = os.urandom(64 * KiB + 100)
+    f = mnt / "cached"
+    f.write_bytes(data)
+    cluster.remount()
+    assert f.read_bytes() == data
+    before = master_requests(cluster, "/api/chunks")
+    for _ in range(3):
+        assert f.read_bytes() == data
+    assert master_requests(cluster, "/api/chunks") == before
+    # The reopen carried no locations: without the pages, the read asks.
+    drop_page_cache()
+    assert f.read_bytes() == data
+    assert master_requests(cluster, "/api/chunks") == before + 1
+    # Rewritten elsewhere (same size): the reopen drops the cached pages
+    # and reads the new bytes through locations it asks for.
+    new = os.urandom(len(data))
+    other = cluster.mount_extra(tmp_path / "other")
+    try:
+        (other / mnt.relative_to(cluster.mount) / "cached").write_bytes(new)
+    finally:
+        cluster.unmount_extra(other)
+    # This mount's attrs of the file may be trusted for its attr timeout.
+    wait_until(lambda: f.read_bytes() == new, 10, "the rewritten bytes")
 
 
 def test_created_chunk_never_written(cluster, mnt, tmp_path):
