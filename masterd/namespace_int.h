@@ -56,7 +56,6 @@
 /* Directory change counters (proto.h "Directory change counts"). */
 #define NS_DIR_COUNTERS 65536
 
-/* The attribute columns, in the order ns_row_attr() reads them. */
 /*
  * The orphans old enough to delete (ns_orphans()), oldest first: a
  * range of the index of orphans by ctime, so the reaper's query every
@@ -70,6 +69,7 @@
 	" AND (ctime_s, ctime_ns) < (?2, ?3)"    \
 	" ORDER BY ctime_s, ctime_ns LIMIT ?1"
 
+/* The attribute columns, in the order ns_row_attr() reads them. */
 #define NS_ATTR_COLS                                                           \
 	"ino, mode, uid, gid, size, rdev, nlink, atime_s, atime_ns, "          \
 	"mtime_s, mtime_ns, ctime_s, ctime_ns, replication"
