@@ -248,6 +248,10 @@ static void file_note_sent(struct dfs_file *f, uint64_t cs, uint64_t off,
 {
 	uint64_t i;
 
+	/* An empty range touched nothing (and at offset 0 the last chunk
+	 * below, (off + len - 1) / cs, would wrap to 2^64 / cs). */
+	if (len == 0)
+		return;
 	if (off + len > f->sent_end)
 		f->sent_end = off + len;
 	f->extend_due = true;
@@ -453,16 +457,25 @@ static void *file_worker(void *arg)
 	return NULL;
 }
 
-/* Hand "wb" to the workers (waiting for a free slot, and for a range in
- * flight that it overlaps); lock held. "wb" is empty afterwards. */
+/*
+ * Hand "wb" to the workers (waiting for a free slot, and for a range in
+ * flight that it overlaps); lock held. "wb" is empty afterwards. The
+ * wait drops the lock: a flush, or another write's own queueing, may
+ * take "wb" meanwhile, and an empty range must not be queued.
+ */
 static void file_queue(struct dfs_file *f)
 {
 	struct file_buf tmp;
 	struct wq_slot *s;
 
-	while ((s = wq_free_slot(f)) == NULL ||
-	       wq_overlaps(f, f->wb.off, f->wb.len))
+	for (;;) {
+		if (f->wb.len == 0)
+			return;
+		if ((s = wq_free_slot(f)) != NULL &&
+		    !wq_overlaps(f, f->wb.off, f->wb.len))
+			break;
 		pthread_cond_wait(&f->cond, &f->lock);
+	}
 	tmp = s->buf;
 	s->buf = f->wb;
 	f->wb = tmp;

@@ -61,6 +61,7 @@ struct fake {
 	int nsetattr;                   /* EP_SETATTR calls */
 	uint64_t setattr_valid;         /* "valid" of the last one */
 	int write_delay_ms;             /* a primary waits before writing */
+	bool delay_chunk0_only;		/* ... only for writes to chunk 0 */
 	int early_updates;              /* size updates seen by a primary
 					 * before it wrote */
 };
@@ -325,7 +326,8 @@ static void c_write(struct http_request *req, void *arg)
 	http_request_query_u64(req, "version", UINT64_MAX, &v);
 	http_request_query_u64(req, "offset", UINT64_MAX, &off);
 	idx = h - HANDLE0;
-	if (primary && F.write_delay_ms > 0)
+	if (primary && F.write_delay_ms > 0 &&
+	    (idx == 0 || !F.delay_chunk0_only))
 		usleep((useconds_t)F.write_delay_ms * 1000);
 	pthread_mutex_lock(&F.lock);
 	if (primary)
@@ -766,6 +768,120 @@ static void test_flush_overlaps_size_update(void **state)
 	dfs_client_free(c);
 }
 
+/* Resident memory of this process in KiB. */
+static long rss_kib(void)
+{
+	long pages = 0, resident = 0;
+	FILE *fp = fopen("/proc/self/statm", "r");
+
+	if (fp != NULL) {
+		if (fscanf(fp, "%ld %ld", &pages, &resident) != 2)
+			resident = 0;
+		fclose(fp);
+	}
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Ends the process when its memory grows by WATCHDOG_KIB: a handle that
+ * queued an empty range at offset 0 used to fill memory without end,
+ * holding the file's lock, so the test could not fail any other way. */
+#define WATCHDOG_KIB (1024 * 1024)
+static volatile bool watchdog_stop;
+
+static void *watchdog_main(void *arg)
+{
+	long base = *(long *)arg;
+
+	while (!watchdog_stop) {
+		if (rss_kib() > base + WATCHDOG_KIB) {
+			fprintf(stderr,
+				"test_queue_wait_after_flush: memory "
+				"grew by over %d MiB: a range was "
+				"queued empty\n",
+				WATCHDOG_KIB / 1024);
+			_exit(1);
+		}
+		usleep(20 * 1000);
+	}
+	return NULL;
+}
+
+struct racing_write {
+	struct dfs_file *f;
+	const char *buf;
+	size_t len;
+	uint64_t off;
+	ssize_t result;
+};
+
+static void *racing_write_main(void *arg)
+{
+	struct racing_write *w = arg;
+
+	w->result = dfs_file_write(w->f, w->buf, w->len, (off_t)w->off);
+	return NULL;
+}
+
+/*
+ * A write that must wait to queue the buffered range (it overlaps a range
+ * still in flight) may find, once woken, that a flush sent that range
+ * meanwhile: it must queue nothing. It used to queue the empty range, and
+ * one at offset 0 made the handle note chunks 0 .. 2^64 / chunk size as
+ * written, in memory (fusefs grew by gigabytes; 2026-12-05). Whether the
+ * flush or the write wakes first is up to the scheduler, so the race is
+ * run many times; the bytes must come out right either way.
+ */
+static void test_queue_wait_after_flush(void **state)
+{
+	struct dfs_client *c = dfs_client_new(master_addr);
+	char ref[2 * CS + 100], first[100], second[10], third[10];
+	struct racing_write w;
+	pthread_t dog, writer;
+	long base = rss_kib();
+	struct dfs_file *f;
+
+	(void)state;
+	watchdog_stop = false;
+	assert_int_equal(pthread_create(&dog, NULL, watchdog_main, &base), 0);
+	fill_random(first, sizeof(first), 21);
+	fill_random(second, sizeof(second), 22);
+	fill_random(third, sizeof(third), 23);
+	for (int round = 0; round < 24; round++) {
+		fake_reset();
+		F.write_delay_ms = 30;
+		F.delay_chunk0_only = true;
+		f = dfs_file_open(c, INO, O_WRONLY, 0);
+		/* [0, 100) goes out (slow: chunk 0), [CS, CS + 10) after it
+		 * (fast), and [0, 10) stays buffered over the slow one. */
+		assert_int_equal(dfs_file_write(f, first, 100, 0), 100);
+		assert_int_equal(dfs_file_write(f, second, 10, CS), 10);
+		assert_int_equal(dfs_file_write(f, third, 10, 0), 10);
+		/* This write waits for [0, 100) before it queues [0, 10);
+		 * the flush waits for it too, then sends [0, 10) itself. */
+		w = (struct racing_write){ f, second, 10, 2 * CS, 0 };
+		assert_int_equal(pthread_create(&writer, NULL,
+						racing_write_main, &w),
+				 0);
+		usleep(5 * 1000);
+		assert_int_equal(dfs_file_flush(f), 0);
+		pthread_join(writer, NULL);
+		assert_int_equal(w.result, 10);
+		assert_int_equal(dfs_file_close(f), 0);
+		assert_int_equal(F.size, 2 * CS + 10);
+		memset(ref, 0, sizeof(ref));
+		memcpy(ref, first, 100);
+		memcpy(ref, third, 10);
+		memcpy(ref + CS, second, 10);
+		memcpy(ref + 2 * CS, second, 10);
+		check_replicas(ref, 2 * CS + 10);
+	}
+	F.write_delay_ms = 0;
+	F.delay_chunk0_only = false;
+	watchdog_stop = true;
+	pthread_join(dog, NULL);
+	dfs_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -776,6 +892,7 @@ int main(void)
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_pipeline_recovery),
 		cmocka_unit_test(test_flush_overlaps_size_update),
+		cmocka_unit_test(test_queue_wait_after_flush),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
