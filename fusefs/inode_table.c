@@ -277,17 +277,14 @@ int inode_table_put(struct inode_table *t, struct fs_handle *h)
 	return handle_close_drop(t, h);
 }
 
-void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
+/* Raise a's size and times to the unflushed writes of e's handles;
+ * lock held. */
+static void ent_fix_attr(const struct inode_ent *e, struct dfs_attr *a)
 {
-	struct inode_ent *e;
-	struct fs_handle *h;
+	const struct fs_handle *h;
 	bool dirty = false;
 	uint64_t size;
 
-	pthread_mutex_lock(&t->lock);
-	e = ent_get(t, a->ino, false);
-	if (e == NULL)
-		goto out;
 	LIST_FOREACH(h, &e->handles, link) {
 		if (!dfs_file_is_dirty(h->file))
 			continue;
@@ -301,6 +298,17 @@ void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
 		if (time_ts_after(&e->write_time, &a->ctime))
 			a->ctime = e->write_time;
 	}
+}
+
+void inode_table_fix_attr(struct inode_table *t, struct dfs_attr *a)
+{
+	struct inode_ent *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = ent_get(t, a->ino, false);
+	if (e == NULL)
+		goto out;
+	ent_fix_attr(e, a);
 	e->size_hint = a->size;
 	if (e->nhandles > 0) {
 		deferred_attr_overlay(&e->deferred, a);
@@ -340,7 +348,10 @@ bool inode_table_defer_setattr(struct inode_table *t, uint64_t ino,
 		goto out;
 	deferred_attr_keep(&e->deferred, sa, time_now_ts(), now_ms);
 	t->gen++;
+	/* The kernel takes the reply's size as the file's: writes made
+	 * since "last" was reported must be in it. */
 	*a = e->last;
+	ent_fix_attr(e, a);
 	deferred_attr_overlay(&e->deferred, a);
 	kept = true;
 out:
