@@ -277,14 +277,27 @@ int inode_table_put(struct inode_table *t, struct fs_handle *h)
 	return handle_close_drop(t, h);
 }
 
-/* Raise a's size and times to the unflushed writes of e's handles;
- * lock held. */
+/*
+ * Bring attrs "a" up to what e's handles know; lock held. "a" may have
+ * been read before a size update of a handle landed (a flush by another
+ * thread, such as another handle's close): the newer acknowledgement,
+ * by ctime, wins. Then size and times rise to the unflushed writes.
+ */
 static void ent_fix_attr(const struct inode_ent *e, struct dfs_attr *a)
 {
 	const struct fs_handle *h;
+	struct dfs_file_ack ack;
 	bool dirty = false;
 	uint64_t size;
 
+	LIST_FOREACH (h, &e->handles, link) {
+		if (dfs_file_acked(h->file, &ack) &&
+		    time_ts_after(&ack.ctime, &a->ctime)) {
+			a->size = ack.size;
+			a->mtime = ack.mtime;
+			a->ctime = ack.ctime;
+		}
+	}
 	LIST_FOREACH(h, &e->handles, link) {
 		if (!dfs_file_is_dirty(h->file))
 			continue;

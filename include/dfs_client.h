@@ -193,6 +193,20 @@ bool dfs_file_attr(struct dfs_file *f, struct dfs_attr *attr);
 /* True if the handle holds writes not yet sent to the chunk servers. */
 bool dfs_file_is_dirty(struct dfs_file *f);
 
+/* The size and times of the last size update of this handle's writes
+ * that the master acknowledged: attrs fetched before it landed (their
+ * ctime is older) are older than what this handle knows. */
+struct dfs_file_ack {
+	uint64_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+
+/* Copy the last acknowledgement into *ack without waiting for the
+ * handle's lock (which a flush holds while data moves). False if there
+ * is none (none yet, or a truncate through this mount came after it). */
+bool dfs_file_acked(struct dfs_file *f, struct dfs_file_ack *ack);
+
 /*
  * Read [off, off+len) of chunk ch (a location from the master, with its
  * token) from a replica held by a chunk server of this machine, straight

@@ -120,6 +120,12 @@ struct dfs_file {
 	int error;              /* background write error, reported once */
 	bool have_attr;         /* "attr" is set */
 	struct dfs_attr attr;   /* reply to the last EP_EXTEND */
+	/* "attr"'s size and times for lock-free readers (dfs_file_acked()):
+	 * a sequence lock, odd while written (under "lock"); ack_ctime 0
+	 * when there is none. */
+	uint64_t ack_seq;
+	uint64_t ack_size;
+	int64_t ack_time[4]; /* mtime s, ns; ctime s, ns */
 
 	struct file_buf wb;     /* dirty range being filled */
 	struct wq_slot wq[WQ_SLOTS]; /* ranges handed to the workers */
@@ -294,9 +300,30 @@ static int file_send(struct dfs_file *f, const char *data, uint64_t off,
 	return 0;
 }
 
+/* Publish an acknowledgement for dfs_file_acked() (NULL: none); lock
+ * held. */
+static void file_publish_ack(struct dfs_file *f, const struct dfs_attr *attr)
+{
+	int64_t t[4] = { 0, 0, 0, 0 };
+
+	if (attr != NULL) {
+		t[0] = attr->mtime.tv_sec;
+		t[1] = attr->mtime.tv_nsec;
+		t[2] = attr->ctime.tv_sec;
+		t[3] = attr->ctime.tv_nsec;
+	}
+	__atomic_add_fetch(&f->ack_seq, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&f->ack_size, attr ? attr->size : 0, __ATOMIC_RELAXED);
+	for (int i = 0; i < 4; i++)
+		__atomic_store_n(&f->ack_time[i], t[i], __ATOMIC_RELAXED);
+	__atomic_add_fetch(&f->ack_seq, 1, __ATOMIC_RELEASE);
+}
+
 /* Keep the attrs of an EP_EXTEND reply; lock held. */
 static void file_note_attr(struct dfs_file *f, const struct dfs_attr *attr)
 {
+	file_publish_ack(f, attr);
 	f->attr = *attr;
 	f->have_attr = true;
 	f->master_size = attr->size;
@@ -837,6 +864,8 @@ void dfs_file_set_size(struct dfs_file *f, uint64_t size)
 	wq_drain(f);
 	__atomic_store_n(&f->size, size, __ATOMIC_RELEASE);
 	f->master_size = size;
+	/* The truncate's own attrs are newer than any acknowledgement. */
+	file_publish_ack(f, NULL);
 	if (f->sent_end > size)
 		f->sent_end = size;
 	if (b->len > 0 && b->off >= size)
@@ -869,6 +898,34 @@ void dfs_file_drop_cache(struct dfs_file *f)
 	file_invalidate(f);
 	pthread_mutex_unlock(&f->lock);
 	client_locs_clear(f->locs);
+}
+
+/* Tries before dfs_file_acked() gives up on a writer that keeps
+ * publishing (each publication takes a few nanoseconds). */
+#define ACK_READ_TRIES 64
+
+bool dfs_file_acked(struct dfs_file *f, struct dfs_file_ack *ack)
+{
+	uint64_t before, after;
+	int64_t t[4];
+
+	for (int i = 0; i < ACK_READ_TRIES; i++) {
+		before = __atomic_load_n(&f->ack_seq, __ATOMIC_ACQUIRE);
+		if (before & 1)
+			continue;
+		ack->size = __atomic_load_n(&f->ack_size, __ATOMIC_RELAXED);
+		for (int k = 0; k < 4; k++)
+			t[k] = __atomic_load_n(&f->ack_time[k],
+					       __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		after = __atomic_load_n(&f->ack_seq, __ATOMIC_RELAXED);
+		if (before != after)
+			continue;
+		ack->mtime = (struct timespec){ t[0], t[1] };
+		ack->ctime = (struct timespec){ t[2], t[3] };
+		return t[2] != 0 || t[3] != 0;
+	}
+	return false;
 }
 
 bool dfs_file_attr(struct dfs_file *f, struct dfs_attr *attr)

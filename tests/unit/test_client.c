@@ -768,6 +768,33 @@ static void test_flush_overlaps_size_update(void **state)
 	dfs_client_free(c);
 }
 
+/* A flush's acknowledgement is readable without the handle's lock,
+ * with the master's size and ctime; a truncate through the handle drops
+ * it (its own attrs are newer). */
+static void test_acked(void **state)
+{
+	struct dfs_client *c = dfs_client_new(master_addr);
+	struct dfs_file_ack ack;
+	struct dfs_file *f;
+	char ref[1000];
+
+	(void)state;
+	fake_reset();
+	fill_random(ref, sizeof(ref), 31);
+	f = dfs_file_open(c, INO, O_WRONLY, 0);
+	assert_false(dfs_file_acked(f, &ack));
+	assert_int_equal(dfs_file_write(f, ref, sizeof(ref), 0), sizeof(ref));
+	assert_false(dfs_file_acked(f, &ack));
+	assert_int_equal(dfs_file_flush(f), 0);
+	assert_true(dfs_file_acked(f, &ack));
+	assert_int_equal(ack.size, sizeof(ref));
+	assert_true(ack.ctime.tv_sec > 0);
+	dfs_file_set_size(f, 10);
+	assert_false(dfs_file_acked(f, &ack));
+	assert_int_equal(dfs_file_close(f), 0);
+	dfs_client_free(c);
+}
+
 /* Resident memory of this process in KiB. */
 static long rss_kib(void)
 {
@@ -893,6 +920,7 @@ int main(void)
 		cmocka_unit_test(test_pipeline_recovery),
 		cmocka_unit_test(test_flush_overlaps_size_update),
 		cmocka_unit_test(test_queue_wait_after_flush),
+		cmocka_unit_test(test_acked),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
