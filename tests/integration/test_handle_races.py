@@ -14,9 +14,10 @@ process goes on:
 - a write waiting to queue its buffered range, which a flush then sent,
   queued it empty; at offset 0 that made fusefs note 2^48 chunks as
   written, gigabytes within seconds;
-- a futimens kept for the close answered the kernel with the size of the
-  file's last open once that flush had made the writer clean, and the
-  kernel cut the file short for its readers.
+- attrs the master gave before that flush landed the writer's size (an
+  open racing with it) were taken as the file's once the flush had made
+  the writer clean: the new handle read the file short, and so did the
+  kernel's answer to a futimens kept for the close.
 
 The seeds are random unless DFS_RACE_SEED is set; a failure prints the
 one that replays it.
