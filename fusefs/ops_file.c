@@ -85,17 +85,31 @@ static int release_handle(struct fs *fs, struct fs_handle *h)
 	return inode_table_release(fs->inodes, h);
 }
 
+/* After a flush of f: this mount has seen the size and mtime the
+ * master acknowledged for it. */
+static void note_acked(struct fs *fs, uint64_t ino, struct dfs_file *f)
+{
+	struct dfs_attr a = { .ino = ino };
+	struct dfs_file_ack ack;
+
+	if (!dfs_file_acked(f, &ack))
+		return;
+	a.size = ack.size;
+	a.mtime = ack.mtime;
+	a.ctime = ack.ctime;
+	inode_table_set_seen(fs->inodes, &a);
+}
+
 int fs_flush_inode(struct fs *fs, uint64_t ino)
 {
 	struct fs_handle *hs[MAX_HANDLES];
-	struct dfs_attr a;
 	size_t n = inode_table_handles(fs->inodes, ino, hs, MAX_HANDLES);
 	int r = 0, e;
 
 	for (size_t i = 0; i < n; i++) {
 		e = dfs_file_flush(hs[i]->file);
-		if (e == 0 && dfs_file_attr(hs[i]->file, &a))
-			inode_table_set_seen(fs->inodes, &a);
+		if (e == 0)
+			note_acked(fs, ino, hs[i]->file);
 		if (e != 0 && r == 0)
 			r = e;
 		inode_table_put(fs->inodes, hs[i]);
@@ -421,14 +435,13 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	struct dfs_attr a;
 	int r, e;
 
 	r = fs_send_deferred(fs, ino);
 	if ((e = dfs_file_flush(h->file)) != 0 && r == 0)
 		r = e;
-	if (r == 0 && dfs_file_attr(h->file, &a))
-		inode_table_set_seen(fs->inodes, &a);
+	if (r == 0)
+		note_acked(fs, ino, h->file);
 	/* The data kept may not be what the replicas hold. */
 	if (r != 0)
 		inode_table_drop_tail(fs->inodes, ino);

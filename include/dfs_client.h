@@ -185,11 +185,6 @@ void dfs_file_drop_cache(struct dfs_file *f);
  * Drops cached data and chunk locations if that grows the size. */
 void dfs_file_note_size(struct dfs_file *f, uint64_t size);
 
-/* Copy into *attr the attributes the master returned for the last size
- * and mtime update this handle sent (EP_EXTEND at a flush). Returns false
- * if it sent none yet. */
-bool dfs_file_attr(struct dfs_file *f, struct dfs_attr *attr);
-
 /* True if the handle holds writes not yet sent to the chunk servers. */
 bool dfs_file_is_dirty(struct dfs_file *f);
 

@@ -118,11 +118,9 @@ struct dfs_file {
 	uint64_t sends;         /* ranges sent so far (file_note_sent) */
 	uint64_t handed_sends;  /* "sends" at the last dfs_file_send() */
 	int error;              /* background write error, reported once */
-	bool have_attr;         /* "attr" is set */
-	struct dfs_attr attr;   /* reply to the last EP_EXTEND */
-	/* "attr"'s size and times for lock-free readers (dfs_file_acked()):
-	 * a sequence lock, odd while written (under "lock"); ack_ctime 0
-	 * when there is none. */
+	/* Size and times of the last size update the master acknowledged
+	 * (dfs_file_acked()), for lock-free readers: a sequence lock, odd
+	 * while written (under "lock"); ctime 0 when there is none. */
 	uint64_t ack_seq;
 	uint64_t ack_size;
 	int64_t ack_time[4]; /* mtime s, ns; ctime s, ns */
@@ -324,8 +322,6 @@ static void file_publish_ack(struct dfs_file *f, const struct dfs_attr *attr)
 static void file_note_attr(struct dfs_file *f, const struct dfs_attr *attr)
 {
 	file_publish_ack(f, attr);
-	f->attr = *attr;
-	f->have_attr = true;
 	f->master_size = attr->size;
 	if (attr->size >= f->sent_end)
 		f->extend_due = false;
@@ -926,18 +922,6 @@ bool dfs_file_acked(struct dfs_file *f, struct dfs_file_ack *ack)
 		return t[2] != 0 || t[3] != 0;
 	}
 	return false;
-}
-
-bool dfs_file_attr(struct dfs_file *f, struct dfs_attr *attr)
-{
-	bool have;
-
-	pthread_mutex_lock(&f->lock);
-	have = f->have_attr;
-	if (have)
-		*attr = f->attr;
-	pthread_mutex_unlock(&f->lock);
-	return have;
 }
 
 int dfs_file_flush(struct dfs_file *f)
