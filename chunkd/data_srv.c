@@ -786,15 +786,18 @@ static const char *const data_public_paths[] = {
 };
 
 static const struct http_route data_routes[] = {
-	{"GET", EP_CHUNK_READ, handle_read, 0},
-	{"PUT", EP_CHUNK_WRITE, handle_write, DFS_MAX_WRITE},
-	{"POST", EP_CHUNK_TRUNCATE, handle_truncate, DATA_CONTROL_BODY_MAX},
-	{"POST", EP_CHUNK_SYNC, handle_sync, DATA_CONTROL_BODY_MAX},
-	{"GET", EP_HEALTH, handle_health, 0},
-	{"POST", EP_CHUNK_SETVERSION, handle_setversion, DATA_CONTROL_BODY_MAX},
-	{"GET", EP_CHUNK_INFO, handle_info, 0},
-	{"POST", EP_CHUNK_REPLICATE, handle_replicate, DATA_CONTROL_BODY_MAX},
-	{"GET", EP_METRICS, metrics_http_handle, 0},
+	{ "GET", EP_CHUNK_READ, handle_read, 0, 0 },
+	{ "PUT", EP_CHUNK_WRITE, handle_write, DFS_MAX_WRITE, 0 },
+	{ "POST", EP_CHUNK_TRUNCATE, handle_truncate, DATA_CONTROL_BODY_MAX,
+	  0 },
+	{ "POST", EP_CHUNK_SYNC, handle_sync, DATA_CONTROL_BODY_MAX, 0 },
+	{ "GET", EP_HEALTH, handle_health, 0, 0 },
+	{ "POST", EP_CHUNK_SETVERSION, handle_setversion, DATA_CONTROL_BODY_MAX,
+	  0 },
+	{ "GET", EP_CHUNK_INFO, handle_info, 0, 0 },
+	{ "POST", EP_CHUNK_REPLICATE, handle_replicate, DATA_CONTROL_BODY_MAX,
+	  0 },
+	{ "GET", EP_METRICS, metrics_http_handle, 0, 0 },
 };
 
 /*

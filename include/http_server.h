@@ -6,6 +6,15 @@
  * waits for its group commit), with a connection limit and an idle
  * timeout so slow or abandoned peers cannot starve others.
  *
+ * Or, with opts.event_threads, a few event threads serve every
+ * connection: waking one thread per request costs a virtual machine
+ * tens of microseconds, more than a quick handler's own work. Routes
+ * marked HTTP_ROUTE_QUICK run on the event thread and must not wait (no
+ * disk flush, no call to another server, no lease someone else holds);
+ * all other routes run on a pool of worker threads. A quick handler
+ * that finds it would have to wait calls http_request_defer() before it
+ * changes anything and returns; it then runs again on a worker.
+ *
  * Requests are dispatched by a route table (method, exact path, handler,
  * largest body). The body is read whole, up to the route's max_body
  * (413 beyond), before the handler runs. A handler answers with exactly
@@ -53,16 +62,23 @@ struct http_request_stats {
 typedef void (*http_observe_fn)(const struct http_request_stats *st,
 				void *arg);
 
+/* struct http_route flags. */
+#define HTTP_ROUTE_QUICK 1u /* never waits: may run on an event thread */
+
 struct http_route {
 	const char *method;     /* "GET", "PUT", "POST" */
 	const char *path;       /* exact path, no query string */
 	http_handler_fn handler;
 	size_t max_body;        /* largest request body accepted */
+	unsigned flags;		/* HTTP_ROUTE_* */
 };
 
 struct http_server_opts {
 	const char *listen;          /* "host:port"; port 0 picks a free one */
 	unsigned max_connections;    /* 0: 1024 */
+	/* Event threads serving every connection (see above); 0: a thread
+	 * per connection, every handler may wait. */
+	unsigned event_threads;
 	unsigned idle_timeout_s;     /* 0: 60 */
 	/*
 	 * Request authentication (auth.h); NULL: none. When set, a request
@@ -106,6 +122,14 @@ unsigned http_server_port(const struct http_server *srv);
 
 /* Stop the server and wait for running handlers. NULL is a no-op. */
 void http_server_free(struct http_server *srv);
+
+/* True if the handler may wait here: it runs on its own thread. */
+bool http_request_can_wait(const struct http_request *req);
+
+/* From a quick handler on an event thread that would have to wait: run
+ * the handler again on a worker once it returns. It must not have
+ * replied or changed anything. */
+void http_request_defer(struct http_request *req);
 
 /* Request accessors. Returned strings are borrowed from the request. */
 const char *http_request_method(const struct http_request *req);

@@ -33,6 +33,15 @@
  * 413) are answered without checking the MAC: the endpoint list is
  * public anyway.
  *
+ * Event loop (opts->event_threads > 0): libmicrohttpd serves every
+ * connection from that many epoll threads instead of a thread each.
+ * Routes marked HTTP_ROUTE_QUICK run on the event thread; any other
+ * handler, and a quick one that asks to wait (http_request_defer()),
+ * runs on a thread of a work pool while its connection is suspended.
+ * The worker's reply is kept in the request and queued by the event
+ * thread when MHD calls the access handler again after the resume
+ * (libmicrohttpd queues a response on a connection's own thread only).
+ *
  * TLS (opts->tls_cert_file and tls_key_file) is libmicrohttpd's own,
  * which is GnuTLS on Debian; the PEM texts are read once and handed to
  * it in memory.
@@ -60,6 +69,7 @@
 #include "log.h"
 #include "timeutil.h"
 #include "wire.h"
+#include "work_pool.h"
 #include "xmalloc.h"
 
 #include "banned.h"
@@ -79,6 +89,9 @@
 /* Longest "host:port" of a peer, IPv6 in brackets. */
 #define HTTP_PEER_MAX (INET6_ADDRSTRLEN + 16)
 
+/* Most threads running waiting handlers of an event-loop server. */
+#define HTTP_WORKERS_MAX 256
+
 /* Largest TLS certificate or key file read. */
 #define HTTP_PEM_MAX (1024u * 1024)
 
@@ -95,6 +108,9 @@ struct http_server {
 	char *tls_key;                   /* PEM text for MHD, or NULL */
 	http_observe_fn observe;         /* request observer, or NULL */
 	void *observe_arg;               /* its argument */
+	struct work_pool *workers;	 /* event loop: runs the handlers
+					  * that may wait; NULL: a thread
+					  * per connection */
 };
 
 /* Why a request will not reach a handler. */
@@ -110,7 +126,8 @@ enum http_refusal {
 /*
  * One request; made when its request line arrives (http_uri_seen()),
  * freed by the completion callback. Only the connection's thread
- * touches it.
+ * touches it, or the worker running its handler while the connection
+ * is suspended.
  */
 struct http_request {
 	struct http_server *srv;         /* server it arrived on */
@@ -131,7 +148,12 @@ struct http_request {
 	bool has_digest;                 /* body_digest was verified */
 	unsigned char body_digest[AUTH_DIGEST_LEN]; /* of the body */
 	bool reply_early;                /* refuse before the body arrives */
-	bool replied;                    /* a response was queued */
+	bool replied;			 /* a response was queued, or kept
+					  * in "kept" */
+	bool on_worker;			 /* the handler runs on a worker */
+	bool deferred;			 /* http_request_defer() was called */
+	struct MHD_Response *kept;	 /* a worker's reply, queued by the
+					  * event thread after the resume */
 	char peer[HTTP_PEER_MAX];        /* "ip:port", filled lazily */
 	struct timespec start;           /* request line seen (monotonic) */
 	unsigned status;                 /* HTTP status queued, 0 if none */
@@ -175,7 +197,13 @@ void http_reply_buffer(struct http_request *req, unsigned status, void *buf,
 	if (content_type != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 					content_type);
-	if (MHD_queue_response(req->conn, status, resp) == MHD_YES) {
+	if (req->on_worker) {
+		req->kept = resp;
+		resp = NULL;
+		req->replied = true;
+		req->status = status;
+		req->bytes_out = len;
+	} else if (MHD_queue_response(req->conn, status, resp) == MHD_YES) {
 		req->replied = true;
 		req->status = status;
 		req->bytes_out = len;
@@ -576,6 +604,57 @@ static void http_reply_refusal(struct http_request *req)
 	}
 }
 
+bool http_request_can_wait(const struct http_request *req)
+{
+	return req->srv->workers == NULL || req->on_worker;
+}
+
+void http_request_defer(struct http_request *req)
+{
+	if (http_request_can_wait(req))
+		log_warnx("'%s' deferred where it can wait", req->path);
+	else
+		req->deferred = true;
+}
+
+/* Run the route's handler; answer 500 if it did not. */
+static void http_run_handler(struct http_request *req)
+{
+	req->route->handler(req, req->srv->arg);
+	if (!req->replied) {
+		log_errorx("handler of '%s' did not reply", req->path);
+		http_reply_error(req, DFS_ERR_IO, "internal error");
+	}
+}
+
+/* A worker: run the handler of a suspended request, then resume it. */
+static void http_worker_run(void *arg)
+{
+	struct http_request *req = arg;
+
+	http_run_handler(req);
+	MHD_resume_connection(req->conn);
+}
+
+/*
+ * Hand the request to a worker (event thread, in the access handler).
+ * The connection is suspended first: the worker may resume it before
+ * this returns.
+ */
+static void http_hand_to_worker(struct http_request *req)
+{
+	int r;
+
+	req->on_worker = true;
+	MHD_suspend_connection(req->conn);
+	if ((r = work_pool_submit(req->srv->workers, http_worker_run, req)) ==
+	    0)
+		return;
+	http_reply_error(req, DFS_ERR_AGAIN, "server %s",
+			 r == -ESHUTDOWN ? "stopping" : "busy");
+	MHD_resume_connection(req->conn);
+}
+
 /* The whole body arrived: run the handler, or refuse. */
 static void http_dispatch(struct http_request *req)
 {
@@ -587,11 +666,34 @@ static void http_dispatch(struct http_request *req)
 	}
 	if (req->body != NULL)
 		req->body[req->len] = '\0';
+	if (req->srv->workers != NULL &&
+	    !(req->route->flags & HTTP_ROUTE_QUICK)) {
+		http_hand_to_worker(req);
+		return;
+	}
 	req->route->handler(req, req->srv->arg);
+	if (req->deferred && !req->replied) {
+		http_hand_to_worker(req);
+		return;
+	}
 	if (!req->replied) {
 		log_errorx("handler of '%s' did not reply", req->path);
 		http_reply_error(req, DFS_ERR_IO, "internal error");
 	}
+}
+
+/* Queue the reply a worker kept (event thread, after the resume). */
+static enum MHD_Result http_queue_kept(struct http_request *req)
+{
+	enum MHD_Result r;
+
+	r = MHD_queue_response(req->conn, req->status, req->kept);
+	MHD_destroy_response(req->kept);
+	req->kept = NULL;
+	if (r != MHD_YES)
+		log_warnx("cannot queue response to '%s' for %s", req->path,
+			  http_request_peer(req));
+	return r;
 }
 
 /* MHD access handler: see the comment at the top of the file. */
@@ -622,10 +724,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (req->on_worker)
+		return req->kept != NULL ? http_queue_kept(req) : MHD_YES;
 	if (req->replied)
 		return MHD_YES;
 	http_dispatch(req);
-	return req->replied ? MHD_YES : MHD_NO;
+	return req->replied || req->on_worker ? MHD_YES : MHD_NO;
 }
 
 /* Tell the server's observer, if any, how a request went. */
@@ -660,6 +764,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
 	if (req == NULL)
 		return;
 	http_observe(req);
+	if (req->kept != NULL)
+		MHD_destroy_response(req->kept);
 	free(req->uri);
 	free(req->body);
 	free(req);
@@ -754,13 +860,19 @@ static struct MHD_Daemon *http_start(struct http_server *srv,
 				     const struct http_server_opts *opts,
 				     const struct addrinfo *ai)
 {
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_ERROR_LOG;
+	unsigned nthreads = opts->event_threads;
 	unsigned max_conn = opts->max_connections ? opts->max_connections
 						  : 1024;
 	unsigned timeout = opts->idle_timeout_s ? opts->idle_timeout_s : 60;
 	struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
 
+	if (nthreads > 0)
+		flags |= MHD_USE_EPOLL_INTERNAL_THREAD |
+			 MHD_ALLOW_SUSPEND_RESUME;
+	else
+		flags |= MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL_INTERNAL_THREAD;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (srv->tls_cert != NULL) {
@@ -771,15 +883,14 @@ static struct MHD_Daemon *http_start(struct http_server *srv,
 						 srv->tls_cert};
 	}
 	return MHD_start_daemon(
-		flags, 0, NULL, NULL, http_access, srv,
-		MHD_OPTION_ARRAY, tls,
+		flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_ARRAY, tls,
 		MHD_OPTION_URI_LOG_CALLBACK, http_uri_seen, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, srv,
-		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-		MHD_OPTION_CONNECTION_LIMIT, max_conn,
-		MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+		max_conn, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+		MHD_OPTION_THREAD_POOL_SIZE, nthreads > 1 ? nthreads : 0,
 		MHD_OPTION_END);
 }
 
@@ -884,6 +995,7 @@ static int http_tls_load(struct http_server *srv,
 /* Free a server that is not running (any more). */
 static void http_server_release(struct http_server *srv)
 {
+	work_pool_free(srv->workers);
 	http_free_pem(srv->tls_cert);
 	http_free_pem(srv->tls_key);
 	auth_replay_free(srv->replay);
@@ -917,6 +1029,8 @@ struct http_server *http_server_new(const struct http_server_opts *opts,
 		srv->replay = auth_replay_new(0, 0);
 	if (http_tls_load(srv, opts) != 0)
 		goto out_release;
+	if (opts->event_threads > 0)
+		srv->workers = work_pool_new(HTTP_WORKERS_MAX);
 	srv->daemon = http_start(srv, opts, ai);
 	if (srv->daemon == NULL) {
 		log_errorx("cannot listen on '%s' (%s)", opts->listen,
@@ -946,6 +1060,10 @@ void http_server_free(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
+	/* Running handlers hold suspended connections, which MHD must not
+	 * be stopped with: they finish first, and later ones are refused. */
+	if (srv->workers != NULL)
+		work_pool_close(srv->workers);
 	MHD_stop_daemon(srv->daemon);
 	http_server_release(srv);
 }

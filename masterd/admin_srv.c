@@ -255,11 +255,11 @@ out:
 }
 
 const struct http_route admin_srv_routes[] = {
-	{ "GET", EP_STATUS_PAGE, status_page_handle, 0 },
-	{ "GET", EP_OVERVIEW, status_page_overview, 0 },
-	{ "GET", EP_JOBS, status_page_jobs, 0 },
-	{ "GET", EP_METRICS, metrics_http_handle, 0 },
-	{ "POST", EP_SETREP, handle_setrep, ADMIN_MAX_BODY },
+	{ "GET", EP_STATUS_PAGE, status_page_handle, 0, 0 },
+	{ "GET", EP_OVERVIEW, status_page_overview, 0, 0 },
+	{ "GET", EP_JOBS, status_page_jobs, 0, 0 },
+	{ "GET", EP_METRICS, metrics_http_handle, 0, 0 },
+	{ "POST", EP_SETREP, handle_setrep, ADMIN_MAX_BODY, 0 },
 };
 const size_t admin_srv_nroutes =
 	sizeof(admin_srv_routes) / sizeof(admin_srv_routes[0]);

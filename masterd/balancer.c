@@ -823,7 +823,7 @@ out:
 }
 
 const struct http_route balancer_routes[] = {
-	{ "POST", EP_BALANCE, handle_balance, BAL_MAX_BODY },
+	{ "POST", EP_BALANCE, handle_balance, BAL_MAX_BODY, 0 },
 };
 const size_t balancer_nroutes =
 	sizeof(balancer_routes) / sizeof(balancer_routes[0]);

@@ -826,8 +826,8 @@ out:
 }
 
 const struct http_route chunk_srv_routes[] = {
-	{ "POST", EP_CS_REGISTER, handle_register, DFS_MAX_JSON_BODY },
-	{ "POST", EP_CS_HEARTBEAT, handle_heartbeat, DFS_MAX_JSON_BODY },
+	{ "POST", EP_CS_REGISTER, handle_register, DFS_MAX_JSON_BODY, 0 },
+	{ "POST", EP_CS_HEARTBEAT, handle_heartbeat, DFS_MAX_JSON_BODY, 0 },
 };
 const size_t chunk_srv_nroutes =
 	sizeof(chunk_srv_routes) / sizeof(chunk_srv_routes[0]);

@@ -199,12 +199,16 @@ static void lease_add(struct lease_set *ls, const json_t *op,
 	ls->n++;
 }
 
+static void leases_leave(struct master *m, const struct lease_set *ls);
+
 /* Enter the leases of the directories change "mu" (op "op") touches:
  * the session of the request, if it names one and asks ("dir_lease"),
- * takes or renews them; anyone else waits out a lease another holds. */
-static void leases_enter(struct master *m, const struct mutation *mu,
+ * takes or renews them; anyone else waits out a lease another holds.
+ * Where it may not wait ("can_wait" false), false when it would have
+ * to, with none of them entered. */
+static bool leases_enter(struct master *m, const struct mutation *mu,
 			 const json_t *op, const json_t *body,
-			 struct lease_set *ls)
+			 struct lease_set *ls, bool can_wait)
 {
 	json_t *v = json_object_get(body, "session");
 	uint64_t session = 0;
@@ -212,7 +216,7 @@ static void leases_enter(struct master *m, const struct mutation *mu,
 
 	ls->n = 0;
 	if (mu == &mu_extend)
-		return;
+		return true;
 	if (json_is_integer(v) && json_integer_value(v) > 0)
 		session = (uint64_t)json_integer_value(v);
 	lease_add(ls, op, "parent", "parent_attr");
@@ -220,9 +224,18 @@ static void leases_enter(struct master *m, const struct mutation *mu,
 		lease_add(ls, op, "newparent", "newparent_attr");
 	if (mu == &mu_mkdir)
 		lease_add(ls, op, "ino", NULL);
-	for (size_t i = 0; i < ls->n; i++)
-		ls->how[i] = dir_lease_enter(m->dir_leases, ls->dir[i],
-					     session, want);
+	for (size_t i = 0; i < ls->n; i++) {
+		if (can_wait)
+			ls->how[i] = dir_lease_enter(m->dir_leases, ls->dir[i],
+						     session, want);
+		else if (!dir_lease_try_enter(m->dir_leases, ls->dir[i],
+					      session, want, &ls->how[i])) {
+			ls->n = i;
+			leases_leave(m, ls);
+			return false;
+		}
+	}
+	return true;
 }
 
 static void leases_leave(struct master *m, const struct lease_set *ls)
@@ -272,6 +285,14 @@ static void submit_and_reply(struct http_request *req, struct master *m,
 	http_reply_json(req, 200, res);
 }
 
+bool client_srv_defer_commit(struct http_request *req, struct master *m)
+{
+	if (http_request_can_wait(req) || !oplog_syncs_each_commit(m->oplog))
+		return false;
+	http_request_defer(req);
+	return true;
+}
+
 static void handle_mutation(struct http_request *req, struct master *m,
 			    const struct mutation *mu)
 {
@@ -281,6 +302,8 @@ static void handle_mutation(struct http_request *req, struct master *m,
 	size_t i;
 	int r;
 
+	if (client_srv_defer_commit(req, m))
+		return;
 	if ((body = http_request_json(req)) == NULL)
 		return;
 	op = json_pack("{s:s}", "op", mu->op);
@@ -294,6 +317,7 @@ static void handle_mutation(struct http_request *req, struct master *m,
 		if ((v = json_object_get(body, f->key)) != NULL)
 			json_object_set(op, f->op_key ? f->op_key : f->key, v);
 	}
+	/* A number a deferred request reserved is skipped, nothing more. */
 	if (mu->new_ino)
 		json_object_set_new(op, "ino",
 				    json_integer((json_int_t)ns_reserve_ino(
@@ -302,7 +326,10 @@ static void handle_mutation(struct http_request *req, struct master *m,
 	if (mu == &mu_unlink || mu == &mu_rename)
 		json_object_set_new(op, "orphan", json_true());
 	/* Before the time: a change that waited is made at its end. */
-	leases_enter(m, mu, op, body, &ls);
+	if (!leases_enter(m, mu, op, body, &ls, http_request_can_wait(req))) {
+		http_request_defer(req);
+		goto out;
+	}
 	op_set_time(op);
 	if (mu == &mu_create)
 		create_and_reply(req, m, op, body, &ls);
@@ -404,6 +431,8 @@ static void handle_setattr(struct http_request *req, void *arg)
 	uint64_t ino;
 	int r;
 
+	if (client_srv_defer_commit(req, m))
+		return;
 	if ((body = http_request_json(req)) == NULL)
 		return;
 	if ((r = get_ino(body, "ino", &ino)) != 0 ||
@@ -1505,28 +1534,34 @@ static void handle_root(struct http_request *req, void *arg)
 }
 
 const struct http_route client_srv_routes[] = {
-	{ "GET", "/status.txt", handle_root, 0 },
-	{ "POST", EP_LOOKUP, handle_lookup, CLIENT_MAX_BODY },
-	{ "POST", EP_GETATTR, handle_getattr, CLIENT_MAX_BODY },
-	{ "POST", EP_SETATTR, handle_setattr, CLIENT_MAX_BODY },
-	{ "POST", EP_EXTEND, handle_extend, CLIENT_MAX_BODY },
-	{ "POST", EP_READDIR, handle_readdir, CLIENT_MAX_BODY },
-	{ "POST", EP_CREATE, handle_create, CLIENT_MAX_BODY },
-	{ "POST", EP_MKDIR, handle_mkdir, CLIENT_MAX_BODY },
-	{ "POST", EP_SYMLINK, handle_symlink, CLIENT_MAX_BODY },
-	{ "POST", EP_READLINK, handle_readlink, CLIENT_MAX_BODY },
-	{ "POST", EP_LINK, handle_link, CLIENT_MAX_BODY },
-	{ "POST", EP_UNLINK, handle_unlink, CLIENT_MAX_BODY },
-	{ "POST", EP_RMDIR, handle_rmdir, CLIENT_MAX_BODY },
-	{ "POST", EP_RENAME, handle_rename, CLIENT_MAX_BODY },
-	{ "POST", EP_STATFS, handle_statfs, CLIENT_MAX_BODY },
-	{ "POST", EP_SYNC, handle_sync, CLIENT_MAX_BODY },
-	{ "POST", EP_RESOLVE, handle_resolve, CLIENT_MAX_BODY },
-	{ "POST", EP_CHUNKS, handle_chunks, CLIENT_MAX_BODY },
-	{ "POST", EP_STAT, handle_stat, CLIENT_MAX_BODY },
-	{ "POST", EP_FSCK, fsck_handle, CLIENT_MAX_BODY },
-	{ "GET", EP_STATUS, handle_status, 0 },
-	{ "POST", EP_STATUS, handle_status, CLIENT_MAX_BODY },
+	{ "GET", "/status.txt", handle_root, 0, 0 },
+	{ "POST", EP_LOOKUP, handle_lookup, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_GETATTR, handle_getattr, CLIENT_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_SETATTR, handle_setattr, CLIENT_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_EXTEND, handle_extend, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_READDIR, handle_readdir, CLIENT_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_CREATE, handle_create, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_MKDIR, handle_mkdir, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_SYMLINK, handle_symlink, CLIENT_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_READLINK, handle_readlink, CLIENT_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_LINK, handle_link, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_UNLINK, handle_unlink, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_RMDIR, handle_rmdir, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_RENAME, handle_rename, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_STATFS, handle_statfs, CLIENT_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_SYNC, handle_sync, CLIENT_MAX_BODY, 0 },
+	{ "POST", EP_RESOLVE, handle_resolve, CLIENT_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_CHUNKS, handle_chunks, CLIENT_MAX_BODY, 0 },
+	{ "POST", EP_STAT, handle_stat, CLIENT_MAX_BODY, 0 },
+	{ "POST", EP_FSCK, fsck_handle, CLIENT_MAX_BODY, 0 },
+	{ "GET", EP_STATUS, handle_status, 0, 0 },
+	{ "POST", EP_STATUS, handle_status, CLIENT_MAX_BODY, 0 },
 };
 const size_t client_srv_nroutes =
 	sizeof(client_srv_routes) / sizeof(client_srv_routes[0]);

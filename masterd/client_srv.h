@@ -35,6 +35,13 @@ extern const size_t client_srv_nroutes;
 struct master;
 
 /*
+ * Before a quick handler (http_server.h) submits a change: true, with the
+ * request deferred to a worker, when the commit would wait for the disk
+ * (no sync interval, oplog.h); the handler then returns at once.
+ */
+bool client_srv_defer_commit(struct http_request *req, struct master *m);
+
+/*
  * The EP_STATUS object as a new reference (the status page and the
  * metrics build on it). NULL with *err set (a negative errno) on
  * failure. *missing, if not NULL, receives the number of chunks with no

@@ -381,7 +381,7 @@ out:
 }
 
 const struct http_route decommission_routes[] = {
-	{ "POST", EP_DECOMMISSION, handle_decommission, DECOM_MAX_BODY },
+	{ "POST", EP_DECOMMISSION, handle_decommission, DECOM_MAX_BODY, 0 },
 };
 const size_t decommission_nroutes =
 	sizeof(decommission_routes) / sizeof(decommission_routes[0]);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <search.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -106,23 +107,20 @@ static void entry_maybe_free(struct dir_leases *dl, struct dir_lease *e,
 	free(e);
 }
 
-enum dir_lease_how dir_lease_enter(struct dir_leases *dl, uint64_t dir,
-				   uint64_t session, bool want)
+/* True while another session's lease on e stands; locked. */
+static bool leased_to_other(const struct dir_lease *e, uint64_t session,
+			    int64_t now)
+{
+	return e->holder != 0 && e->holder != session && e->expires_ms > now;
+}
+
+/* Let a change of e by "session" through, nothing standing against it;
+ * locked. */
+static enum dir_lease_how admit(struct dir_leases *dl, struct dir_lease *e,
+				uint64_t session, bool want, int64_t now)
 {
 	enum dir_lease_how how;
-	struct dir_lease *e;
-	int64_t now;
 
-	pthread_mutex_lock(&dl->mu);
-	while ((now = time_mono_ms()) < dl->grace_end_ms)
-		wait_until(dl, dl->grace_end_ms);
-	e = entry(dl, dir);
-	while (e->holder != 0 && e->holder != session && e->expires_ms > now) {
-		e->waiting++;
-		wait_until(dl, e->expires_ms);
-		e->waiting--;
-		now = time_mono_ms();
-	}
 	if (e->expires_ms <= now)
 		e->holder = 0;
 	if (e->changed && e->last_session != session)
@@ -140,8 +138,51 @@ enum dir_lease_how dir_lease_enter(struct dir_leases *dl, uint64_t dir,
 	}
 	if (how == DIR_LEASE_OTHER)
 		e->running++;
+	return how;
+}
+
+enum dir_lease_how dir_lease_enter(struct dir_leases *dl, uint64_t dir,
+				   uint64_t session, bool want)
+{
+	enum dir_lease_how how;
+	struct dir_lease *e;
+	int64_t now;
+
+	pthread_mutex_lock(&dl->mu);
+	while ((now = time_mono_ms()) < dl->grace_end_ms)
+		wait_until(dl, dl->grace_end_ms);
+	e = entry(dl, dir);
+	while (leased_to_other(e, session, now)) {
+		e->waiting++;
+		wait_until(dl, e->expires_ms);
+		e->waiting--;
+		now = time_mono_ms();
+	}
+	how = admit(dl, e, session, want, now);
 	pthread_mutex_unlock(&dl->mu);
 	return how;
+}
+
+bool dir_lease_try_enter(struct dir_leases *dl, uint64_t dir, uint64_t session,
+			 bool want, enum dir_lease_how *how)
+{
+	struct dir_lease key = { .dir = dir }, **slot, *e;
+	int64_t now;
+	bool ok = false;
+
+	pthread_mutex_lock(&dl->mu);
+	now = time_mono_ms();
+	if (now < dl->grace_end_ms)
+		goto out;
+	slot = tfind(&key, &dl->root, lease_cmp);
+	if (slot != NULL && leased_to_other(*slot, session, now))
+		goto out;
+	e = slot != NULL ? *slot : entry(dl, dir);
+	*how = admit(dl, e, session, want, now);
+	ok = true;
+out:
+	pthread_mutex_unlock(&dl->mu);
+	return ok;
 }
 
 void dir_lease_leave(struct dir_leases *dl, uint64_t dir,

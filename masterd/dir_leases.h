@@ -19,6 +19,8 @@
  *
  * Calling sequence, for each directory a change touches:
  *     how = dir_lease_enter(dl, dir, session, want);
+ *         (or: if (!dir_lease_try_enter(dl, dir, session, want, &how))
+ *                  ... wait elsewhere, then dir_lease_enter() ...)
  *     ... apply the change; reply with the lease if DIR_LEASE_RENEWED ...
  *     dir_lease_leave(dl, dir, how);
  *
@@ -58,6 +60,11 @@ enum dir_lease_how {
  * or renew the lease for "session" when nothing stands against it. */
 enum dir_lease_how dir_lease_enter(struct dir_leases *dl, uint64_t dir,
 				   uint64_t session, bool want);
+
+/* Like dir_lease_enter() where waiting is not allowed (an event thread):
+ * false, and nothing entered, if the change would have to wait. */
+bool dir_lease_try_enter(struct dir_leases *dl, uint64_t dir, uint64_t session,
+			 bool want, enum dir_lease_how *how);
 
 /* The change that dir_lease_enter() let through as "how" is applied (or
  * failed). */

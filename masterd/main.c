@@ -70,6 +70,10 @@ static const struct opt_def {
 	  "most bytes of the database, and of its WAL, kept mapped and\n"
 	  "\t\t\tlocked in memory so that metadata operations never\n"
 	  "\t\t\twait for the disk (needs LimitMEMLOCK); 0: none" },
+	{ "event-threads", 'E', OPT_UINT, "N", "1", 0, 64,
+	  "threads serving the API's connections from an event loop\n"
+	  "\t\t\t(requests that may wait run on worker threads); 0: a\n"
+	  "\t\t\tthread per connection" },
 	{ "full-report-interval", 'F', OPT_SECONDS, "S", "300", 0,
 	  7ULL * 86400000,
 	  "seconds between the full chunk reports of a chunkserver (the\n"
@@ -77,8 +81,7 @@ static const struct opt_def {
 	  "\t\t\theartbeat carries a full report" },
 	{ "heartbeat-timeout", 't', OPT_SECONDS, "S", "30", 1, 86400000,
 	  "seconds without a heartbeat before a chunkserver is dead" },
-	{ "help", 'h', OPT_FLAG, NULL, NULL, 0, 0,
-	  "print this help and exit" },
+	{ "help", 'h', OPT_FLAG, NULL, NULL, 0, 0, "print this help and exit" },
 	{ "listen", 'l', OPT_STR, "ADDR", "127.0.0.1:9000", 0, 0,
 	  "host:port to serve the API on (port 0: any free port)" },
 	{ "replication", 'r', OPT_UINT, "N", "3", 1, DFS_MAX_REPLICAS,
@@ -112,16 +115,16 @@ static const char *const public_paths[] = {
 
 static void synopsis(FILE *f)
 {
-	fprintf(f, "usage: masterd --data DIR [--chunk-size N] "
-		   "[--coordinator ADDR] [--db-memory N]\n"
-		   "               [--full-report-interval S] "
-		   "[--heartbeat-timeout S] [--listen ADDR]\n"
-		   "               [--replication N] [--replication-copies N] "
-		   "[--secret FILE]\n"
-		   "               [--sync-interval MS]"
-		   "\n"
-		   "               [--ca FILE] [--tls-cert FILE --tls-key FILE]"
-		   "\n");
+	fprintf(f,
+		"usage: masterd --data DIR [--chunk-size N] "
+		"[--coordinator ADDR] [--db-memory N]\n"
+		"               [--event-threads N] [--full-report-interval S] "
+		"[--heartbeat-timeout S]\n"
+		"               [--listen ADDR] [--replication N] "
+		"[--replication-copies N]\n"
+		"               [--secret FILE] [--sync-interval MS]\n"
+		"               [--ca FILE] [--tls-cert FILE --tls-key FILE]"
+		"\n");
 }
 
 static void usage(FILE *f)
@@ -238,6 +241,10 @@ static int apply_option(struct master_config *cfg, const struct opt_def *o,
 	case 't':
 		cfg->heartbeat_timeout_ms = (int64_t)v;
 		break;
+	case 'E':
+		cfg->event_threads = (unsigned)v;
+		cfg->event_threads_set = true;
+		break;
 	case 'F':
 		cfg->full_report_ms = (int64_t)v;
 		cfg->full_report_set = true;
@@ -284,6 +291,8 @@ static void fill_defaults(struct master_config *cfg)
 		cfg->sync_interval_ms = 100;
 	if (!cfg->db_memory_set)
 		cfg->db_memory = 4ULL << 30;
+	if (!cfg->event_threads_set)
+		cfg->event_threads = 1;
 }
 
 /* "host:port" with a non-empty host and a port 0..65535. */
@@ -487,6 +496,7 @@ static struct http_route routes[NROUTES_MAX];
 static int start_http(struct master *m)
 {
 	struct http_server_opts opts = { .listen = m->cfg.listen,
+					 .event_threads = m->cfg.event_threads,
 					 .observe = metrics_srv_observe,
 					 .observe_arg = m };
 	size_t n = 0, i;

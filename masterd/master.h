@@ -48,6 +48,10 @@ struct master_config {
 	 * 0: none. */
 	uint64_t db_memory;
 	bool db_memory_set;
+	/* Event threads of the HTTP server (http_server.h); 0: a thread
+	 * per connection. */
+	unsigned event_threads;
+	bool event_threads_set;
 };
 
 struct master {

@@ -759,9 +759,9 @@ void open_files_stop(struct master *m)
 }
 
 const struct http_route open_files_routes[] = {
-	{ "POST", EP_OPEN, handle_open, SMALL_MAX_BODY },
-	{ "POST", EP_SESSION, handle_session, SESSION_MAX_BODY },
-	{ "POST", EP_APPEND, handle_append, SMALL_MAX_BODY },
+	{ "POST", EP_OPEN, handle_open, SMALL_MAX_BODY, HTTP_ROUTE_QUICK },
+	{ "POST", EP_SESSION, handle_session, SESSION_MAX_BODY, 0 },
+	{ "POST", EP_APPEND, handle_append, SMALL_MAX_BODY, 0 },
 };
 const size_t open_files_nroutes =
 	sizeof(open_files_routes) / sizeof(open_files_routes[0]);

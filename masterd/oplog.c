@@ -343,6 +343,11 @@ int oplog_sync(struct oplog *log)
 	return sync_commits(log);
 }
 
+bool oplog_syncs_each_commit(const struct oplog *log)
+{
+	return log->sync_us == 0;
+}
+
 void oplog_get_stats(struct oplog *log, struct oplog_stats *stats)
 {
 	pthread_mutex_lock(&log->lock);

@@ -26,6 +26,7 @@
 #ifndef MASTERD_OPLOG_H
 #define MASTERD_OPLOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -54,6 +55,10 @@ int oplog_submit(struct oplog *log, const json_t *op, json_t **result);
 /* Wait until every commit made so far is on disk. 0, -EIO or
  * -ESHUTDOWN. */
 int oplog_sync(struct oplog *log);
+
+/* True when every commit is fsync()ed before oplog_submit() returns (no
+ * sync interval): a submit then waits for the disk. */
+bool oplog_syncs_each_commit(const struct oplog *log);
 
 /* Counters for the status page and metrics. */
 struct oplog_stats {

@@ -1082,7 +1082,7 @@ out:
 }
 
 const struct http_route replicator_routes[] = {
-	{ "POST", EP_CS_COPY_DONE, handle_copy_done, 64 * 1024 },
+	{ "POST", EP_CS_COPY_DONE, handle_copy_done, 64 * 1024, 0 },
 };
 const size_t replicator_nroutes =
 	sizeof(replicator_routes) / sizeof(replicator_routes[0]);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_srv.h"
 #include "dfs_client.h"
 #include "http_server.h"
 #include "master.h"
@@ -78,6 +79,8 @@ static void handle_setxattr(struct http_request *req, void *arg)
 	json_t *body, *op;
 	int r;
 
+	if (client_srv_defer_commit(req, m))
+		return;
 	if ((body = http_request_json(req)) == NULL)
 		return;
 	if ((op = setxattr_op(body, &r)) == NULL) {
@@ -102,6 +105,8 @@ static void handle_removexattr(struct http_request *req, void *arg)
 	uint64_t ino;
 	int r;
 
+	if (client_srv_defer_commit(req, m))
+		return;
 	if ((body = http_request_json(req)) == NULL)
 		return;
 	if ((r = get_target(body, &ino, &name)) != 0) {
@@ -194,10 +199,14 @@ out:
 }
 
 const struct http_route xattr_srv_routes[] = {
-	{ "POST", EP_SETXATTR, handle_setxattr, XATTR_MAX_BODY },
-	{ "POST", EP_GETXATTR, handle_getxattr, XATTR_MAX_BODY },
-	{ "POST", EP_LISTXATTR, handle_listxattr, XATTR_MAX_BODY },
-	{ "POST", EP_REMOVEXATTR, handle_removexattr, XATTR_MAX_BODY },
+	{ "POST", EP_SETXATTR, handle_setxattr, XATTR_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_GETXATTR, handle_getxattr, XATTR_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_LISTXATTR, handle_listxattr, XATTR_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
+	{ "POST", EP_REMOVEXATTR, handle_removexattr, XATTR_MAX_BODY,
+	  HTTP_ROUTE_QUICK },
 };
 const size_t xattr_srv_nroutes =
 	sizeof(xattr_srv_routes) / sizeof(xattr_srv_routes[0]);

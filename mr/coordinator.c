@@ -212,17 +212,17 @@ static void co_page(struct http_request *req, void *arg)
 }
 
 static const struct http_route co_routes[] = {
-	{ "GET", "/", co_page, 0 },
-	{ "GET", MR_EP_HEALTH, co_health, 0 },
-	{ "PUT", MR_EP_APP_PUT, co_put_app, MR_MAX_APP },
-	{ "GET", MR_EP_APP, co_get_app, 0 },
-	{ "POST", MR_EP_SUBMIT, co_submit, COORD_MAX_JSON },
-	{ "GET", MR_EP_JOB, co_job, 0 },
-	{ "GET", MR_EP_JOBS, co_jobs, 0 },
-	{ "POST", MR_EP_REGISTER, co_register, COORD_MAX_JSON },
-	{ "POST", MR_EP_HEARTBEAT, co_heartbeat, COORD_MAX_JSON },
-	{ "POST", MR_EP_POLL, co_poll, COORD_MAX_JSON },
-	{ "POST", MR_EP_DONE, co_done, COORD_MAX_JSON },
+	{ "GET", "/", co_page, 0, 0 },
+	{ "GET", MR_EP_HEALTH, co_health, 0, 0 },
+	{ "PUT", MR_EP_APP_PUT, co_put_app, MR_MAX_APP, 0 },
+	{ "GET", MR_EP_APP, co_get_app, 0, 0 },
+	{ "POST", MR_EP_SUBMIT, co_submit, COORD_MAX_JSON, 0 },
+	{ "GET", MR_EP_JOB, co_job, 0, 0 },
+	{ "GET", MR_EP_JOBS, co_jobs, 0, 0 },
+	{ "POST", MR_EP_REGISTER, co_register, COORD_MAX_JSON, 0 },
+	{ "POST", MR_EP_HEARTBEAT, co_heartbeat, COORD_MAX_JSON, 0 },
+	{ "POST", MR_EP_POLL, co_poll, COORD_MAX_JSON, 0 },
+	{ "POST", MR_EP_DONE, co_done, COORD_MAX_JSON, 0 },
 };
 
 /* Options; "ms" fields are milliseconds. */

@@ -106,8 +106,8 @@ static void wk_health(struct http_request *req, void *arg)
 }
 
 static const struct http_route wk_route_table[] = {
-	{ "GET", MR_EP_MAP_OUTPUT, wk_serve_output, 0 },
-	{ "GET", MR_EP_HEALTH, wk_health, 0 },
+	{ "GET", MR_EP_MAP_OUTPUT, wk_serve_output, 0, 0 },
+	{ "GET", MR_EP_HEALTH, wk_health, 0, 0 },
 };
 
 const struct http_route *wk_routes(size_t *n)

@@ -96,10 +96,10 @@ static void fuzz_health(struct http_request *req, void *arg)
 }
 
 static const struct http_route fuzz_routes[] = {
-	{ "GET", "/q", fuzz_query_handler, 0 },
-	{ "POST", "/json", fuzz_json_handler, 4096 },
-	{ "PUT", "/data", fuzz_data_handler, 65536 },
-	{ "GET", "/health", fuzz_health, 0 },
+	{ "GET", "/q", fuzz_query_handler, 0, 0 },
+	{ "POST", "/json", fuzz_json_handler, 4096, 0 },
+	{ "PUT", "/data", fuzz_data_handler, 65536, 0 },
+	{ "GET", "/health", fuzz_health, 0, 0 },
 };
 
 static const char *const fuzz_public[] = { "/health", NULL };

@@ -14,6 +14,10 @@ the syncs in dfs_master_metadata_syncs_total.
   commit (no lazy syncs are counted) and EP_SYNC still answers.
 - test_unsynced_commit_survives_kill9: a create acknowledged but not yet
   synced is there after SIGKILL and a restart on the same data.
+- test_event_threads: the same creates and lookups from 8 parallel
+  clients, and an fsync among them, served by a thread per connection
+  (--event-threads 0) and by two event loops (2), where the changes run
+  on the event threads and the fsync on a worker.
 - test_checkpoints_paced: a steady stream of creates checkpoints the WAL
   once per few MiB of it (dfs_master_metadata_checkpoints_total), not
   after every commit, and every create stays readable.
@@ -23,6 +27,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -41,16 +46,17 @@ def free_port():
 class Master:
     """One masterd on loopback with its own data directory."""
 
-    def __init__(self, data, interval_ms):
+    def __init__(self, data, interval_ms, extra=()):
         self.data = data
         self.interval_ms = interval_ms
+        self.extra = list(extra)
         self.addr = f"127.0.0.1:{free_port()}"
         self.log = data.parent / f"{data.name}.log"
         self.proc = None
 
     def start(self):
         args = [BIN / "masterd", "--data", self.data, "--listen", self.addr,
-                "--sync-interval", str(self.interval_ms)]
+                "--sync-interval", str(self.interval_ms)] + self.extra
         if os.environ.get("DFS_SECRET"):
             args += ["--secret", os.environ["DFS_SECRET"]]
         with open(self.log, "ab") as log:
@@ -104,8 +110,8 @@ class Master:
 def masters(tmp_path):
     started = []
 
-    def make(interval_ms, name="master"):
-        m = Master(tmp_path / name, interval_ms)
+    def make(interval_ms, name="master", extra=()):
+        m = Master(tmp_path / name, interval_ms, extra)
         started.append(m)
         return m.start()
 
@@ -148,6 +154,35 @@ def test_unsynced_commit_survives_kill9(masters):
     for i in range(20):
         attr = m.call("/api/lookup", {"parent": ROOT_INO, "name": f"f{i}"})
         assert attr["ino"] > ROOT_INO
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_event_threads(masters, threads):
+    m = masters(60000, extra=["--event-threads", str(threads)])
+    errors = []
+
+    def client(k):
+        try:
+            for i in range(100):
+                m.create(f"t{k}-{i}")
+                if i == 50:
+                    assert m.call("/api/sync", {}) == {}
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    threads_ = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in threads_:
+        t.start()
+    for t in threads_:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert m.syncs() >= 1
+    inos = set()
+    for k in range(8):
+        for i in range(100):
+            inos.add(m.call("/api/lookup", {"parent": ROOT_INO,
+                                            "name": f"t{k}-{i}"})["ino"])
+    assert len(inos) == 800
 
 
 def test_checkpoints_paced(masters):

@@ -420,20 +420,20 @@ static void c_sync(struct http_request *req, void *arg)
 }
 
 static const struct http_route master_routes[] = {
-	{ "POST", EP_STATFS, m_statfs, 1 << 20 },
-	{ "POST", EP_GETATTR, m_getattr, 1 << 20 },
-	{ "POST", EP_EXTEND, m_extend, 1 << 20 },
-	{ "POST", EP_SYNC, m_sync, 1 << 20 },
-	{ "POST", EP_APPEND, m_append, 1 << 20 },
-	{ "POST", EP_SETATTR, m_setattr, 1 << 20 },
-	{ "POST", EP_CHUNKS, m_chunks, 1 << 20 },
+	{ "POST", EP_STATFS, m_statfs, 1 << 20, 0 },
+	{ "POST", EP_GETATTR, m_getattr, 1 << 20, 0 },
+	{ "POST", EP_EXTEND, m_extend, 1 << 20, 0 },
+	{ "POST", EP_SYNC, m_sync, 1 << 20, 0 },
+	{ "POST", EP_APPEND, m_append, 1 << 20, 0 },
+	{ "POST", EP_SETATTR, m_setattr, 1 << 20, 0 },
+	{ "POST", EP_CHUNKS, m_chunks, 1 << 20, 0 },
 };
 
 static const struct http_route chunk_routes[] = {
-	{ "PUT", EP_CHUNK_WRITE, c_write, DFS_MAX_WRITE },
-	{ "GET", EP_CHUNK_READ, c_read, 0 },
-	{ "POST", EP_CHUNK_TRUNCATE, c_truncate, 1024 },
-	{ "POST", EP_CHUNK_SYNC, c_sync, 1024 },
+	{ "PUT", EP_CHUNK_WRITE, c_write, DFS_MAX_WRITE, 0 },
+	{ "GET", EP_CHUNK_READ, c_read, 0, 0 },
+	{ "POST", EP_CHUNK_TRUNCATE, c_truncate, 1024, 0 },
+	{ "POST", EP_CHUNK_SYNC, c_sync, 1024, 0 },
 };
 
 static struct http_server *start(const struct http_route *routes, size_t n,

@@ -112,6 +112,41 @@ static void test_other_waits(void **state)
 	dir_leases_free(dl);
 }
 
+/* Where it may not wait, a change is refused (nothing entered) during
+ * the grace and while another session holds the lease, and goes through
+ * as dir_lease_enter() would otherwise. */
+static void test_try_enter(void **state)
+{
+	struct dir_leases *dl = dir_leases_new(LEASE);
+	enum dir_lease_how how;
+	int64_t t0 = time_mono_ms();
+
+	(void)state;
+	assert_false(dir_lease_try_enter(dl, 10, 1, true, &how));
+	while (time_mono_ms() - t0 < LEASE + 5)
+		usleep(5 * 1000);
+	assert_true(dir_lease_try_enter(dl, 10, 1, true, &how));
+	assert_int_equal(how, DIR_LEASE_RENEWED);
+	dir_lease_leave(dl, 10, how);
+	/* Session 2 must wait for session 1's lease: refused. */
+	assert_false(dir_lease_try_enter(dl, 10, 2, true, &how));
+	assert_false(dir_lease_try_enter(dl, 10, 0, false, &how));
+	/* The holder, and anyone on another directory, go through. */
+	assert_true(dir_lease_try_enter(dl, 10, 1, true, &how));
+	assert_int_equal(how, DIR_LEASE_RENEWED);
+	dir_lease_leave(dl, 10, how);
+	assert_true(dir_lease_try_enter(dl, 11, 2, false, &how));
+	assert_int_equal(how, DIR_LEASE_OTHER);
+	dir_lease_leave(dl, 11, how);
+	/* Once the lease ran out, session 2 goes through: no lease for it
+	 * (the directory just changed hands). */
+	usleep((LEASE + 20) * 1000);
+	assert_true(dir_lease_try_enter(dl, 10, 2, true, &how));
+	assert_int_equal(how, DIR_LEASE_OTHER);
+	dir_lease_leave(dl, 10, how);
+	dir_leases_free(dl);
+}
+
 /* While another client's change is under way, nobody gets the lease. */
 static void test_no_grant_while_running(void **state)
 {
@@ -145,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_grace_and_renewal),
 		cmocka_unit_test(test_other_waits),
 		cmocka_unit_test(test_no_grant_while_running),
+		cmocka_unit_test(test_try_enter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,10 @@
 /*
  * test_http.c - http_server and http_client against each other on
  * loopback: JSON and raw round trips, body limits, errors, keep-alive,
- * concurrency, and bad input sent over raw sockets.
+ * concurrency, and bad input sent over raw sockets. Every test runs
+ * twice: against a thread per connection, then against an event loop
+ * with worker threads (quick routes on the event thread, the others and
+ * deferred ones on workers).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -147,23 +151,40 @@ static void h_slow(struct http_request *req, void *arg)
 	http_reply_json(req, 200, NULL);
 }
 
+/* GET /defer: a quick route that always asks to wait; answers whether
+ * it then could. */
+static void h_defer(struct http_request *req, void *arg)
+{
+	(void)arg;
+	if (!http_request_can_wait(req)) {
+		http_request_defer(req);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:b}", "waited", 1));
+}
+
 static const struct http_route routes[] = {
-	{"POST", "/json", h_json, 1 * MIB},
-	{"PUT", "/echo", h_echo, ECHO_MAX},
-	{"POST", "/small", h_echo, SMALL_MAX},
-	{"GET", "/blob", h_blob, 0},
-	{"GET", "/err", h_err, 0},
-	{"GET", "/noreply", h_noreply, 0},
-	{"GET", "/twice", h_twice, 0},
-	{"GET", "/query", h_query, 0},
-	{"GET", "/peer", h_peer, 0},
-	{"GET", "/slow", h_slow, 0},
+	{ "POST", "/json", h_json, 1 * MIB, HTTP_ROUTE_QUICK },
+	{ "PUT", "/echo", h_echo, ECHO_MAX, 0 },
+	{ "POST", "/small", h_echo, SMALL_MAX, HTTP_ROUTE_QUICK },
+	{ "GET", "/blob", h_blob, 0, 0 },
+	{ "GET", "/err", h_err, 0, HTTP_ROUTE_QUICK },
+	{ "GET", "/noreply", h_noreply, 0, HTTP_ROUTE_QUICK },
+	{ "GET", "/twice", h_twice, 0, HTTP_ROUTE_QUICK },
+	{ "GET", "/query", h_query, 0, 0 },
+	{ "GET", "/peer", h_peer, 0, HTTP_ROUTE_QUICK },
+	{ "GET", "/slow", h_slow, 0, 0 },
+	{ "GET", "/defer", h_defer, 0, HTTP_ROUTE_QUICK },
 };
+
+/* Event threads of the server under test (0: a thread per connection). */
+static unsigned event_threads;
 
 static int setup(void **state)
 {
-	struct http_server_opts opts = {.listen = "127.0.0.1:0",
-					.idle_timeout_s = 10};
+	struct http_server_opts opts = { .listen = "127.0.0.1:0",
+					 .idle_timeout_s = 10,
+					 .event_threads = event_threads };
 
 	(void)state;
 	log_init("test_http", LOG_LEVEL_WARN);
@@ -751,6 +772,80 @@ static void test_concurrent(void **state)
 	}
 }
 
+struct slow_call {
+	int r;
+	pthread_t tid;
+};
+
+static void *slow_caller(void *arg)
+{
+	struct slow_call *sc = arg;
+	struct http_client *own = http_client_new(NULL);
+
+	sc->r = rpc_get(own, addr, "/slow", NULL, NULL);
+	http_client_free(own);
+	return NULL;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A handler that waits (1.5 s) holds up no other request, and a quick
+ * handler that defers is answered from where it may wait. */
+static void test_waiting_handler(void **state)
+{
+	struct slow_call sc = { .r = -1 };
+	json_t *reply = NULL;
+	int64_t t0;
+	int i;
+
+	(void)state;
+	assert_int_equal(pthread_create(&sc.tid, NULL, slow_caller, &sc), 0);
+	usleep(100 * 1000);
+	t0 = now_ms();
+	for (i = 0; i < 50; i++)
+		assert_int_equal(rpc_call(hc, addr, "/json", NULL, NULL, NULL),
+				 0);
+	assert_int_equal(rpc_get(hc, addr, "/defer", &reply, NULL), 0);
+	assert_true(json_is_true(json_object_get(reply, "waited")));
+	json_decref(reply);
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(pthread_join(sc.tid, NULL), 0);
+	assert_int_equal(sc.r, 0);
+}
+
+/* An event-loop server freed while a handler waits lets it answer
+ * first. (With a thread per connection, libmicrohttpd shuts the socket
+ * down first: the peer gets a transport error, and the free still waits
+ * for the handler.) */
+static void test_free_while_waiting(void **state)
+{
+	struct http_server_opts opts = { .listen = "127.0.0.1:0",
+					 .event_threads = event_threads };
+	struct http_server *tmp;
+	struct slow_call sc = { .r = -1 };
+	char saved[sizeof(addr)];
+
+	(void)state;
+	tmp = http_server_new(&opts, routes, sizeof(routes) / sizeof(routes[0]),
+			      NULL);
+	assert_non_null(tmp);
+	memcpy(saved, addr, sizeof(addr));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", http_server_port(tmp));
+	assert_int_equal(pthread_create(&sc.tid, NULL, slow_caller, &sc), 0);
+	usleep(300 * 1000);
+	http_server_free(tmp);
+	assert_int_equal(pthread_join(sc.tid, NULL), 0);
+	memcpy(addr, saved, sizeof(addr));
+	if (event_threads > 0)
+		assert_int_equal(sc.r, 0);
+}
+
 /* Transport errors: refused connection, timeout. */
 static void test_transport_errors(void **state)
 {
@@ -897,10 +992,19 @@ int main(void)
 		cmocka_unit_test(test_reply_framing),
 		cmocka_unit_test(test_send_receive),
 		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_waiting_handler),
+		cmocka_unit_test(test_free_while_waiting),
 		cmocka_unit_test(test_transport_errors),
 		cmocka_unit_test(test_listen_errors),
 		cmocka_unit_test(test_bad_input),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int failed;
+
+	failed = cmocka_run_group_tests_name("thread per connection", tests,
+					     setup, teardown);
+	event_threads = 1;
+	failed += cmocka_run_group_tests_name("event loop", tests, setup,
+					      teardown);
+	return failed;
 }

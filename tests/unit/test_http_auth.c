@@ -159,13 +159,13 @@ static void h_digest(struct http_request *req, void *arg)
 }
 
 static const struct http_route routes[] = {
-	{"PUT", "/digest", h_digest, 1 * MIB},
-	{"PUT", "/public-digest", h_digest, 1 * MIB},
-	{"POST", "/json", h_json, 1 * MIB},
-	{"PUT", "/echo", h_echo, 2 * MIB},
-	{"GET", "/public", h_public, 0},
-	{"GET", "/token", h_token, 0},
-	{"GET", "/blob", h_blob, 0},
+	{ "PUT", "/digest", h_digest, 1 * MIB, 0 },
+	{ "PUT", "/public-digest", h_digest, 1 * MIB, 0 },
+	{ "POST", "/json", h_json, 1 * MIB, 0 },
+	{ "PUT", "/echo", h_echo, 2 * MIB, 0 },
+	{ "GET", "/public", h_public, 0, 0 },
+	{ "GET", "/token", h_token, 0, 0 },
+	{ "GET", "/blob", h_blob, 0, 0 },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -193,8 +193,8 @@ static void health_handler(struct http_request *req, void *arg)
 }
 
 static const struct http_route routes[] = {
-	{ "GET", "/chunk/read", read_handler, 0 },
-	{ "GET", "/health", health_handler, 0 },
+	{ "GET", "/chunk/read", read_handler, 0, 0 },
+	{ "GET", "/health", health_handler, 0, 0 },
 };
 
 /* GET addr/path with client hc and a token (NULL: none); the status. */
