@@ -32,6 +32,9 @@ struct dir_leases {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;    /* monotonic; broadcast on every change */
 	void *root;             /* tsearch tree of struct dir_lease */
+	size_t entries;		/* in the tree */
+	size_t sweep_at;	/* entries that make the next sweep */
+	int64_t sweep_ms;	/* time_mono_ms() of the next sweep */
 	int64_t lease_ms;
 	int64_t grace_end_ms;   /* no change before this */
 };
@@ -54,6 +57,7 @@ struct dir_leases *dir_leases_new(int64_t lease_ms)
 	pthread_cond_init(&dl->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	dl->lease_ms = lease_ms;
+	dl->sweep_at = DIR_LEASE_SWEEP_MIN;
 	dl->grace_end_ms = time_mono_ms() + lease_ms;
 	return dl;
 }
@@ -91,20 +95,77 @@ static struct dir_lease *entry(struct dir_leases *dl, uint64_t dir)
 		e = xcalloc(1, sizeof(*e));
 		e->dir = dir;
 		*slot = e;
+		dl->entries++;
 	}
 	return *slot;
+}
+
+/* True if e holds nothing any more; locked. */
+static bool entry_idle(const struct dir_lease *e, int64_t now)
+{
+	return e->waiting == 0 && e->running == 0 &&
+	       (e->holder == 0 || e->expires_ms <= now) &&
+	       (e->handoff_ms == 0 ||
+		now - e->handoff_ms >= DIR_LEASE_BACKOFF_MS);
+}
+
+static void entry_free(struct dir_leases *dl, struct dir_lease *e)
+{
+	tdelete(e, &dl->root, lease_cmp);
+	free(e);
+	dl->entries--;
 }
 
 /* Free e if it holds nothing any more; locked. */
 static void entry_maybe_free(struct dir_leases *dl, struct dir_lease *e,
 			     int64_t now)
 {
-	if (e->waiting > 0 || e->running > 0 ||
-	    (e->holder != 0 && e->expires_ms > now) ||
-	    (e->handoff_ms != 0 && now - e->handoff_ms < DIR_LEASE_BACKOFF_MS))
+	if (entry_idle(e, now))
+		entry_free(dl, e);
+}
+
+/* What a sweep collects: the idle entries of the tree. */
+struct sweep {
+	struct dir_lease **idle;
+	size_t n, cap;
+	int64_t now;
+};
+
+static void sweep_visit(const void *node, VISIT which, void *arg)
+{
+	struct dir_lease *e = *(struct dir_lease *const *)node;
+	struct sweep *sw = arg;
+
+	if ((which == postorder || which == leaf) && entry_idle(e, sw->now)) {
+		sw->idle =
+			xgrow(sw->idle, &sw->cap, sw->n + 1, sizeof(*sw->idle));
+		sw->idle[sw->n++] = e;
+	}
+}
+
+/*
+ * Free every idle entry once the tree has doubled since the last sweep,
+ * or every DIR_LEASE_SWEEP_LEASES leases' time (locked). Entries are
+ * otherwise freed only by a later change of their directory: a lease
+ * that simply ran out, on a directory nobody changes again, would stay
+ * for good (every directory a mount made with mkdir, for one), and a
+ * lookup in a tree of many is slower.
+ */
+static void maybe_sweep(struct dir_leases *dl, int64_t now)
+{
+	struct sweep sw = { .now = now };
+
+	if (dl->entries < dl->sweep_at &&
+	    (dl->entries == 0 || now < dl->sweep_ms))
 		return;
-	tdelete(e, &dl->root, lease_cmp);
-	free(e);
+	dl->sweep_ms = now + DIR_LEASE_SWEEP_LEASES * dl->lease_ms;
+	twalk_r(dl->root, sweep_visit, &sw);
+	for (size_t i = 0; i < sw.n; i++)
+		entry_free(dl, sw.idle[i]);
+	free(sw.idle);
+	dl->sweep_at = 2 * dl->entries > DIR_LEASE_SWEEP_MIN ?
+			       2 * dl->entries :
+			       DIR_LEASE_SWEEP_MIN;
 }
 
 /* True while another session's lease on e stands; locked. */
@@ -189,14 +250,26 @@ void dir_lease_leave(struct dir_leases *dl, uint64_t dir,
 		     enum dir_lease_how how)
 {
 	struct dir_lease key = { .dir = dir }, **slot;
+	int64_t now = time_mono_ms();
 
 	pthread_mutex_lock(&dl->mu);
 	slot = tfind(&key, &dl->root, lease_cmp);
 	if (slot != NULL) {
 		if (how == DIR_LEASE_OTHER && (*slot)->running > 0)
 			(*slot)->running--;
-		entry_maybe_free(dl, *slot, time_mono_ms());
+		entry_maybe_free(dl, *slot, now);
 	}
+	maybe_sweep(dl, now);
 	pthread_cond_broadcast(&dl->cond);
 	pthread_mutex_unlock(&dl->mu);
+}
+
+size_t dir_leases_entries(struct dir_leases *dl)
+{
+	size_t n;
+
+	pthread_mutex_lock(&dl->mu);
+	n = dl->entries;
+	pthread_mutex_unlock(&dl->mu);
+	return n;
 }

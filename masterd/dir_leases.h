@@ -30,6 +30,7 @@
 #define MASTERD_DIR_LEASES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* A lease's length at the master, and the length a client is told: the
@@ -41,6 +42,12 @@
  * session than the one before) this recently: where several clients
  * write, a lease would make them take turns. */
 #define DIR_LEASE_BACKOFF_MS 2000
+
+/* Idle directories (no lease, change or waiter left) are swept out when
+ * this many are tracked, or the tree doubled since the last sweep, or
+ * after this many leases' time. */
+#define DIR_LEASE_SWEEP_MIN 1024
+#define DIR_LEASE_SWEEP_LEASES 40
 
 struct dir_leases;
 
@@ -70,5 +77,9 @@ bool dir_lease_try_enter(struct dir_leases *dl, uint64_t dir, uint64_t session,
  * failed). */
 void dir_lease_leave(struct dir_leases *dl, uint64_t dir,
 		     enum dir_lease_how how);
+
+/* Directories tracked (with a lease, a change, a waiter, or not yet
+ * swept out); for tests. */
+size_t dir_leases_entries(struct dir_leases *dl);
 
 #endif

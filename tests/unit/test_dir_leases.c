@@ -147,6 +147,28 @@ static void test_try_enter(void **state)
 	dir_leases_free(dl);
 }
 
+/* Directories whose leases ran out and that nobody changes again are
+ * swept out, within DIR_LEASE_SWEEP_LEASES leases' time. */
+static void test_idle_swept(void **state)
+{
+	struct dir_leases *dl = dir_leases_new(LEASE);
+	enum dir_lease_how how;
+	uint64_t dir;
+
+	(void)state;
+	for (dir = 100; dir < 3100; dir++) {
+		how = dir_lease_enter(dl, dir, 1, true);
+		assert_int_equal(how, DIR_LEASE_RENEWED);
+		dir_lease_leave(dl, dir, how);
+	}
+	assert_true(dir_leases_entries(dl) >= 3000 - DIR_LEASE_SWEEP_MIN);
+	usleep((DIR_LEASE_SWEEP_LEASES * LEASE + 100) * 1000);
+	how = dir_lease_enter(dl, 10, 2, false);
+	dir_lease_leave(dl, 10, how);
+	assert_int_equal(dir_leases_entries(dl), 0);
+	dir_leases_free(dl);
+}
+
 /* While another client's change is under way, nobody gets the lease. */
 static void test_no_grant_while_running(void **state)
 {
@@ -181,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_other_waits),
 		cmocka_unit_test(test_no_grant_while_running),
 		cmocka_unit_test(test_try_enter),
+		cmocka_unit_test(test_idle_swept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
