@@ -195,7 +195,12 @@ static int db_exec(sqlite3 *db, const char *sql)
 
 	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
-		log_errorx("cannot run '%.60s': %s", sql, msg ? msg : "?");
+		/* The process holds the database exclusively (wal_vfs.h). */
+		log_errorx("cannot run '%.60s': %s%s", sql, msg ? msg : "?",
+			   (rc & 0xff) == SQLITE_BUSY ?
+				   " (another process holds it: is another "
+				   "masterd running on this data directory?)" :
+				   "");
 		sqlite3_free(msg);
 		return -EIO;
 	}

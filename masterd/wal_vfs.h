@@ -15,6 +15,14 @@
  * follow the buffered ones or is not a frame header or page) writes the
  * buffer out first, so what SQLite reads back or syncs is always what
  * it wrote. Every other file passes straight through.
+ *
+ * It wraps SQLite's "unix-excl" VFS where there is one: the process
+ * takes the database exclusively on first access (no other process,
+ * e.g. a second masterd on the same directory, can open it: BUSY), and
+ * its connections share the WAL index in the heap, not in a -shm file,
+ * so the WAL locks of each transaction (six per committed create) are
+ * taken in memory instead of with fcntl() calls: masterd's CPU per
+ * create under 8 metadata clients fell from ~67 to ~53 µs.
  */
 #ifndef DFS_MASTERD_WAL_VFS_H
 #define DFS_MASTERD_WAL_VFS_H

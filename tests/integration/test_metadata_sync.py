@@ -18,6 +18,9 @@ the syncs in dfs_master_metadata_syncs_total.
   clients, and an fsync among them, served by a thread per connection
   (--event-threads 0) and by two event loops (2), where the changes run
   on the event threads and the fsync on a worker.
+- test_second_master_refused: masterd holds its database exclusively
+  (SQLite's unix-excl VFS, its WAL locks in memory): a second masterd on
+  the same data directory exits, saying why, and the first one serves on.
 - test_checkpoints_paced: a steady stream of creates checkpoints the WAL
   once per few MiB of it (dfs_master_metadata_checkpoints_total), not
   after every commit, and every create stays readable.
@@ -183,6 +186,23 @@ def test_event_threads(masters, threads):
             inos.add(m.call("/api/lookup", {"parent": ROOT_INO,
                                             "name": f"t{k}-{i}"})["ino"])
     assert len(inos) == 800
+
+
+@pytest.mark.dfs_timeout(90)
+def test_second_master_refused(masters):
+    m = masters(100)
+    m.create("a")
+    log = m.data.parent / "second.log"
+    with open(log, "wb") as out:
+        second = subprocess.run(
+            [str(BIN / "masterd"), "--data", str(m.data), "--listen",
+             f"127.0.0.1:{free_port()}"], stdout=out, stderr=out,
+            timeout=60, start_new_session=True)
+    assert second.returncode != 0
+    assert "another masterd" in log.read_text()
+    assert not (m.data / "meta.db-shm").exists()
+    m.create("b")
+    assert m.call("/api/lookup", {"parent": ROOT_INO, "name": "a"})["ino"]
 
 
 def test_checkpoints_paced(masters):
