@@ -299,6 +299,17 @@ enum proto_rename_flags {
 #define EP_SETREP "/api/setrep"
 
 /*
+ * POST EP_BACKUP {"path"} -> {"path", "bytes"}
+ * Writes a consistent copy of the metadata database to "path", an
+ * absolute path on the master's host that must not exist yet (SQLite's
+ * VACUUM INTO, from one read snapshot while changes go on). masterd
+ * holds its database exclusively, so this is how to back it up while it
+ * serves; the copy is a database masterd can be started on. INVAL (not
+ * an absolute path), EXIST, NOENT (no such directory), IO.
+ */
+#define EP_BACKUP "/api/backup"
+
+/*
  * GET -> the EP_STATUS object plus
  *     {"missing", "corrupt" (replicas set aside, not yet replaced),
  *      "bytes" (sum of file sizes), "capacity", "used", "free" (over live

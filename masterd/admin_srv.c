@@ -254,12 +254,45 @@ out:
 	json_decref(body);
 }
 
+/* EP_BACKUP: a copy of the metadata database on the master's host. */
+static void handle_backup(struct http_request *req, void *arg)
+{
+	struct master *m = arg;
+	const char *path = NULL;
+	struct stat sb;
+	json_t *body;
+	int r;
+
+	if ((body = http_request_json(req)) == NULL)
+		return;
+	if (proto_get_str(body, "path", DFS_PATH_MAX, &path) != 0 ||
+	    path[0] != '/') {
+		http_reply_error(req, DFS_ERR_INVAL,
+				 "'path' must be an absolute path");
+		goto out;
+	}
+	if ((r = ns_backup(m->ns, path)) != 0 || stat(path, &sb) != 0) {
+		http_reply_error(req, wire_status_from_errno(r ? r : -EIO),
+				 "cannot back the metadata up to '%s': %s",
+				 path, strerror(r ? -r : EIO));
+		goto out;
+	}
+	log_info("metadata backed up to '%s' (%lld bytes)", path,
+		 (long long)sb.st_size);
+	http_reply_json(req, 200,
+			json_pack("{s:s, s:I}", "path", path, "bytes",
+				  (json_int_t)sb.st_size));
+out:
+	json_decref(body);
+}
+
 const struct http_route admin_srv_routes[] = {
 	{ "GET", EP_STATUS_PAGE, status_page_handle, 0, 0 },
 	{ "GET", EP_OVERVIEW, status_page_overview, 0, 0 },
 	{ "GET", EP_JOBS, status_page_jobs, 0, 0 },
 	{ "GET", EP_METRICS, metrics_http_handle, 0, 0 },
 	{ "POST", EP_SETREP, handle_setrep, ADMIN_MAX_BODY, 0 },
+	{ "POST", EP_BACKUP, handle_backup, ADMIN_MAX_BODY, 0 },
 };
 const size_t admin_srv_nroutes =
 	sizeof(admin_srv_routes) / sizeof(admin_srv_routes[0]);

@@ -1229,3 +1229,33 @@ int ns_servers(struct ns_reader *rd, ns_server_fn fn, void *arg)
 	sqlite3_reset(st);
 	return r < 0 ? r : 0;
 }
+
+int ns_backup(struct ns *ns, const char *path)
+{
+	struct ns_reader *rd;
+	sqlite3_stmt *st = NULL;
+	struct stat sb;
+	int rc, r = 0;
+
+	/* SQLite refuses an existing file too, but only says "error". */
+	if (lstat(path, &sb) == 0)
+		return -EEXIST;
+	if ((rd = ns_reader_get(ns)) == NULL)
+		return -EIO;
+	rc = sqlite3_prepare_v2(rd->db, "VACUUM INTO ?1", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		log_errorx("cannot back the database up to '%s': %s", path,
+			   sqlite3_errmsg(rd->db));
+		r = -EIO;
+		if (lstat(path, &sb) != 0 &&
+		    (errno == ENOENT || errno == ENOTDIR))
+			r = -ENOENT;
+	}
+	sqlite3_finalize(st);
+	ns_reader_put(rd);
+	return r;
+}

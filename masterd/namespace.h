@@ -291,6 +291,13 @@ struct ns_counts {
 };
 int ns_count(struct ns_reader *rd, struct ns_counts *counts);
 
+/*
+ * Write a consistent copy of the database to "path" (which must not
+ * exist) from one read snapshot of a reader's connection. 0, -EEXIST,
+ * -ENOENT (no such directory), -EIO.
+ */
+int ns_backup(struct ns *ns, const char *path);
+
 /* Called per chunk with its file's replication factor and replica list
  * (addresses borrowed for the call). Return non-zero to stop. */
 typedef int (*ns_health_fn)(uint64_t handle, uint32_t replication,

@@ -16,6 +16,7 @@
 /* cmd_admin.c: cluster-wide views. */
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_stat(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
 
 /* cmd_fsck.c: chunk health. */
 int cmd_fsck(struct cli *cli, int argc, char **argv);

@@ -1,6 +1,7 @@
 /*
  * cmd_admin.c - `dfs status` and `dfs stat`: cluster-wide views read from
- * the master's EP_STATUS and EP_STAT endpoints.
+ * the master's EP_STATUS and EP_STAT endpoints; `dfs backup`: a copy of
+ * the metadata database (EP_BACKUP).
  *
  * With --json both print exactly the SPEC 5 object: the fields the SPEC
  * names, taken from the master's reply (which may carry more, for the
@@ -166,6 +167,32 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 out:
 	json_decref(reply);
 	return r;
+}
+
+int cmd_backup(struct cli *cli, int argc, char **argv)
+{
+	struct admin_opts o = { 0 };
+	json_t *req, *reply = NULL;
+	const char *path;
+	int i, r;
+
+	if ((i = cli_parse_opts(argc, argv, "", NULL, admin_opt, &o)) <= 0)
+		return -i;
+	if (argc - i != 1)
+		return cli_usage_err("backup", "expected one PATH");
+	path = argv[i];
+	if (path[0] != '/')
+		return cli_usage_err("backup", "PATH must be absolute (it is "
+					       "on the master's host)");
+	req = json_pack("{s:s}", "path", path);
+	r = rpc_call(cli_http(cli), cli->master, EP_BACKUP, req, &reply, NULL);
+	json_decref(req);
+	if (r != 0)
+		return cli_err(cli, "backup", path, r);
+	printf("metadata copied to %s on the master (%llu bytes)\n", path,
+	       (unsigned long long)cli_json_u64(reply, "bytes"));
+	json_decref(reply);
+	return CLI_OK;
 }
 
 /* Replica addresses of a chunk, comma-separated, into buf. */

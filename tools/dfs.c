@@ -76,6 +76,12 @@ static const struct cli_cmd cli_cmds[] = {
 	  "  -H          sizes like 1.5G instead of bytes\n"
 	  "Capacity, used and free space are summed over the live chunk\n"
 	  "servers.\n" },
+	{ "backup", cmd_backup, "PATH",
+	  "Copy the metadata database to PATH on the master's host",
+	  "PATH must be absolute and must not exist. The copy is one\n"
+	  "consistent snapshot, taken while the master serves (it holds\n"
+	  "its database exclusively: sqlite3 cannot open it meanwhile);\n"
+	  "masterd can be started on a directory holding it as meta.db.\n" },
 	{ "decommission", cmd_decommission,
 	  "[-w] [--json] ADDR | --status [ADDR] | --cancel ADDR",
 	  "Drain a chunk server so it can be removed",

@@ -21,14 +21,20 @@ the syncs in dfs_master_metadata_syncs_total.
 - test_second_master_refused: masterd holds its database exclusively
   (SQLite's unix-excl VFS, its WAL locks in memory): a second masterd on
   the same data directory exits, saying why, and the first one serves on.
+- test_backup_while_serving: `dfs backup` writes a consistent copy of
+  the database while masterd serves (sqlite3 cannot open the live one);
+  it refuses an existing or relative path, and a masterd started on the
+  copy has the names from before the backup, not those after.
 - test_checkpoints_paced: a steady stream of creates checkpoints the WAL
   once per few MiB of it (dfs_master_metadata_checkpoints_total), not
   after every commit, and every create stays readable.
 """
 
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 
@@ -203,6 +209,41 @@ def test_second_master_refused(masters):
     assert not (m.data / "meta.db-shm").exists()
     m.create("b")
     assert m.call("/api/lookup", {"parent": ROOT_INO, "name": "a"})["ino"]
+
+
+def dfs_cli(m, *args):
+    return subprocess.run([str(BIN / "dfs"), "--master", m.addr, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_backup_while_serving(masters, tmp_path):
+    m = masters(100)
+    for i in range(50):
+        m.create(f"b{i}")
+    dest = tmp_path / "backup" / "meta.db"
+    dest.parent.mkdir()
+    out = dfs_cli(m, "backup", str(dest))
+    assert out.returncode == 0, out.stderr
+    con = sqlite3.connect(dest)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+    again = dfs_cli(m, "backup", str(dest))
+    assert again.returncode == 1 and "exist" in again.stderr.lower(), again
+    assert dfs_cli(m, "backup", "relative.db").returncode == 2
+    m.create("after")
+
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    shutil.copy(dest, restored / "meta.db")
+    r = masters(100, "restored")
+    for i in range(50):
+        assert r.call("/api/lookup", {"parent": ROOT_INO,
+                                      "name": f"b{i}"})["ino"] > ROOT_INO
+    status, _ = http(r.addr, "/api/lookup", {"parent": ROOT_INO,
+                                             "name": "after"})
+    assert status == 404
 
 
 def test_checkpoints_paced(masters):
