@@ -729,7 +729,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
 	if (req->replied)
 		return MHD_YES;
 	http_dispatch(req);
-	return req->replied || req->on_worker ? MHD_YES : MHD_NO;
+	/* on_worker first: a worker may be writing "replied" by now. */
+	return req->on_worker || req->replied ? MHD_YES : MHD_NO;
 }
 
 /* Tell the server's observer, if any, how a request went. */
