@@ -1230,6 +1230,25 @@ int ns_servers(struct ns_reader *rd, ns_server_fn fn, void *arg)
 	return r < 0 ? r : 0;
 }
 
+/* Why a backup to "path" failed: -ENOENT when the directory to hold
+ * it is missing (or not a directory), else -EIO. */
+static int backup_failure(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+	char *dir;
+	int r = -EIO;
+
+	if (slash == NULL || slash == path)
+		return -EIO;
+	dir = xasprintf("%.*s", (int)(slash - path), path);
+	if (stat(dir, &sb) != 0 ? errno == ENOENT || errno == ENOTDIR
+				: !S_ISDIR(sb.st_mode))
+		r = -ENOENT;
+	free(dir);
+	return r;
+}
+
 int ns_backup(struct ns *ns, const char *path)
 {
 	struct ns_reader *rd;
@@ -1250,10 +1269,7 @@ int ns_backup(struct ns *ns, const char *path)
 	if (rc != SQLITE_DONE) {
 		log_errorx("cannot back the database up to '%s': %s", path,
 			   sqlite3_errmsg(rd->db));
-		r = -EIO;
-		if (lstat(path, &sb) != 0 &&
-		    (errno == ENOENT || errno == ENOTDIR))
-			r = -ENOENT;
+		r = backup_failure(path);
 	}
 	sqlite3_finalize(st);
 	ns_reader_put(rd);

@@ -232,6 +232,9 @@ def test_backup_while_serving(masters, tmp_path):
     again = dfs_cli(m, "backup", str(dest))
     assert again.returncode == 1 and "exist" in again.stderr.lower(), again
     assert dfs_cli(m, "backup", "relative.db").returncode == 2
+    missing = dfs_cli(m, "backup", str(tmp_path / "no-such-dir" / "m.db"))
+    assert missing.returncode == 1, missing
+    assert "no such" in missing.stderr.lower(), missing.stderr
     m.create("after")
 
     restored = tmp_path / "restored"
