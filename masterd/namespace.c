@@ -1236,17 +1236,18 @@ static int backup_failure(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	struct stat sb;
+	bool missing;
 	char *dir;
-	int r = -EIO;
 
 	if (slash == NULL || slash == path)
 		return -EIO;
 	dir = xasprintf("%.*s", (int)(slash - path), path);
-	if (stat(dir, &sb) != 0 ? errno == ENOENT || errno == ENOTDIR
-				: !S_ISDIR(sb.st_mode))
-		r = -ENOENT;
+	if (stat(dir, &sb) != 0)
+		missing = errno == ENOENT || errno == ENOTDIR;
+	else
+		missing = !S_ISDIR(sb.st_mode);
 	free(dir);
-	return r;
+	return missing ? -ENOENT : -EIO;
 }
 
 int ns_backup(struct ns *ns, const char *path)
