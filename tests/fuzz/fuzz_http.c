@@ -4,10 +4,13 @@
  * (X-DFS-Auth before and after the body), body limits, query and JSON
  * accessors.
  *
- * One server runs in the fuzzer's process with request authentication
+ * Two servers run in the fuzzer's process with request authentication
  * on, one public path and a few routes whose handlers read everything a
- * real handler reads. Inputs come in two kinds, chosen by the first
- * byte:
+ * real handler reads: one with a thread per connection, one with an
+ * event loop (as masterd's), where some routes run on the event thread,
+ * one on a worker, and one hands some requests over to a worker
+ * (http_request_defer()). Every input goes to both. Inputs come in two
+ * kinds, chosen by the first byte:
  *  - raw (even): the rest goes as is down a fresh connection, so any
  *    bytes at all meet the parser and the router;
  *  - signed (odd): the rest is "METHOD TARGET\n" then the body; the
@@ -16,6 +19,7 @@
  * The server must keep answering its public path; a signed request for a
  * route must never get 401.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +38,13 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct http_server *fuzz_srv;
+/* The server with a thread per connection, then the event loop. */
+#define FUZZ_SERVERS 2
+
+static struct http_server *fuzz_srv[FUZZ_SERVERS];
 static struct http_client *fuzz_plain, *fuzz_signed;
 static struct auth_key *fuzz_key;
-static char fuzz_addr[64];
+static char fuzz_addr[FUZZ_SERVERS][64];
 
 /* Read what real handlers read: query numbers, headers, the peer. */
 static void fuzz_query_handler(struct http_request *req, void *arg)
@@ -81,6 +88,14 @@ static void fuzz_data_handler(struct http_request *req, void *arg)
 	char *copy = malloc(len + 1);
 
 	(void)arg;
+	/* On the event loop, a body starting with an odd byte takes the
+	 * path of a handler that would have to wait. */
+	if (!http_request_can_wait(req) && len > 0 &&
+	    (*(const unsigned char *)p & 1)) {
+		free(copy);
+		http_request_defer(req);
+		return;
+	}
 	if (copy == NULL) {
 		http_reply_error(req, DFS_ERR_AGAIN, "no memory");
 		return;
@@ -96,18 +111,37 @@ static void fuzz_health(struct http_request *req, void *arg)
 }
 
 static const struct http_route fuzz_routes[] = {
-	{ "GET", "/q", fuzz_query_handler, 0, 0 },
+	{ "GET", "/q", fuzz_query_handler, 0, HTTP_ROUTE_QUICK },
 	{ "POST", "/json", fuzz_json_handler, 4096, 0 },
-	{ "PUT", "/data", fuzz_data_handler, 65536, 0 },
-	{ "GET", "/health", fuzz_health, 0, 0 },
+	{ "PUT", "/data", fuzz_data_handler, 65536, HTTP_ROUTE_QUICK },
+	{ "GET", "/health", fuzz_health, 0, HTTP_ROUTE_QUICK },
 };
 
 static const char *const fuzz_public[] = { "/health", NULL };
 
+/* Start server i (0: a thread per connection, 1: an event loop). */
+static void fuzz_start(int i)
+{
+	static char listen[FUZZ_SERVERS][64];
+	struct http_server_opts so = { 0 };
+
+	snprintf(listen[i], sizeof(listen[i]), "127.0.0.1:%u",
+		 fuzz_free_port());
+	snprintf(fuzz_addr[i], sizeof(fuzz_addr[i]), "%s", listen[i]);
+	so.listen = listen[i];
+	so.idle_timeout_s = 2;
+	so.event_threads = (unsigned)i;
+	so.auth = fuzz_key;
+	so.public_paths = fuzz_public;
+	fuzz_srv[i] = http_server_new(
+		&so, fuzz_routes, sizeof(fuzz_routes) / sizeof(fuzz_routes[0]),
+		NULL);
+	if (fuzz_srv[i] == NULL)
+		abort();
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char listen[64];
-	struct http_server_opts so = { 0 };
 	struct http_client_sec sec = { 0 };
 	struct http_client_opts co = { 1000, 5000 };
 
@@ -116,30 +150,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	setenv("DFS_LOG_LEVEL", "error", 1);
 	fuzz_key = auth_key_from_secret("fuzzing secret of 32 bytes or more",
 					34);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", fuzz_free_port());
-	snprintf(fuzz_addr, sizeof(fuzz_addr), "%s", listen);
-	so.listen = listen;
-	so.idle_timeout_s = 2;
-	so.auth = fuzz_key;
-	so.public_paths = fuzz_public;
-	fuzz_srv = http_server_new(&so, fuzz_routes,
-				   sizeof(fuzz_routes) / sizeof(fuzz_routes[0]),
-				   NULL);
-	if (fuzz_srv == NULL)
-		abort();
+	for (int i = 0; i < FUZZ_SERVERS; i++)
+		fuzz_start(i);
 	fuzz_plain = http_client_new_sec(&co, &sec);
 	sec.auth = fuzz_key;
 	fuzz_signed = http_client_new_sec(&co, &sec);
 	return 0;
 }
 
-/* A signed request "METHOD TARGET\nbody" through the client. */
-static void fuzz_signed_request(const uint8_t *data, size_t size)
+/* A signed request "METHOD TARGET\nbody" through the client, to
+ * server i. */
+static void fuzz_signed_request(int i, const uint8_t *data, size_t size)
 {
 	struct http_result res = { 0, NULL, 0 };
 	const uint8_t *nl = memchr(data, '\n', size), *sp;
 	char method[16], *target;
 	size_t mlen;
+	int r;
 
 	if (nl == NULL || (sp = memchr(data, ' ', (size_t)(nl - data))) ==
 				  NULL)
@@ -152,11 +179,20 @@ static void fuzz_signed_request(const uint8_t *data, size_t size)
 	if (strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != mlen)
 		return;
 	target = fuzz_query(sp + 1, (size_t)(nl - sp - 1));
-	if (target[0] == '/' &&
-	    http_client_request(fuzz_signed, method, fuzz_addr, target,
-				nl + 1, (size_t)(data + size - nl - 1),
-				NULL, 1 << 20, &res) == 0 &&
-	    res.status == 401) {
+	r = -EINVAL;
+	if (target[0] == '/')
+		r = http_client_request(fuzz_signed, method, fuzz_addr[i],
+					target, nl + 1,
+					(size_t)(data + size - nl - 1), NULL,
+					1 << 20, &res);
+	/* A request left unanswered (a handler that never replied, a
+	 * deferred one never resumed) hangs until the client gives up. */
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr, "signed %s '%s' to server %d: no answer\n",
+			method, target, i);
+		abort();
+	}
+	if (r == 0 && res.status == 401) {
 		fprintf(stderr, "signed %s '%s' refused: %.*s\n", method,
 			target, (int)res.len, res.body ? res.body : "");
 		abort();
@@ -165,23 +201,30 @@ static void fuzz_signed_request(const uint8_t *data, size_t size)
 	free(target);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Send one input to server i; abort if it stops answering. */
+static void fuzz_one(int i, const uint8_t *data, size_t size)
 {
 	struct http_result res = { 0, NULL, 0 };
 
-	if (size < 1)
-		return 0;
 	if (data[0] & 1)
-		fuzz_signed_request(data + 1, size - 1);
+		fuzz_signed_request(i, data + 1, size - 1);
 	else
-		fuzz_raw_exchange(http_server_port(fuzz_srv), data + 1,
+		fuzz_raw_exchange(http_server_port(fuzz_srv[i]), data + 1,
 				  size - 1, 200);
-	if (http_client_request(fuzz_plain, "GET", fuzz_addr, "/health", NULL,
-				0, NULL, 4096, &res) != 0 ||
+	if (http_client_request(fuzz_plain, "GET", fuzz_addr[i], "/health",
+				NULL, 0, NULL, 4096, &res) != 0 ||
 	    res.status != 200) {
-		fprintf(stderr, "the server stopped answering\n");
+		fprintf(stderr, "server %d stopped answering\n", i);
 		abort();
 	}
 	http_result_release(&res);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	for (int i = 0; i < FUZZ_SERVERS; i++)
+		fuzz_one(i, data, size);
 	return 0;
 }
