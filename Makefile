@@ -145,10 +145,14 @@ run: deps
 asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined all
 
+# SPEC 8: the file system workloads beside MooseFS and GlusterFS, then
+# MapReduce word count (MR_BENCH_MIB of text; 0 skips it).
+MR_BENCH_MIB ?= 1024
 bench:
 	@bash deploy/install-deps.sh --bench
 	$(MAKE) all
 	bash bench/run.sh
+	if [ "$(MR_BENCH_MIB)" != 0 ]; then bash bench/mr_wc.sh $(MR_BENCH_MIB); fi
 
 FUZZ_SECONDS ?= 10
 fuzz:

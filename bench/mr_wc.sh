@@ -169,7 +169,7 @@ MapReduce word count, $SIZE_MIB MiB of text, 3 chunk servers, chunk size ${chunk
 $REDUCES reduces, $(nproc) CPUs; median of $RUNS runs (all runs: mr ${t_mr[*]}; seq ${t_seq[*]}; tr|sort|uniq ${t_unix[*]})
   copy into the mount (cp)       $(printf '%8.2f' "$t_copy") s
   mr submit (cluster)            $(printf '%8.2f' "$m_mr") s
-  mr seq (one process)           $(printf '%8.2f' "$m_seq") s   cluster speed-up x$(echo "scale=2; $m_seq / $m_mr" | bc)
-  tr | sort | uniq -c            $(printf '%8.2f' "$m_unix") s   cluster speed-up x$(echo "scale=2; $m_unix / $m_mr" | bc)
+  mr seq (one process)           $(printf '%8.2f' "$m_seq") s   cluster speed-up x$(awk -v a="$m_seq" -v b="$m_mr" 'BEGIN { printf "%.2f", a / b }')
+  tr | sort | uniq -c            $(printf '%8.2f' "$m_unix") s   cluster speed-up x$(awk -v a="$m_unix" -v b="$m_mr" 'BEGIN { printf "%.2f", a / b }')
   data-local map tasks           $local_share
 EOF
