@@ -617,14 +617,20 @@ void http_request_defer(struct http_request *req)
 		req->deferred = true;
 }
 
+/* After the handler: answer 500 if it did not reply. */
+static void http_reply_if_missing(struct http_request *req)
+{
+	if (req->replied)
+		return;
+	log_errorx("handler of '%s' did not reply", req->path);
+	http_reply_error(req, DFS_ERR_IO, "internal error");
+}
+
 /* Run the route's handler; answer 500 if it did not. */
 static void http_run_handler(struct http_request *req)
 {
 	req->route->handler(req, req->srv->arg);
-	if (!req->replied) {
-		log_errorx("handler of '%s' did not reply", req->path);
-		http_reply_error(req, DFS_ERR_IO, "internal error");
-	}
+	http_reply_if_missing(req);
 }
 
 /* A worker: run the handler of a suspended request, then resume it. */
@@ -676,10 +682,7 @@ static void http_dispatch(struct http_request *req)
 		http_hand_to_worker(req);
 		return;
 	}
-	if (!req->replied) {
-		log_errorx("handler of '%s' did not reply", req->path);
-		http_reply_error(req, DFS_ERR_IO, "internal error");
-	}
+	http_reply_if_missing(req);
 }
 
 /* Queue the reply a worker kept (event thread, after the resume). */

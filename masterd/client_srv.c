@@ -199,7 +199,11 @@ static void lease_add(struct lease_set *ls, const json_t *op,
 	ls->n++;
 }
 
-static void leases_leave(struct master *m, const struct lease_set *ls);
+static void leases_leave(struct master *m, const struct lease_set *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		dir_lease_leave(m->dir_leases, ls->dir[i], ls->how[i]);
+}
 
 /* Enter the leases of the directories change "mu" (op "op") touches:
  * the session of the request, if it names one and asks ("dir_lease"),
@@ -236,12 +240,6 @@ static bool leases_enter(struct master *m, const struct mutation *mu,
 		}
 	}
 	return true;
-}
-
-static void leases_leave(struct master *m, const struct lease_set *ls)
-{
-	for (size_t i = 0; i < ls->n; i++)
-		dir_lease_leave(m->dir_leases, ls->dir[i], ls->how[i]);
 }
 
 /* Tell the client the leases it holds from this change, in the attrs
