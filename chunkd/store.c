@@ -387,8 +387,9 @@ static int file_create(struct store *st, enum store_file file,
 {
 	int fd;
 
-	if (store_spare_take(st, src) == 0) {
-		fd = st->ops->open(st->ops_arg, file, src, O_RDWR, 0);
+	if (store_spare_take(st, src, &fd) == 0) {
+		if (fd < 0)
+			fd = st->ops->open(st->ops_arg, file, src, O_RDWR, 0);
 		if (fd >= 0)
 			return fd;
 		log_warnx("cannot open spare file '%s': %s", src,
@@ -835,6 +836,30 @@ static int change_sums(struct store *st, const struct store_entry *ent,
 	return r;
 }
 
+/* Most checksums that go out in one write with the header. */
+#define META_HEADER_SUMS_MAX 256
+
+/* The header with "length" and the checksums of the first n blocks, in
+ * one write: they are adjacent in the file. 0 or -errno. */
+static int meta_write_header_sums(struct store *st, int fd,
+				  const struct store_entry *ent,
+				  uint64_t length, const uint32_t *sums,
+				  size_t n)
+{
+	struct replica_meta m = { ent->handle, ent->version, length };
+	uint8_t buf[STORE_META_HEADER + META_HEADER_SUMS_MAX * 4];
+	uint32_t le;
+	size_t i;
+
+	replica_meta_encode(buf, &m);
+	for (i = 0; i < n; i++) {
+		le = htole32(sums[i]);
+		memcpy(buf + STORE_META_HEADER + i * 4, &le, 4);
+	}
+	return store_write_full(st, STORE_FILE_META, fd, buf,
+				STORE_META_HEADER + n * 4, 0);
+}
+
 /* Write the metadata of a change: checksums of the n blocks from lo,
  * then the header when the length changed. */
 static int change_commit_meta(struct store *st, struct store_entry *ent,
@@ -844,6 +869,10 @@ static int change_commit_meta(struct store *st, struct store_entry *ent,
 {
 	int r;
 
+	/* A small file's write: one call instead of two. */
+	if (c->new_len != c->old_len && lo == 0 && n <= META_HEADER_SUMS_MAX)
+		return meta_write_header_sums(st, fds->meta, ent, c->new_len,
+					      sums, n);
 	if ((r = meta_write_sums(st, fds->meta, lo, n, sums)) != 0)
 		return r;
 	if (c->new_len != c->old_len)

@@ -37,12 +37,23 @@
 /* Folder of empty files kept ready for new replicas (DIR/spare). */
 #define STORE_SPARE_DIR "spare"
 
+/* Spare files kept open, so that a new replica opens nothing. */
+#define STORE_SPARE_READY 32
+
+/* A spare file and its descriptor (read and write). */
+struct store_spare_fd {
+	uint64_t id;
+	int fd;
+};
+
 /* The spare files (store_spare.c): DIR/spare/<id>, %016llx. */
 struct store_spares {
 	pthread_mutex_t mu;     /* guards the fields below but stop */
 	pthread_cond_t wake;    /* the filler waits on it */
-	uint64_t *ids;          /* the spare files, a stack */
+	uint64_t *ids;          /* the spare files not open, a stack */
 	size_t n, cap;          /* used and allocated slots of ids */
+	struct store_spare_fd ready[STORE_SPARE_READY]; /* open ones */
+	size_t nready;          /* used slots of ready, a stack */
 	size_t pending;         /* files being moved in (store_spare_put) */
 	uint64_t next_id;       /* the next new name */
 	bool started;           /* store_spare_start() ran */
@@ -205,13 +216,16 @@ int store_unlink_replica(struct store *st, struct store_entry *ent);
  * files go back to, so the write path neither allocates nor frees
  * inodes. store_spare_start() scans DIR/spare and starts the thread that
  * keeps it filled; store_spare_stop() stops it (store_free).
- * store_spare_take() hands out a spare file: 0 and its path in "path"
- * (PATH_MAX bytes; the caller opens it and renames it into place, or
- * removes it), or -ENOENT when there is none. store_spare_put() moves the
+ * store_spare_take() hands out a spare file: 0, its path in "path"
+ * (PATH_MAX bytes) and in *fd a descriptor open for reading and writing,
+ * or -1 when the caller has to open it (the caller renames it into
+ * place, or removes it), or -ENOENT when there is none. The filler
+ * keeps up to STORE_SPARE_READY of them open, off the write path.
+ * store_spare_put() moves the
  * file at "path" into the folder and empties it: true when "path" is
  * gone (else the caller unlinks it).
  */
-int store_spare_take(struct store *st, char *path);
+int store_spare_take(struct store *st, char *path, int *fd);
 bool store_spare_put(struct store *st, const char *path);
 void store_spare_start(struct store *st);
 void store_spare_stop(struct store *st);

@@ -11,7 +11,9 @@
  * replica's files are renamed out of it, and a deleted replica's files
  * are renamed back into it and emptied, so on the write path an inode is
  * neither allocated nor freed. A thread tops the folder up when it runs
- * low.
+ * low, and keeps a few of the files open: opening a file by its path
+ * costs a lookup in DIR/spare, and a small file's replicas are two
+ * files on each of three servers, opened while its writer waits.
  *
  * Crash safety: a file is renamed into DIR/spare before it is emptied,
  * so a replica's path never names a half-emptied file, and it is taken
@@ -87,6 +89,56 @@ static void spare_push(struct store_spares *sp, uint64_t id)
 	sp->ids[sp->n++] = id;
 }
 
+/* Keep an open spare file among the ready ones, or close it and keep
+ * its id when they are full (sp->mu held). */
+static void spare_keep_open(struct store_spares *sp, uint64_t id, int fd)
+{
+	if (sp->nready < STORE_SPARE_READY) {
+		sp->ready[sp->nready].id = id;
+		sp->ready[sp->nready].fd = fd;
+		sp->nready++;
+		return;
+	}
+	close(fd);
+	spare_push(sp, id);
+}
+
+/* The filler has open files to add (sp->mu held). */
+static bool ready_low(const struct store_spares *sp)
+{
+	return sp->nready < STORE_SPARE_READY / 2 && sp->n > 0;
+}
+
+/* Open spare files until STORE_SPARE_READY are. 0 or -errno (a file
+ * that could not be opened stays in the pool: its taker opens it, or
+ * removes it when that fails too). */
+static int ready_fill(struct store *st)
+{
+	struct store_spares *sp = &st->spares;
+	char path[PATH_MAX];
+	uint64_t id;
+	int fd, r = 0;
+
+	pthread_mutex_lock(&sp->mu);
+	while (r == 0 && sp->nready < STORE_SPARE_READY && sp->n > 0 &&
+	       !atomic_load(&sp->stop)) {
+		id = sp->ids[--sp->n];
+		pthread_mutex_unlock(&sp->mu);
+		spare_path(st, id, path);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+			r = -errno;
+			log_warn("cannot open spare file '%s'", path);
+		}
+		pthread_mutex_lock(&sp->mu);
+		if (fd >= 0)
+			spare_keep_open(sp, id, fd);
+		else
+			spare_push(sp, id);
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return r;
+}
+
 /* Make one empty spare file. 0 or -errno. */
 static int spare_make(struct store *st)
 {
@@ -99,12 +151,11 @@ static int spare_make(struct store *st)
 	id = sp->next_id++;
 	pthread_mutex_unlock(&sp->mu);
 	spare_path(st, id, path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	close(fd);
 	pthread_mutex_lock(&sp->mu);
-	spare_push(sp, id);
+	spare_keep_open(sp, id, fd);
 	pthread_mutex_unlock(&sp->mu);
 	return 0;
 }
@@ -119,14 +170,18 @@ static void *spare_main(void *arg)
 
 	pthread_mutex_lock(&sp->mu);
 	for (;;) {
-		while (!atomic_load(&sp->stop) && sp->n >= SPARE_LOW)
+		while (!atomic_load(&sp->stop) &&
+		       sp->n + sp->nready >= SPARE_LOW && !ready_low(sp))
 			pthread_cond_wait(&sp->wake, &sp->mu);
 		if (atomic_load(&sp->stop))
 			break;
-		n = sp->n;
-		r = 0;
+		/* Woken to open files only, it makes none. */
+		n = sp->n + sp->nready;
+		if (n >= SPARE_LOW)
+			n = SPARE_FILL;
 		pthread_mutex_unlock(&sp->mu);
-		for (; n < SPARE_FILL; n++) {
+		r = ready_fill(st);
+		for (; r == 0 && n < SPARE_FILL; n++) {
 			if ((r = spare_make(st)) != 0) {
 				log_warnx("store '%s': cannot make a spare "
 					  "file: %s",
@@ -232,26 +287,38 @@ void store_spare_stop(struct store *st)
 		pthread_join(sp->thread, NULL);
 	pthread_cond_destroy(&sp->wake);
 	pthread_mutex_destroy(&sp->mu);
+	/* The files stay in DIR/spare for the next start. */
+	while (sp->nready > 0)
+		close(sp->ready[--sp->nready].fd);
 	free(sp->ids);
 	sp->ids = NULL;
 	sp->n = sp->cap = 0;
 }
 
-int store_spare_take(struct store *st, char *path)
+int store_spare_take(struct store *st, char *path, int *fd)
 {
 	struct store_spares *sp = &st->spares;
 	uint64_t id;
 
+	*fd = -1;
 	if (!sp->enabled)
 		return -ENOENT;
 	pthread_mutex_lock(&sp->mu);
-	if (sp->n == 0) {
+	if (sp->nready > 0) {
+		sp->nready--;
+		id = sp->ready[sp->nready].id;
+		*fd = sp->ready[sp->nready].fd;
+	} else if (sp->n > 0) {
+		id = sp->ids[--sp->n];
+	} else {
 		pthread_cond_signal(&sp->wake);
 		pthread_mutex_unlock(&sp->mu);
 		return -ENOENT;
 	}
-	id = sp->ids[--sp->n];
-	if (sp->n < SPARE_LOW)
+	/* Wake the filler once per threshold crossed, not per take: a
+	 * wake-up is a context switch on the write path's CPUs. */
+	if ((*fd >= 0 && sp->nready == STORE_SPARE_READY / 2 - 1) ||
+	    sp->n + sp->nready == SPARE_LOW - 1)
 		pthread_cond_signal(&sp->wake);
 	pthread_mutex_unlock(&sp->mu);
 	spare_path(st, id, path);
@@ -267,7 +334,7 @@ bool store_spare_put(struct store *st, const char *path)
 	if (!sp->enabled)
 		return false;
 	pthread_mutex_lock(&sp->mu);
-	if (sp->n + sp->pending >= SPARE_MAX) {
+	if (sp->n + sp->nready + sp->pending >= SPARE_MAX) {
 		pthread_mutex_unlock(&sp->mu);
 		return false;
 	}

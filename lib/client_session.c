@@ -454,7 +454,11 @@ void dfs_close(struct dfs_client *c, uint64_t ino)
 		if (s->nclose == 0)
 			s->first_close_ms = time_mono_ms();
 		s->closes[s->nclose++] = ino;
-		pthread_cond_signal(&s->cond);
+		/* The thread needs waking only to start the batch's timer
+		 * or to send a full batch: a wake-up per close costs the
+		 * small-file loop a context switch per file. */
+		if (s->nclose == 1 || s->nclose >= SESSION_CLOSE_BATCH)
+			pthread_cond_signal(&s->cond);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
