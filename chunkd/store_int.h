@@ -50,10 +50,10 @@ struct store_spare_fd {
 struct store_spares {
 	pthread_mutex_t mu;     /* guards the fields below but stop */
 	pthread_cond_t wake;    /* the filler waits on it */
-	uint64_t *ids;          /* the spare files not open, a stack */
+	uint64_t *ids;		/* the spare files not open, a stack */
 	size_t n, cap;          /* used and allocated slots of ids */
 	struct store_spare_fd ready[STORE_SPARE_READY]; /* open ones */
-	size_t nready;          /* used slots of ready, a stack */
+	size_t nready;		/* used slots of ready, a stack */
 	size_t pending;         /* files being moved in (store_spare_put) */
 	uint64_t next_id;       /* the next new name */
 	bool started;           /* store_spare_start() ran */
