@@ -241,16 +241,20 @@ static int meta_read_sums(struct store *st, int fd, uint64_t lo, size_t n,
 	return r;
 }
 
+/* Checksums in place into their on-disk byte order. */
+static void sums_to_le(uint32_t *sums, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sums[i] = htole32(sums[i]);
+}
+
 /* Store checksums of blocks lo .. lo + n - 1 (sums is clobbered). */
 static int meta_write_sums(struct store *st, int fd, uint64_t lo, size_t n,
 			   uint32_t *sums)
 {
-	size_t i;
-
 	if (n == 0)
 		return 0;
-	for (i = 0; i < n; i++)
-		sums[i] = htole32(sums[i]);
+	sums_to_le(sums, n);
 	return store_write_full(st, STORE_FILE_META, fd, sums, n * 4,
 				STORE_META_HEADER + lo * 4);
 }
@@ -840,22 +844,18 @@ static int change_sums(struct store *st, const struct store_entry *ent,
 #define META_HEADER_SUMS_MAX 256
 
 /* The header with "length" and the checksums of the first n blocks, in
- * one write: they are adjacent in the file. 0 or -errno. */
+ * one write: they are adjacent in the file (sums is clobbered). 0 or
+ * -errno. */
 static int meta_write_header_sums(struct store *st, int fd,
 				  const struct store_entry *ent,
-				  uint64_t length, const uint32_t *sums,
-				  size_t n)
+				  uint64_t length, uint32_t *sums, size_t n)
 {
 	struct replica_meta m = { ent->handle, ent->version, length };
 	uint8_t buf[STORE_META_HEADER + META_HEADER_SUMS_MAX * 4];
-	uint32_t le;
-	size_t i;
 
 	replica_meta_encode(buf, &m);
-	for (i = 0; i < n; i++) {
-		le = htole32(sums[i]);
-		memcpy(buf + STORE_META_HEADER + i * 4, &le, 4);
-	}
+	sums_to_le(sums, n);
+	memcpy(buf + STORE_META_HEADER, sums, n * 4);
 	return store_write_full(st, STORE_FILE_META, fd, buf,
 				STORE_META_HEADER + n * 4, 0);
 }

@@ -165,6 +165,7 @@ static void *spare_main(void *arg)
 {
 	struct store *st = arg;
 	struct store_spares *sp = &st->spares;
+	bool make;
 	size_t n;
 	int r;
 
@@ -177,11 +178,10 @@ static void *spare_main(void *arg)
 			break;
 		/* Woken to open files only, it makes none. */
 		n = sp->n + sp->nready;
-		if (n >= SPARE_LOW)
-			n = SPARE_FILL;
+		make = n < SPARE_LOW;
 		pthread_mutex_unlock(&sp->mu);
 		r = ready_fill(st);
-		for (; r == 0 && n < SPARE_FILL; n++) {
+		for (; make && r == 0 && n < SPARE_FILL; n++) {
 			if ((r = spare_make(st)) != 0) {
 				log_warnx("store '%s': cannot make a spare "
 					  "file: %s",
