@@ -23,7 +23,18 @@
  * (random bits drawn at its start, its pid and a count). A server accepts
  * the request when the MAC matches, unix_ms lies within the allowed clock
  * skew of its own clock (default AUTH_SKEW_MS, either way) and the nonce
- * was not seen before within that window (struct auth_replay). The
+ * was not seen before within that window (struct auth_replay).
+ *
+ * A body of AUTH_KEYED_BODY_MIN bytes or more is signed with
+ *
+ *     X-DFS-Auth: v2 <unix_ms> <nonce_hex> <body_nonce_hex> <hmac_hex>
+ *
+ * and M = "v2\n" METHOD "\n" URI "\n" body_nonce_hex tag_hex "\n" unix_ms
+ * "\n" nonce_hex, where tag is Poly1305(K, body) with the one-time key
+ * K = HMAC-SHA256(request key, "dfs-body-v2\n" body_nonce), and
+ * body_nonce is new like a nonce. The body nonce is apart from the
+ * request's own so that a chunk server can forward a body it verified
+ * under a signature of its own without hashing it again. The
  * signature does not name the server: a captured request could be
  * replayed once to another server of the cluster within the window; TLS
  * keeps captures from happening.
@@ -75,7 +86,7 @@
 #define AUTH_TOKEN_HEADER "X-DFS-Token"
 
 /* Buffer size for an X-DFS-Auth value, NUL included. */
-#define AUTH_HEADER_MAX 128
+#define AUTH_HEADER_MAX 192
 
 /* Buffer size for a token, NUL included. */
 #define AUTH_TOKEN_MAX 128
@@ -136,19 +147,51 @@ int auth_sign(const struct auth_key *key, const char *method,
 	      const char *uri, const void *body, size_t len, int64_t now_ms,
 	      char *out);
 
-/* Bytes of a body digest (SHA-256). */
+/* Bytes of a body digest. */
 #define AUTH_DIGEST_LEN 32
 
 /*
- * The digest of a request body that signatures cover, into digest
- * (AUTH_DIGEST_LEN bytes). 0 or -EIO. With it, auth_sign_digest() and
- * auth_verify_digest() do what auth_sign() and auth_verify() do without
- * reading the body again: a server that forwards a body it verified
- * signs the copy with the digest it computed.
+ * Bodies of this many bytes or more are covered by a keyed digest: a
+ * Poly1305 tag under a one-time key that HMAC-SHA256 derives from the
+ * request key and a body nonce sent in the header ("v2" signatures).
+ * Poly1305 runs about 7 times as fast as SHA-256 (with the CPU's SHA
+ * instructions), and hashing bodies was a third of a chunk server's CPU
+ * in sequential writes. Smaller bodies keep their SHA-256 ("v1"), which
+ * costs less than setting up the one-time key.
  */
-int auth_body_digest(const void *body, size_t len, unsigned char *digest);
+#define AUTH_KEYED_BODY_MIN (16u * 1024)
+
+/*
+ * The digest of a request body that a signature covers: its SHA-256, or
+ * for a keyed digest the body nonce (16 bytes) then the Poly1305 tag (16
+ * bytes). A keyed digest holds only for the nonce it names, which the
+ * signature carries.
+ */
+struct auth_digest {
+	unsigned char bytes[AUTH_DIGEST_LEN];
+	bool keyed;
+};
+
+/*
+ * A signer's digest of a body, into *out: keyed (with a new body nonce)
+ * when len >= AUTH_KEYED_BODY_MIN. 0 or -EIO. With it,
+ * auth_sign_digest() and auth_verify_digest() do what auth_sign() and
+ * auth_verify() do without reading the body again: a server that
+ * forwards a body it verified signs the copy with the digest it computed.
+ */
+int auth_body_digest(const struct auth_key *key, const void *body, size_t len,
+		     struct auth_digest *out);
+
+/*
+ * A verifier's digest of a body, into *out, of the kind the X-DFS-Auth
+ * value "hdr" announces (keyed under its body nonce for "v2"). 0,
+ * -ENOKEY, -EBADMSG or -EIO.
+ */
+int auth_body_digest_for(const struct auth_key *key, const char *hdr,
+			 const void *body, size_t len, struct auth_digest *out);
+
 int auth_sign_digest(const struct auth_key *key, const char *method,
-		     const char *uri, const unsigned char *digest,
+		     const char *uri, const struct auth_digest *digest,
 		     int64_t now_ms, char *out);
 
 /*
@@ -186,7 +229,7 @@ int auth_verify(const struct auth_key *key, struct auth_replay *rp,
 		size_t len, const char *hdr, int64_t now_ms);
 int auth_verify_digest(const struct auth_key *key, struct auth_replay *rp,
 		       const char *method, const char *uri,
-		       const unsigned char *digest, const char *hdr,
+		       const struct auth_digest *digest, const char *hdr,
 		       int64_t now_ms);
 
 /*

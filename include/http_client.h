@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 
+struct auth_digest;
 struct auth_key;
 struct http_client;
 
@@ -112,7 +113,7 @@ int http_client_request_hdr(struct http_client *hc, const char *method,
 int http_client_request_digest(struct http_client *hc, const char *method,
 			       const char *addr, const char *path,
 			       const char *const *headers, const void *body,
-			       size_t len, const unsigned char *digest,
+			       size_t len, const struct auth_digest *digest,
 			       const char *content_type, size_t max_resp,
 			       struct http_result *res);
 int http_client_get_into_hdr(struct http_client *hc, const char *addr,
@@ -133,9 +134,8 @@ int http_client_get_into_hdr(struct http_client *hc, const char *addr,
 struct http_call;
 struct http_call *http_client_send(struct http_client *hc, const char *method,
 				   const char *addr, const char *path,
-				   const char *const *headers,
-				   const void *body, size_t len,
-				   const unsigned char *digest,
+				   const char *const *headers, const void *body,
+				   size_t len, const struct auth_digest *digest,
 				   const char *content_type);
 int http_client_receive(struct http_call *call, size_t max_resp,
 			struct http_result *res);

@@ -39,6 +39,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+struct auth_digest;
 struct auth_key;
 struct http_server;
 struct http_request;
@@ -145,10 +146,10 @@ const char *http_request_header(const struct http_request *req,
 const char *http_request_peer(const struct http_request *req);
 /* The body; *len is set to its length. Never NULL (empty body: ""). */
 const void *http_request_body(const struct http_request *req, size_t *len);
-/* The body's digest (AUTH_DIGEST_LEN bytes) that its verified signature
- * covers, or NULL when the request was not signed (no secret, public
- * path). */
-const unsigned char *http_request_body_digest(const struct http_request *req);
+/* The body's digest (auth.h) that its verified signature covers, or NULL
+ * when the request was not signed (no secret, public path). */
+const struct auth_digest *
+http_request_body_digest(const struct http_request *req);
 
 /*
  * Parse the body as a JSON object. Returns a new reference owned by the

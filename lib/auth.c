@@ -52,6 +52,9 @@
 #define AUTH_NONCE_LEN 16
 #define AUTH_GEN_LEN 32
 
+/* Bytes of a Poly1305 tag: the rest of a keyed digest after its nonce. */
+#define AUTH_TAG_LEN (AUTH_DIGEST_LEN - AUTH_NONCE_LEN)
+
 /* Most decimal digits of a timestamp, handle or expiry. */
 #define AUTH_DEC_MAX 20
 
@@ -94,12 +97,14 @@ struct auth_replay {
 
 /* A parsed X-DFS-Auth value; the text fields point into the header. */
 struct auth_sig {
+	bool keyed;			 /* "v2": a keyed body digest */
 	int64_t ts_ms;                   /* timestamp */
 	const char *ts;                  /* its decimal text */
 	size_t ts_len;                   /* length of that text */
 	const char *nonce_hex;           /* AUTH_NONCE_LEN * 2 hex digits */
 	const char *mac_hex;             /* AUTH_MAC_LEN * 2 hex digits */
 	unsigned char nonce[AUTH_NONCE_LEN]; /* decoded nonce */
+	unsigned char body_nonce[AUTH_NONCE_LEN]; /* "v2" only */
 };
 
 /* One piece of a MAC's input. */
@@ -111,6 +116,7 @@ struct auth_part {
 static pthread_once_t auth_once = PTHREAD_ONCE_INIT;
 static EVP_MAC *auth_hmac_impl;      /* HMAC, fetched once */
 static EVP_MD *auth_sha256_impl;     /* SHA-256, fetched once */
+static EVP_MAC *auth_poly1305_impl;  /* Poly1305, fetched once */
 
 static const char auth_hexdigits[] = "0123456789abcdef";
 
@@ -143,8 +149,10 @@ static void auth_fetch(void)
 {
 	auth_hmac_impl = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
 	auth_sha256_impl = EVP_MD_fetch(NULL, OSSL_DIGEST_NAME_SHA2_256, NULL);
-	if (auth_hmac_impl == NULL || auth_sha256_impl == NULL)
-		fatalx("OpenSSL lacks HMAC or SHA-256");
+	auth_poly1305_impl = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_POLY1305, NULL);
+	if (auth_hmac_impl == NULL || auth_sha256_impl == NULL ||
+	    auth_poly1305_impl == NULL)
+		fatalx("OpenSSL lacks HMAC, SHA-256 or Poly1305");
 	if (RAND_bytes(auth_nonce_prefix, 4) != 1)
 		fatalx("OpenSSL has no randomness for nonces");
 	auth_nonce_set_pid();
@@ -242,6 +250,7 @@ struct auth_ctx_slot {
 struct auth_ctx_cache {
 	struct auth_ctx_slot slot[AUTH_CTX_SLOTS];
 	unsigned next;                  /* slot to reuse when all are set */
+	EVP_MAC_CTX *poly1305;		/* re-keyed for every body; or NULL */
 };
 
 static void auth_ctx_cache_free(void *p)
@@ -250,19 +259,18 @@ static void auth_ctx_cache_free(void *p)
 
 	for (int i = 0; i < AUTH_CTX_SLOTS; i++)
 		EVP_MAC_CTX_free(cc->slot[i].ctx);
+	EVP_MAC_CTX_free(cc->poly1305);
 	OPENSSL_cleanse(cc, sizeof(*cc));
 	free(cc);
 }
 
 /* A context of this thread set up with "key", ready for updates; NULL
  * if OpenSSL fails. */
-static EVP_MAC_CTX *auth_hmac_ctx(const unsigned char *key)
+/* This thread's context cache, made on first use; NULL if it cannot be
+ * kept. */
+static struct auth_ctx_cache *auth_ctx_cache(void)
 {
-	static char digest[] = OSSL_DIGEST_NAME_SHA2_256;
 	struct auth_ctx_cache *cc = pthread_getspecific(auth_ctx_key);
-	struct auth_ctx_slot *sl;
-	OSSL_PARAM params[2];
-	int i;
 
 	if (cc == NULL) {
 		cc = xcalloc(1, sizeof(*cc));
@@ -271,6 +279,19 @@ static EVP_MAC_CTX *auth_hmac_ctx(const unsigned char *key)
 			return NULL;
 		}
 	}
+	return cc;
+}
+
+static EVP_MAC_CTX *auth_hmac_ctx(const unsigned char *key)
+{
+	static char digest[] = OSSL_DIGEST_NAME_SHA2_256;
+	struct auth_ctx_cache *cc = auth_ctx_cache();
+	struct auth_ctx_slot *sl;
+	OSSL_PARAM params[2];
+	int i;
+
+	if (cc == NULL)
+		return NULL;
 	for (i = 0; i < AUTH_CTX_SLOTS; i++) {
 		sl = &cc->slot[i];
 		if (sl->ctx != NULL &&
@@ -545,37 +566,99 @@ static bool auth_line_ok(const char *s)
 	return s != NULL && s[0] != '\0' && strpbrk(s, "\r\n") == NULL;
 }
 
-int auth_body_digest(const void *body, size_t len, unsigned char *digest)
+/*
+ * The Poly1305 tag of a body under the one-time key of body_nonce (see
+ * auth.h), into tag (AUTH_TAG_LEN bytes). A body nonce is never used for
+ * two bodies, so neither is its key, as Poly1305 requires.
+ */
+static int auth_body_tag(const struct auth_key *key,
+			 const unsigned char *body_nonce, const void *body,
+			 size_t len, unsigned char *tag)
 {
-	pthread_once(&auth_once, auth_fetch);
-	if (EVP_Digest(len > 0 ? body : "", len, digest, NULL,
+	struct auth_part parts[2] = { { "dfs-body-v2\n", 12 },
+				      { body_nonce, AUTH_NONCE_LEN } };
+	unsigned char one_time[AUTH_MAC_LEN];
+	struct auth_ctx_cache *cc;
+	size_t outl = 0;
+	int r;
+
+	if ((r = auth_hmac(key->req_key, parts, 2, one_time)) != 0)
+		return r;
+	r = -EIO;
+	if ((cc = auth_ctx_cache()) == NULL)
+		goto out;
+	if (cc->poly1305 == NULL &&
+	    (cc->poly1305 = EVP_MAC_CTX_new(auth_poly1305_impl)) == NULL)
+		goto out;
+	if (EVP_MAC_init(cc->poly1305, one_time, sizeof(one_time), NULL) == 1 &&
+	    EVP_MAC_update(cc->poly1305, len > 0 ? body : "", len) == 1 &&
+	    EVP_MAC_final(cc->poly1305, tag, &outl, AUTH_TAG_LEN) == 1 &&
+	    outl == AUTH_TAG_LEN)
+		r = 0;
+out:
+	OPENSSL_cleanse(one_time, sizeof(one_time));
+	return r;
+}
+
+/* A keyed digest: body_nonce, then the body's tag under it. */
+static int auth_keyed_digest(const struct auth_key *key,
+			     const unsigned char *body_nonce, const void *body,
+			     size_t len, struct auth_digest *out)
+{
+	out->keyed = true;
+	memcpy(out->bytes, body_nonce, AUTH_NONCE_LEN);
+	return auth_body_tag(key, body_nonce, body, len,
+			     out->bytes + AUTH_NONCE_LEN);
+}
+
+/* The SHA-256 of a body. */
+static int auth_sha256_digest(const void *body, size_t len,
+			      struct auth_digest *out)
+{
+	out->keyed = false;
+	if (EVP_Digest(len > 0 ? body : "", len, out->bytes, NULL,
 		       auth_sha256_impl, NULL) != 1)
 		return -EIO;
 	return 0;
 }
 
+int auth_body_digest(const struct auth_key *key, const void *body, size_t len,
+		     struct auth_digest *out)
+{
+	unsigned char body_nonce[AUTH_NONCE_LEN];
+
+	pthread_once(&auth_once, auth_fetch);
+	if (len < AUTH_KEYED_BODY_MIN)
+		return auth_sha256_digest(body, len, out);
+	auth_nonce(body_nonce);
+	return auth_keyed_digest(key, body_nonce, body, len, out);
+}
+
 /*
  * The request MAC, as lower-case hex into mac_hex (65 bytes), over
- * method, uri, the body's SHA-256 and the stamp and nonce texts.
+ * method, uri, the body's digest and the stamp and nonce texts; a keyed
+ * digest's MAC starts with "v2", so neither kind passes for the other.
  */
 static int auth_request_mac(const struct auth_key *key, const char *method,
-			    const char *uri, const unsigned char *digest,
+			    const char *uri, const struct auth_digest *digest,
 			    const char *ts, size_t ts_len,
 			    const char *nonce_hex, char *mac_hex)
 {
 	unsigned char mac[AUTH_MAC_LEN];
 	char digest_hex[AUTH_DIGEST_LEN * 2 + 1];
-	struct auth_part parts[9] = {
-		{method, strlen(method)}, {"\n", 1},
-		{uri, strlen(uri)}, {"\n", 1},
-		{digest_hex, AUTH_DIGEST_LEN * 2}, {"\n", 1},
-		{ts, ts_len}, {"\n", 1},
-		{nonce_hex, AUTH_NONCE_LEN * 2},
+	struct auth_part parts[10] = {
+		{ "v2\n", 3 }, { method, strlen(method) },
+		{ "\n", 1 },   { uri, strlen(uri) },
+		{ "\n", 1 },   { digest_hex, AUTH_DIGEST_LEN * 2 },
+		{ "\n", 1 },   { ts, ts_len },
+		{ "\n", 1 },   { nonce_hex, AUTH_NONCE_LEN * 2 },
 	};
+	const struct auth_part *from = digest->keyed ? parts : parts + 1;
 	int r;
 
-	auth_hex(digest, AUTH_DIGEST_LEN, digest_hex);
-	if ((r = auth_hmac(key->req_key, parts, 9, mac)) != 0)
+	auth_hex(digest->bytes, AUTH_DIGEST_LEN, digest_hex);
+	if ((r = auth_hmac(key->req_key, from, (size_t)(parts + 10 - from),
+			   mac)) != 0)
 		return r;
 	auth_hex(mac, sizeof(mac), mac_hex);
 	return 0;
@@ -585,20 +668,21 @@ int auth_sign(const struct auth_key *key, const char *method,
 	      const char *uri, const void *body, size_t len, int64_t now_ms,
 	      char *out)
 {
-	unsigned char digest[AUTH_DIGEST_LEN];
+	struct auth_digest digest;
 	int r;
 
-	if ((r = auth_body_digest(body, len, digest)) != 0)
+	if ((r = auth_body_digest(key, body, len, &digest)) != 0)
 		return r;
-	return auth_sign_digest(key, method, uri, digest, now_ms, out);
+	return auth_sign_digest(key, method, uri, &digest, now_ms, out);
 }
 
 int auth_sign_digest(const struct auth_key *key, const char *method,
-		     const char *uri, const unsigned char *digest,
+		     const char *uri, const struct auth_digest *digest,
 		     int64_t now_ms, char *out)
 {
 	unsigned char nonce[AUTH_NONCE_LEN];
 	char nonce_hex[AUTH_NONCE_LEN * 2 + 1];
+	char body_nonce_hex[AUTH_NONCE_LEN * 2 + 1];
 	char mac_hex[AUTH_MAC_LEN * 2 + 1];
 	char ts[AUTH_DEC_MAX + 1];
 	int r;
@@ -612,11 +696,30 @@ int auth_sign_digest(const struct auth_key *key, const char *method,
 	if ((r = auth_request_mac(key, method, uri, digest, ts, strlen(ts),
 				  nonce_hex, mac_hex)) != 0)
 		return r;
-	snprintf(out, AUTH_HEADER_MAX, "v1 %s %s %s", ts, nonce_hex, mac_hex);
+	if (!digest->keyed) {
+		snprintf(out, AUTH_HEADER_MAX, "v1 %s %s %s", ts, nonce_hex,
+			 mac_hex);
+		return 0;
+	}
+	auth_hex(digest->bytes, AUTH_NONCE_LEN, body_nonce_hex);
+	snprintf(out, AUTH_HEADER_MAX, "v2 %s %s %s %s", ts, nonce_hex,
+		 body_nonce_hex, mac_hex);
 	return 0;
 }
 
-/* Parse "v1 <ts> <nonce_hex> <mac_hex>" exactly. 0, -ENOKEY, -EBADMSG. */
+/* Parse a nonce's hex digits and the space after them at p; the text
+ * after, or NULL. */
+static const char *auth_parse_nonce(const char *p, unsigned char *nonce)
+{
+	if (strnlen(p, AUTH_NONCE_LEN * 2 + 1) != AUTH_NONCE_LEN * 2 + 1 ||
+	    p[AUTH_NONCE_LEN * 2] != ' ' ||
+	    !auth_unhex(p, AUTH_NONCE_LEN, nonce))
+		return NULL;
+	return p + AUTH_NONCE_LEN * 2 + 1;
+}
+
+/* Parse "v1 <ts> <nonce_hex> <mac_hex>" or "v2 <ts> <nonce_hex>
+ * <body_nonce_hex> <mac_hex>" exactly. 0, -ENOKEY, -EBADMSG. */
 static int auth_sig_parse(const char *hdr, struct auth_sig *sig)
 {
 	const char *p;
@@ -625,25 +728,39 @@ static int auth_sig_parse(const char *hdr, struct auth_sig *sig)
 	if (hdr == NULL)
 		return -ENOKEY;
 	if (strnlen(hdr, AUTH_HEADER_MAX) >= AUTH_HEADER_MAX ||
-	    strncmp(hdr, "v1 ", 3) != 0)
+	    (strncmp(hdr, "v1 ", 3) != 0 && strncmp(hdr, "v2 ", 3) != 0))
 		return -EBADMSG;
+	sig->keyed = hdr[1] == '2';
 	sig->ts = hdr + 3;
 	if ((p = auth_parse_dec(sig->ts, ' ', INT64_MAX, &ts)) == NULL)
 		return -EBADMSG;
 	sig->ts_ms = (int64_t)ts;
 	sig->ts_len = (size_t)(p - 1 - sig->ts);
 	sig->nonce_hex = p;
-	if (strnlen(p, AUTH_NONCE_LEN * 2 + 1) != AUTH_NONCE_LEN * 2 + 1 ||
-	    p[AUTH_NONCE_LEN * 2] != ' ' ||
-	    !auth_unhex(p, AUTH_NONCE_LEN, sig->nonce))
+	if ((p = auth_parse_nonce(p, sig->nonce)) == NULL ||
+	    (sig->keyed && (p = auth_parse_nonce(p, sig->body_nonce)) == NULL))
 		return -EBADMSG;
-	sig->mac_hex = p + AUTH_NONCE_LEN * 2 + 1;
+	sig->mac_hex = p;
 	if (strlen(sig->mac_hex) != AUTH_MAC_LEN * 2)
 		return -EBADMSG;
 	for (p = sig->mac_hex; *p != '\0'; p++)
 		if (auth_hexval(*p) < 0)
 			return -EBADMSG;
 	return 0;
+}
+
+int auth_body_digest_for(const struct auth_key *key, const char *hdr,
+			 const void *body, size_t len, struct auth_digest *out)
+{
+	struct auth_sig sig;
+	int r;
+
+	pthread_once(&auth_once, auth_fetch);
+	if ((r = auth_sig_parse(hdr, &sig)) != 0)
+		return r;
+	if (!sig.keyed)
+		return auth_sha256_digest(body, len, out);
+	return auth_keyed_digest(key, sig.body_nonce, body, len, out);
 }
 
 /* Allowed skew of a replay cache, or the default. */
@@ -823,17 +940,17 @@ int auth_verify(const struct auth_key *key, struct auth_replay *rp,
 		const char *method, const char *uri, const void *body,
 		size_t len, const char *hdr, int64_t now_ms)
 {
-	unsigned char digest[AUTH_DIGEST_LEN];
+	struct auth_digest digest;
 	int r;
 
-	if ((r = auth_body_digest(body, len, digest)) != 0)
+	if ((r = auth_body_digest_for(key, hdr, body, len, &digest)) != 0)
 		return r;
-	return auth_verify_digest(key, rp, method, uri, digest, hdr, now_ms);
+	return auth_verify_digest(key, rp, method, uri, &digest, hdr, now_ms);
 }
 
 int auth_verify_digest(const struct auth_key *key, struct auth_replay *rp,
 		       const char *method, const char *uri,
-		       const unsigned char *digest, const char *hdr,
+		       const struct auth_digest *digest, const char *hdr,
 		       int64_t now_ms)
 {
 	char mac_hex[AUTH_MAC_LEN * 2 + 1];
@@ -845,6 +962,10 @@ int auth_verify_digest(const struct auth_key *key, struct auth_replay *rp,
 	if (!auth_in_window(sig.ts_ms, now_ms, auth_skew(rp)))
 		return -ERANGE;
 	if (!auth_line_ok(method) || !auth_line_ok(uri))
+		return -EACCES;
+	if (sig.keyed != digest->keyed ||
+	    (sig.keyed &&
+	     CRYPTO_memcmp(sig.body_nonce, digest->bytes, AUTH_NONCE_LEN) != 0))
 		return -EACCES;
 	if ((r = auth_request_mac(key, method, uri, digest, sig.ts,
 				  sig.ts_len, sig.nonce_hex, mac_hex)) != 0)

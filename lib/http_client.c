@@ -88,7 +88,7 @@ struct hc_call {
 	const void *body;              /* NULL: no body */
 	size_t len;
 	const char *content_type;      /* NULL: JSON when there is a body */
-	const unsigned char *digest;   /* the body's, or NULL: compute it */
+	const struct auth_digest *digest; /* the body's, or NULL: compute it */
 };
 
 /* Process-wide security settings taken by http_client_new(). */
@@ -749,9 +749,8 @@ out:
 
 struct http_call *http_client_send(struct http_client *hc, const char *method,
 				   const char *addr, const char *path,
-				   const char *const *headers,
-				   const void *body, size_t len,
-				   const unsigned char *digest,
+				   const char *const *headers, const void *body,
+				   size_t len, const struct auth_digest *digest,
 				   const char *content_type)
 {
 	struct http_call *c = xcalloc(1, sizeof(*c));
@@ -802,7 +801,7 @@ int http_client_request_hdr(struct http_client *hc, const char *method,
 int http_client_request_digest(struct http_client *hc, const char *method,
 			       const char *addr, const char *path,
 			       const char *const *headers, const void *body,
-			       size_t len, const unsigned char *digest,
+			       size_t len, const struct auth_digest *digest,
 			       const char *content_type, size_t max_resp,
 			       struct http_result *res)
 {

@@ -50,6 +50,7 @@
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,10 @@
 /* Most threads running waiting handlers of an event-loop server. */
 #define HTTP_WORKERS_MAX 256
 
+/* Longest wait, when an event-loop server is freed, for the answers
+ * still being sent. */
+#define HTTP_DRAIN_MS 1000
+
 /* Largest TLS certificate or key file read. */
 #define HTTP_PEM_MAX (1024u * 1024)
 
@@ -111,6 +116,7 @@ struct http_server {
 	struct work_pool *workers;	 /* event loop: runs the handlers
 					  * that may wait; NULL: a thread
 					  * per connection */
+	_Atomic unsigned live;		 /* requests begun, not completed */
 };
 
 /* Why a request will not reach a handler. */
@@ -146,7 +152,7 @@ struct http_request {
 	int auth_err;                    /* why auth failed (auth.h codes) */
 	bool need_auth;                  /* X-DFS-Auth must be verified */
 	bool has_digest;                 /* body_digest was verified */
-	unsigned char body_digest[AUTH_DIGEST_LEN]; /* of the body */
+	struct auth_digest body_digest;	 /* of the body */
 	bool reply_early;                /* refuse before the body arrives */
 	bool replied;			 /* a response was queued, or kept
 					  * in "kept" */
@@ -350,9 +356,10 @@ const void *http_request_body(const struct http_request *req, size_t *len)
 	return req->body != NULL ? req->body : "";
 }
 
-const unsigned char *http_request_body_digest(const struct http_request *req)
+const struct auth_digest *
+http_request_body_digest(const struct http_request *req)
 {
-	return req->has_digest ? req->body_digest : NULL;
+	return req->has_digest ? &req->body_digest : NULL;
 }
 
 json_t *http_request_json(struct http_request *req)
@@ -487,14 +494,16 @@ static bool http_auth_verify(struct http_request *req)
 {
 	struct http_server *srv = req->srv;
 
-	req->auth_err = auth_body_digest(req->body != NULL ? req->body : "",
-					 req->len, req->body_digest);
+	const char *hdr = http_request_header(req, AUTH_HEADER);
+
+	req->auth_err = auth_body_digest_for(srv->auth, hdr,
+					     req->body != NULL ? req->body : "",
+					     req->len, &req->body_digest);
 	if (req->auth_err == 0)
 		req->auth_err = auth_verify_digest(
 			srv->auth, srv->replay, req->method,
 			req->uri != NULL ? req->uri : req->path,
-			req->body_digest, http_request_header(req, AUTH_HEADER),
-			time_now_ms());
+			&req->body_digest, hdr, time_now_ms());
 	if (req->auth_err == 0) {
 		req->has_digest = true;
 		return true;
@@ -767,6 +776,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 	if (req == NULL)
 		return;
+	atomic_fetch_sub(&req->srv->live, 1);
 	http_observe(req);
 	if (req->kept != NULL)
 		MHD_destroy_response(req->kept);
@@ -788,6 +798,7 @@ static void *http_uri_seen(void *cls, const char *uri,
 
 	(void)conn;
 	req->srv = cls;
+	atomic_fetch_add(&req->srv->live, 1);
 	req->uri = xstrdup(uri != NULL ? uri : "");
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	return req;
@@ -1060,14 +1071,30 @@ unsigned http_server_port(const struct http_server *srv)
 	return srv->port;
 }
 
+/*
+ * Wait, at most HTTP_DRAIN_MS, for the requests under way to complete:
+ * the answers of handlers that just finished on workers are sent by the
+ * event thread, and stopping the daemon first would cut them off.
+ */
+static void http_drain(struct http_server *srv)
+{
+	int64_t deadline = time_mono_ms() + HTTP_DRAIN_MS;
+	const struct timespec tick = { 0, 1000 * 1000 };
+
+	while (atomic_load(&srv->live) > 0 && time_mono_ms() < deadline)
+		nanosleep(&tick, NULL);
+}
+
 void http_server_free(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
 	/* Running handlers hold suspended connections, which MHD must not
 	 * be stopped with: they finish first, and later ones are refused. */
-	if (srv->workers != NULL)
+	if (srv->workers != NULL) {
 		work_pool_close(srv->workers);
+		http_drain(srv);
+	}
 	MHD_stop_daemon(srv->daemon);
 	http_server_release(srv);
 }

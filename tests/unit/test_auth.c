@@ -196,35 +196,118 @@ static void test_sign_verify_digest(void **state)
 {
 	static const char body[] = "8 MiB of chunk data, forwarded";
 	static const char other[] = "8 MiB of chunk data, tampered!";
-	unsigned char d[AUTH_DIGEST_LEN], d_other[AUTH_DIGEST_LEN];
-	unsigned char d_empty[AUTH_DIGEST_LEN];
+	struct auth_digest d, d_other, d_empty;
 	char h[AUTH_HEADER_MAX];
 
 	(void)state;
-	assert_int_equal(auth_body_digest(body, strlen(body), d), 0);
-	assert_int_equal(auth_body_digest(other, strlen(other), d_other), 0);
-	assert_int_equal(auth_body_digest(NULL, 0, d_empty), 0);
-	assert_memory_not_equal(d, d_other, AUTH_DIGEST_LEN);
+	assert_int_equal(auth_body_digest(ka, body, strlen(body), &d), 0);
+	assert_int_equal(auth_body_digest(ka, other, strlen(other), &d_other),
+			 0);
+	assert_int_equal(auth_body_digest(ka, NULL, 0, &d_empty), 0);
+	assert_false(d.keyed);
+	assert_memory_not_equal(d.bytes, d_other.bytes, AUTH_DIGEST_LEN);
 
-	assert_int_equal(auth_sign_digest(ka, "PUT", URI, d, NOW, h), 0);
+	assert_int_equal(auth_sign_digest(ka, "PUT", URI, &d, NOW, h), 0);
 	assert_int_equal(auth_verify(ka, NULL, "PUT", URI, body, strlen(body),
 				     h, NOW), 0);
 	assert_int_equal(auth_verify(ka, NULL, "PUT", URI, other,
 				     strlen(other), h, NOW), -EACCES);
-	assert_int_equal(auth_verify_digest(ka, NULL, "PUT", URI, d_other, h,
-					    NOW), -EACCES);
+	assert_int_equal(auth_verify_digest(ka, NULL, "PUT", URI, &d_other, h,
+					    NOW),
+			 -EACCES);
 
 	assert_int_equal(auth_sign(ka, "PUT", URI, body, strlen(body), NOW, h),
 			 0);
-	assert_int_equal(auth_verify_digest(ka, NULL, "PUT", URI, d, h, NOW),
+	assert_int_equal(auth_verify_digest(ka, NULL, "PUT", URI, &d, h, NOW),
 			 0);
-	assert_int_equal(auth_verify_digest(kb, NULL, "PUT", URI, d, h, NOW),
+	assert_int_equal(auth_verify_digest(kb, NULL, "PUT", URI, &d, h, NOW),
 			 -EACCES);
 	assert_int_equal(auth_sign(ka, "GET", URI, NULL, 0, NOW, h), 0);
-	assert_int_equal(auth_verify_digest(ka, NULL, "GET", URI, d_empty, h,
-					    NOW), 0);
-	assert_int_equal(auth_sign_digest(ka, "GET", "/a\nb", d, NOW, h),
+	assert_int_equal(
+		auth_verify_digest(ka, NULL, "GET", URI, &d_empty, h, NOW), 0);
+	assert_int_equal(auth_sign_digest(ka, "GET", "/a\nb", &d, NOW, h),
 			 -EINVAL);
+}
+
+/*
+ * A large body gets a keyed digest ("v2"): the signature verifies against
+ * the body, a changed byte anywhere or another key is refused, and the
+ * digest a verifier computes from the header signs a forwarded copy that
+ * verifies in turn. Each signing draws a new body nonce. A keyed digest
+ * does not pass for a SHA-256 one, nor the other way round.
+ */
+static void test_keyed_body(void **state)
+{
+	size_t len = AUTH_KEYED_BODY_MIN + 4093;
+	unsigned char *body = malloc(len);
+	char h[AUTH_HEADER_MAX], h2[AUTH_HEADER_MAX], fwd[AUTH_HEADER_MAX];
+	struct auth_digest d, d2, sha;
+	size_t at[] = { 0, 1, AUTH_KEYED_BODY_MIN, len - 1 };
+
+	(void)state;
+	assert_non_null(body);
+	for (size_t i = 0; i < len; i++)
+		body[i] = (unsigned char)(i * 131 + 7);
+	assert_int_equal(auth_sign(ka, "POST", URI, body, len, NOW, h), 0);
+	assert_int_equal(strncmp(h, "v2 1763900000000 ", 17), 0);
+	assert_int_equal(strlen(h), 3 + 13 + 1 + 32 + 1 + 32 + 1 + 64);
+	assert_true(strlen(h) < AUTH_HEADER_MAX);
+	assert_int_equal(auth_verify(ka, NULL, "POST", URI, body, len, h, NOW),
+			 0);
+	assert_int_equal(auth_verify(kb, NULL, "POST", URI, body, len, h, NOW),
+			 -EACCES);
+	assert_int_equal(auth_verify(ka, NULL, "POST", URI, body, len - 1, h,
+				     NOW),
+			 -EACCES);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		body[at[i]] ^= 0x20;
+		assert_int_equal(auth_verify(ka, NULL, "POST", URI, body, len,
+					     h, NOW),
+				 -EACCES);
+		body[at[i]] ^= 0x20;
+	}
+	/* Another body nonce in the header, or another version. */
+	snprintf(h2, sizeof(h2), "%s", h);
+	h2[17 + 33] = h2[17 + 33] == '0' ? '1' : '0';
+	assert_int_equal(auth_verify(ka, NULL, "POST", URI, body, len, h2, NOW),
+			 -EACCES);
+	snprintf(h2, sizeof(h2), "%s", h);
+	h2[1] = '1';
+	assert_int_equal(auth_verify(ka, NULL, "POST", URI, body, len, h2, NOW),
+			 -EBADMSG);
+
+	/* The verifier's digest signs the forwarded copy. */
+	assert_int_equal(auth_body_digest_for(ka, h, body, len, &d), 0);
+	assert_true(d.keyed);
+	assert_int_equal(auth_verify_digest(ka, NULL, "POST", URI, &d, h, NOW),
+			 0);
+	assert_int_equal(auth_sign_digest(ka, "POST", "/fwd", &d, NOW, fwd), 0);
+	assert_memory_equal(fwd + 17 + 33, h + 17 + 33, 32); /* body nonce */
+	assert_int_equal(
+		auth_verify(ka, NULL, "POST", "/fwd", body, len, fwd, NOW), 0);
+
+	/* A new body nonce each time, so a new tag. */
+	assert_int_equal(auth_body_digest(ka, body, len, &d2), 0);
+	assert_true(d2.keyed);
+	assert_memory_not_equal(d.bytes, d2.bytes, AUTH_DIGEST_LEN);
+	assert_int_equal(auth_sign(ka, "POST", URI, body, len, NOW, h2), 0);
+	assert_memory_not_equal(h + 17 + 33, h2 + 17 + 33, 32);
+
+	/* Kinds do not mix: a SHA-256 digest against a v2 header, a keyed
+	 * one against a v1 header. */
+	sha.keyed = false;
+	memcpy(sha.bytes, d.bytes, AUTH_DIGEST_LEN);
+	assert_int_equal(auth_verify_digest(ka, NULL, "POST", URI, &sha, h,
+					    NOW),
+			 -EACCES);
+	assert_int_equal(auth_sign_digest(ka, "POST", URI, &sha, NOW, h2), 0);
+	assert_int_equal(strncmp(h2, "v1 ", 3), 0);
+	assert_int_equal(auth_verify_digest(ka, NULL, "POST", URI, &d, h2, NOW),
+			 -EACCES);
+	/* A digest under another body nonce than the header's. */
+	assert_int_equal(auth_verify_digest(ka, NULL, "POST", URI, &d2, h, NOW),
+			 -EACCES);
+	free(body);
 }
 
 /* Replace the len characters at "at" of a copy of h. */
@@ -679,6 +762,7 @@ int main(void)
 		cmocka_unit_test(test_secret_generate),
 		cmocka_unit_test(test_sign_verify),
 		cmocka_unit_test(test_sign_verify_digest),
+		cmocka_unit_test(test_keyed_body),
 		cmocka_unit_test(test_tampering),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_skew),

@@ -139,12 +139,12 @@ static void h_blob(struct http_request *req, void *arg)
 	http_reply_buffer(req, 200, buf, len, "application/octet-stream");
 }
 
-/* PUT /digest and /public-digest: 200 with the verified body digest,
- * or 204 when there is none. */
+/* PUT /digest and /public-digest: 200 with the verified body digest
+ * (struct auth_digest as it lies in memory), or 204 when there is none. */
 static void h_digest(struct http_request *req, void *arg)
 {
-	const unsigned char *d = http_request_body_digest(req);
-	unsigned char *copy;
+	const struct auth_digest *d = http_request_body_digest(req);
+	struct auth_digest *copy;
 
 	(void)arg;
 	count_run();
@@ -152,9 +152,9 @@ static void h_digest(struct http_request *req, void *arg)
 		http_reply_buffer(req, 204, NULL, 0, NULL);
 		return;
 	}
-	copy = malloc(AUTH_DIGEST_LEN);
-	memcpy(copy, d, AUTH_DIGEST_LEN);
-	http_reply_buffer(req, 200, copy, AUTH_DIGEST_LEN,
+	copy = malloc(sizeof(*copy));
+	*copy = *d;
+	http_reply_buffer(req, 200, copy, sizeof(*copy),
 			  "application/octet-stream");
 }
 
@@ -306,30 +306,32 @@ static void test_signed(void **state)
 static void test_body_digest(void **state)
 {
 	static const char body[] = "forwarded chunk data";
-	unsigned char d[AUTH_DIGEST_LEN], wrong[AUTH_DIGEST_LEN];
+	struct auth_digest d, wrong;
 	struct http_client *hc = client(ka, NULL);
 	struct http_result res;
 	int before;
 
 	(void)state;
-	assert_int_equal(auth_body_digest(body, strlen(body), d), 0);
-	assert_int_equal(auth_body_digest("other", 5, wrong), 0);
+	assert_int_equal(auth_body_digest(ka, body, strlen(body), &d), 0);
+	assert_int_equal(auth_body_digest(ka, "other", 5, &wrong), 0);
 	assert_int_equal(http_client_request(hc, "PUT", addr, "/digest", body,
 					     strlen(body), NULL, 64, &res), 0);
 	assert_int_equal(res.status, 200);
-	assert_int_equal(res.len, AUTH_DIGEST_LEN);
-	assert_memory_equal(res.body, d, AUTH_DIGEST_LEN);
+	assert_int_equal(res.len, sizeof(d));
+	assert_memory_equal(res.body, &d, sizeof(d));
 	http_result_release(&res);
 	assert_int_equal(http_client_request_digest(hc, "PUT", addr, "/digest",
 						    NULL, body, strlen(body),
-						    d, NULL, 64, &res), 0);
+						    &d, NULL, 64, &res),
+			 0);
 	assert_int_equal(res.status, 200);
-	assert_memory_equal(res.body, d, AUTH_DIGEST_LEN);
+	assert_memory_equal(res.body, &d, sizeof(d));
 	http_result_release(&res);
 	before = get_runs();
 	assert_int_equal(http_client_request_digest(hc, "PUT", addr, "/digest",
 						    NULL, body, strlen(body),
-						    wrong, NULL, 64, &res), 0);
+						    &wrong, NULL, 64, &res),
+			 0);
 	assert_int_equal(res.status, 401);
 	http_result_release(&res);
 	assert_int_equal(get_runs(), before);
@@ -339,6 +341,61 @@ static void test_body_digest(void **state)
 	assert_int_equal(res.status, 204);
 	http_result_release(&res);
 	http_client_free(hc);
+}
+
+/*
+ * A large body is signed with a keyed digest; the server hands its
+ * handler that digest, and a copy signed from it (a forwarded chunk
+ * write) is accepted, while a keyed digest of the same body under a body
+ * nonce of its own, or of other bytes, is refused before the handler.
+ */
+static void test_keyed_body_digest(void **state)
+{
+	size_t len = AUTH_KEYED_BODY_MIN * 3 + 17;
+	char *body = malloc(len);
+	struct http_client *hc = client(ka, NULL);
+	struct http_result res;
+	struct auth_digest d, other;
+	int before;
+
+	(void)state;
+	assert_non_null(body);
+	memset(body, 'k', len);
+	assert_int_equal(http_client_request(hc, "PUT", addr, "/digest", body,
+					     len, NULL, 64, &res),
+			 0);
+	assert_int_equal(res.status, 200);
+	assert_int_equal(res.len, sizeof(d));
+	memcpy(&d, res.body, sizeof(d));
+	http_result_release(&res);
+	assert_true(d.keyed);
+	assert_int_equal(http_client_request_digest(hc, "PUT", addr, "/digest",
+						    NULL, body, len, &d, NULL,
+						    64, &res),
+			 0);
+	assert_int_equal(res.status, 200);
+	assert_memory_equal(res.body, &d, sizeof(d));
+	http_result_release(&res);
+
+	before = get_runs();
+	body[len / 2] = 'K';
+	assert_int_equal(http_client_request_digest(hc, "PUT", addr, "/digest",
+						    NULL, body, len, &d, NULL,
+						    64, &res),
+			 0);
+	assert_int_equal(res.status, 401);
+	http_result_release(&res);
+	assert_int_equal(auth_body_digest(ka, body, len, &other), 0);
+	body[len / 2] = 'k';
+	assert_int_equal(http_client_request_digest(hc, "PUT", addr, "/digest",
+						    NULL, body, len, &other,
+						    NULL, 64, &res),
+			 0);
+	assert_int_equal(res.status, 401);
+	http_result_release(&res);
+	assert_int_equal(get_runs(), before);
+	http_client_free(hc);
+	free(body);
 }
 
 /* Signed with another cluster's secret: 401 "bad signature". */
@@ -741,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_unsigned),
 		cmocka_unit_test(test_signed),
 		cmocka_unit_test(test_body_digest),
+		cmocka_unit_test(test_keyed_body_digest),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_public_and_unknown),
 		cmocka_unit_test(test_replay),
