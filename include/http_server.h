@@ -81,6 +81,10 @@ struct http_server_opts {
 	 * per connection, every handler may wait. */
 	unsigned event_threads;
 	unsigned idle_timeout_s;     /* 0: 60 */
+	/* Memory of each connection, its read buffer included; 0: 64 KiB.
+	 * libmicrohttpd zeroes the free part of it after every request, so
+	 * a server of small requests does better with less. */
+	size_t conn_memory;
 	/*
 	 * Request authentication (auth.h); NULL: none. When set, a request
 	 * reaches its handler only with a valid X-DFS-Auth header over its

@@ -82,8 +82,9 @@
 #define HTTP_BODY_MIN_ALLOC (64u * 1024)
 
 /*
- * MHD's per-connection memory; the read buffer lives in it, and a bigger
- * read buffer means fewer, larger pieces of body per callback.
+ * MHD's per-connection memory by default; the read buffer lives in it,
+ * and a bigger read buffer means fewer, larger pieces of body per
+ * callback.
  */
 #define HTTP_CONN_MEMORY (64u * 1024)
 
@@ -877,6 +878,8 @@ static struct MHD_Daemon *http_start(struct http_server *srv,
 {
 	unsigned flags = MHD_USE_ERROR_LOG;
 	unsigned nthreads = opts->event_threads;
+	size_t conn_memory = opts->conn_memory ? opts->conn_memory :
+						 HTTP_CONN_MEMORY;
 	unsigned max_conn = opts->max_connections ? opts->max_connections
 						  : 1024;
 	unsigned timeout = opts->idle_timeout_s ? opts->idle_timeout_s : 60;
@@ -897,16 +900,17 @@ static struct MHD_Daemon *http_start(struct http_server *srv,
 		tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
 						 srv->tls_cert};
 	}
-	return MHD_start_daemon(
-		flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_ARRAY, tls,
-		MHD_OPTION_URI_LOG_CALLBACK, http_uri_seen, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, srv,
-		MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-		max_conn, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-		MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
-		MHD_OPTION_THREAD_POOL_SIZE, nthreads > 1 ? nthreads : 0,
-		MHD_OPTION_END);
+	return MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv,
+				MHD_OPTION_ARRAY, tls,
+				MHD_OPTION_URI_LOG_CALLBACK, http_uri_seen, srv,
+				MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger,
+				srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+				MHD_OPTION_CONNECTION_LIMIT, max_conn,
+				MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_memory,
+				MHD_OPTION_NOTIFY_COMPLETED, http_completed,
+				srv, MHD_OPTION_THREAD_POOL_SIZE,
+				nthreads > 1 ? nthreads : 0, MHD_OPTION_END);
 }
 
 /* Read a PEM file whole into a new string; NULL (logged) on failure. */

@@ -491,12 +491,18 @@ static void stop_chunk_srv(struct master *m)
 
 /* One route table: the client API, then the chunk server API. */
 #define NROUTES_MAX 64
+
+/* Memory of each client connection: requests are small JSON (larger
+ * bodies arrive in pieces), and libmicrohttpd zeroes what a request left
+ * unused, 64 KiB by default, after each one. */
+#define MASTER_CONN_MEMORY (16u * 1024)
 static struct http_route routes[NROUTES_MAX];
 
 static int start_http(struct master *m)
 {
 	struct http_server_opts opts = { .listen = m->cfg.listen,
 					 .event_threads = m->cfg.event_threads,
+					 .conn_memory = MASTER_CONN_MEMORY,
 					 .observe = metrics_srv_observe,
 					 .observe_arg = m };
 	size_t n = 0, i;
