@@ -45,6 +45,11 @@
  * writeback_kick()). */
 #define STORE_WRITEBACK_BYTES (8ULL << 20)
 
+/* Data writes of this many bytes or more, aligned to STORE_DIRECT_ALIGN
+ * in memory, length and offset, bypass the page cache. */
+#define STORE_DIRECT_MIN (256u * 1024)
+#define STORE_DIRECT_ALIGN 4096u
+
 struct store_lock {
 	struct store *st;
 	struct store_entry *ent;  /* referenced, its mut held */
@@ -88,13 +93,57 @@ static ssize_t posix_pread(void *arg, enum store_file file, int fd, void *buf,
 	return n < 0 ? -errno : n;
 }
 
+/* True if a data write may go around the page cache (see
+ * posix_pwrite_direct()). */
+static bool direct_ok(enum store_file file, const void *buf, size_t len,
+		      off_t off)
+{
+	return file == STORE_FILE_DATA && len >= STORE_DIRECT_MIN &&
+	       (uintptr_t)buf % STORE_DIRECT_ALIGN == 0 &&
+	       len % STORE_DIRECT_ALIGN == 0 && off % STORE_DIRECT_ALIGN == 0;
+}
+
+/*
+ * A large aligned data write goes around the page cache, through a
+ * descriptor of its own opened with O_DIRECT (the cached one also
+ * serves buffered reads). On a virtual machine that hands free memory
+ * back to its host, every new page-cache page costs a fault in the host:
+ * copying data into them was 14 to 49 % of a chunk server's samples in
+ * sequential writes. The kernel writes back and drops any cached pages
+ * of the range first, so buffered reads stay coherent. -EINVAL when the
+ * file system refuses O_DIRECT or this alignment: the caller writes
+ * through the page cache instead.
+ */
+static ssize_t posix_pwrite_direct(int fd, const void *buf, size_t len,
+				   off_t off)
+{
+	char path[64];
+	ssize_t n;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0)
+		return -EINVAL;
+	n = pwrite(dfd, buf, len, off);
+	if (n < 0)
+		n = -errno;
+	close(dfd);
+	return n;
+}
+
 static ssize_t posix_pwrite(void *arg, enum store_file file, int fd,
 			    const void *buf, size_t len, off_t off)
 {
-	ssize_t n = pwrite(fd, buf, len, off);
+	ssize_t n;
 
 	(void)arg;
-	(void)file;
+	if (direct_ok(file, buf, len, off)) {
+		n = posix_pwrite_direct(fd, buf, len, off);
+		if (n != -EINVAL)
+			return n;
+	}
+	n = pwrite(fd, buf, len, off);
 	return n < 0 ? -errno : n;
 }
 

@@ -65,6 +65,7 @@
 #include <openssl/x509.h>
 
 #include "auth.h"
+#include "buf_pool.h"
 #include "http_server.h"
 #include "json_writer.h"
 #include "log.h"
@@ -77,6 +78,11 @@
 
 /* Bytes past a route's max_body read and dropped to answer 413 cleanly. */
 #define HTTP_DRAIN_MAX (16u * 1024 * 1024)
+
+/* Bodies of known length from this size up come from a pool of buffers
+ * kept for reuse, of at most HTTP_BODY_POOL_BYTES in all. */
+#define HTTP_BODY_POOL_MIN (64u * 1024)
+#define HTTP_BODY_POOL_BYTES (32u * 1024 * 1024)
 
 /* First allocation for a body of unknown length. */
 #define HTTP_BODY_MIN_ALLOC (64u * 1024)
@@ -118,6 +124,7 @@ struct http_server {
 					  * that may wait; NULL: a thread
 					  * per connection */
 	_Atomic unsigned live;		 /* requests begun, not completed */
+	struct buf_pool *bodies;	 /* large body buffers for reuse */
 };
 
 /* Why a request will not reach a handler. */
@@ -144,9 +151,11 @@ struct http_request {
 	const struct http_route *route;  /* matched route, NULL if none */
 	const char *method;              /* borrowed from MHD */
 	const char *path;                /* borrowed from MHD */
-	char *body;                      /* malloc()ed body, NUL-terminated */
+	char *body;			 /* owned body, NUL-terminated */
 	size_t len;                      /* body bytes received */
 	size_t cap;                      /* bytes allocated for body - 1 */
+	size_t body_size;		 /* body is from the pool, of this
+					  * size; 0: malloc()ed */
 	size_t max_body;                 /* limit of the route (0 if none) */
 	size_t dropped;                  /* body bytes dropped after refusal */
 	enum http_refusal refusal;       /* set when no handler will run */
@@ -428,6 +437,28 @@ static const struct http_route *http_route_find(struct http_server *srv,
 	return NULL;
 }
 
+/*
+ * A body buffer of len bytes. A large one comes from the server's pool
+ * (buf_pool.h): memory already mapped, starting on a page.
+ */
+static char *http_body_alloc(struct http_request *req, size_t len)
+{
+	if (len < HTTP_BODY_POOL_MIN)
+		return malloc(len);
+	return buf_pool_get(req->srv->bodies, len, &req->body_size);
+}
+
+/* Free the body buffer, or give it back to the pool. */
+static void http_body_free(struct http_request *req)
+{
+	if (req->body_size > 0)
+		buf_pool_put(req->srv->bodies, req->body, req->body_size);
+	else
+		free(req->body);
+	req->body = NULL;
+	req->body_size = 0;
+}
+
 /* Allocate the body buffer up front when Content-Length is known. */
 static void http_body_prealloc(struct http_request *req)
 {
@@ -442,7 +473,7 @@ static void http_body_prealloc(struct http_request *req)
 		req->reply_early = want - req->max_body > HTTP_DRAIN_MAX;
 		return;
 	}
-	req->body = malloc((size_t)want + 1);
+	req->body = http_body_alloc(req, (size_t)want + 1);
 	if (req->body == NULL) {
 		req->refusal = HTTP_REFUSE_NOMEM;
 		return;
@@ -554,6 +585,8 @@ static int http_body_reserve(struct http_request *req, size_t more)
 		ncap = ncap > req->max_body / 2 ? req->max_body : ncap * 2;
 	if (ncap > req->max_body)
 		ncap = req->max_body;
+	if (req->body_size > 0)
+		return -ENOMEM; /* a pooled body has its Content-Length */
 	nbody = realloc(req->body, ncap + 1);
 	if (nbody == NULL)
 		return -ENOMEM;
@@ -782,7 +815,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
 	if (req->kept != NULL)
 		MHD_destroy_response(req->kept);
 	free(req->uri);
-	free(req->body);
+	http_body_free(req);
 	free(req);
 	*con_cls = NULL;
 }
@@ -1015,6 +1048,7 @@ static int http_tls_load(struct http_server *srv,
 static void http_server_release(struct http_server *srv)
 {
 	work_pool_free(srv->workers);
+	buf_pool_free(srv->bodies);
 	http_free_pem(srv->tls_cert);
 	http_free_pem(srv->tls_key);
 	auth_replay_free(srv->replay);
@@ -1044,6 +1078,7 @@ struct http_server *http_server_new(const struct http_server_opts *opts,
 	srv->public_paths = opts->public_paths;
 	srv->observe = opts->observe;
 	srv->observe_arg = opts->observe_arg;
+	srv->bodies = buf_pool_new(HTTP_BODY_POOL_BYTES);
 	if (srv->auth != NULL)
 		srv->replay = auth_replay_new(0, 0);
 	if (http_tls_load(srv, opts) != 0)

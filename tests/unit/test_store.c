@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stddef.h>
@@ -953,6 +954,64 @@ static void test_fd_cache_reuse(void **state)
 	free(inos);
 }
 
+/* Pages of [off, off + len) of a file that are in the page cache. */
+static size_t cached_pages(const char *path, size_t off, size_t len)
+{
+	size_t page = 4096, n = 0;
+	unsigned char *vec = calloc(len / page + 1, 1);
+	int fd = open(path, O_RDONLY);
+	uint8_t *m;
+
+	assert_true(fd >= 0);
+	m = mmap(NULL, off + len, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(mincore(m + off, len, vec), 0);
+	for (size_t i = 0; i < len / page; i++)
+		n += vec[i] & 1;
+	munmap(m, off + len);
+	close(fd);
+	free(vec);
+	return n;
+}
+
+/*
+ * A large write from a page-aligned buffer at an aligned offset goes
+ * around the page cache (O_DIRECT): none of its pages are cached after
+ * it, even over pages a read had cached; an unaligned buffer's write goes
+ * through the cache. Every read sees the bytes last written.
+ */
+static void test_direct_write(void **state)
+{
+	struct fixture *fx = *state;
+	size_t len = TEST_CHUNK / 2, pages = len / 4096;
+	uint8_t *buf = NULL, *got = malloc(len);
+	char path[PATH_MAX];
+
+	assert_int_equal(posix_memalign((void **)&buf, 4096, len + 4096), 0);
+	file_path(fx, 120, "", path);
+	fill(buf, len, 0, 1);
+	assert_int_equal(store_write(fx->st, 120, 1, 0, buf, len), 0);
+	assert_int_equal(cached_pages(path, 0, len), 0);
+	assert_int_equal(store_read(fx->st, 120, 1, 0, got, len), 0);
+	assert_memory_equal(got, buf, len);
+	assert_int_equal(cached_pages(path, 0, len), pages);
+
+	fill(buf, len, 0, 2);
+	assert_int_equal(store_write(fx->st, 120, 1, 0, buf, len), 0);
+	assert_int_equal(cached_pages(path, 0, len), 0);
+	assert_int_equal(store_read(fx->st, 120, 1, 0, got, len), 0);
+	assert_memory_equal(got, buf, len);
+
+	fill(buf + 1, len, len, 3);
+	assert_int_equal(store_write(fx->st, 120, 1, len, buf + 1, len), 0);
+	assert_int_equal(cached_pages(path, len, len), pages);
+	assert_int_equal(store_read(fx->st, 120, 1, len, got, len), 0);
+	assert_memory_equal(got, buf + 1, len);
+	assert_int_equal(store_verify(fx->st, 120), 0);
+	free(buf);
+	free(got);
+}
+
 /* Deleting a replica closes its files; one written again under the same
  * handle reads its own bytes, not the old file's. */
 static void test_fd_cache_delete_recreate(void **state)
@@ -1243,6 +1302,7 @@ int main(void)
 		T(test_random_ops),
 		T(test_threads),
 		T(test_fd_cache_reuse),
+		T(test_direct_write),
 		T(test_fd_cache_delete_recreate),
 		T(test_fd_cache_quarantine),
 		T(test_fd_cache_import_replace),
