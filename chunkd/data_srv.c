@@ -92,8 +92,7 @@ struct chunk_req {
 	uint64_t size;                /* truncate: the new length */
 	const void *body;             /* write: the data (borrowed) */
 	size_t len;                   /* its length */
-	const struct auth_digest
-		*digest;	      /* write: its verified digest, or NULL */
+	const struct auth_digest *digest; /* write: verified, or NULL */
 	const char *token;            /* X-DFS-Token (borrowed), or NULL */
 	int nchain;                   /* servers still to forward to */
 	char chain[DFS_MAX_REPLICAS][DFS_ADDR_MAX];

@@ -525,7 +525,6 @@ static void http_auth_precheck(struct http_request *req)
 static bool http_auth_verify(struct http_request *req)
 {
 	struct http_server *srv = req->srv;
-
 	const char *hdr = http_request_header(req, AUTH_HEADER);
 
 	req->auth_err = auth_body_digest_for(srv->auth, hdr,
@@ -580,13 +579,13 @@ static int http_body_reserve(struct http_request *req, size_t more)
 
 	if (need <= req->cap)
 		return 0;
+	if (req->body_size > 0)
+		return -ENOMEM; /* a pooled body has its Content-Length */
 	ncap = req->cap != 0 ? req->cap : HTTP_BODY_MIN_ALLOC;
 	while (ncap < need)
 		ncap = ncap > req->max_body / 2 ? req->max_body : ncap * 2;
 	if (ncap > req->max_body)
 		ncap = req->max_body;
-	if (req->body_size > 0)
-		return -ENOMEM; /* a pooled body has its Content-Length */
 	nbody = realloc(req->body, ncap + 1);
 	if (nbody == NULL)
 		return -ENOMEM;

@@ -496,6 +496,7 @@ static void stop_chunk_srv(struct master *m)
  * bodies arrive in pieces), and libmicrohttpd zeroes what a request left
  * unused, 64 KiB by default, after each one. */
 #define MASTER_CONN_MEMORY (16u * 1024)
+
 static struct http_route routes[NROUTES_MAX];
 
 static int start_http(struct master *m)
