@@ -182,14 +182,6 @@ struct auth_digest {
 int auth_body_digest(const struct auth_key *key, const void *body, size_t len,
 		     struct auth_digest *out);
 
-/*
- * A verifier's digest of a body, into *out, of the kind the X-DFS-Auth
- * value "hdr" announces (keyed under its body nonce for "v2"). 0,
- * -ENOKEY, -EBADMSG or -EIO.
- */
-int auth_body_digest_for(const struct auth_key *key, const char *hdr,
-			 const void *body, size_t len, struct auth_digest *out);
-
 int auth_sign_digest(const struct auth_key *key, const char *method,
 		     const char *uri, const struct auth_digest *digest,
 		     int64_t now_ms, char *out);
@@ -231,6 +223,12 @@ int auth_verify_digest(const struct auth_key *key, struct auth_replay *rp,
 		       const char *method, const char *uri,
 		       const struct auth_digest *digest, const char *hdr,
 		       int64_t now_ms);
+/* auth_verify() that also gives the digest it computed, of the kind the
+ * header announces, for signing a forwarded copy (valid on success). */
+int auth_verify_body(const struct auth_key *key, struct auth_replay *rp,
+		     const char *method, const char *uri, const void *body,
+		     size_t len, const char *hdr, int64_t now_ms,
+		     struct auth_digest *out);
 
 /*
  * Make a chunk access token for "handle" granting "mode" (a non-empty set

@@ -749,20 +749,6 @@ static int auth_sig_parse(const char *hdr, struct auth_sig *sig)
 	return 0;
 }
 
-int auth_body_digest_for(const struct auth_key *key, const char *hdr,
-			 const void *body, size_t len, struct auth_digest *out)
-{
-	struct auth_sig sig;
-	int r;
-
-	pthread_once(&auth_once, auth_fetch);
-	if ((r = auth_sig_parse(hdr, &sig)) != 0)
-		return r;
-	if (!sig.keyed)
-		return auth_sha256_digest(body, len, out);
-	return auth_keyed_digest(key, sig.body_nonce, body, len, out);
-}
-
 /* Allowed skew of a replay cache, or the default. */
 static int64_t auth_skew(const struct auth_replay *rp)
 {
@@ -936,16 +922,70 @@ out:
 	return r;
 }
 
+/* The stamp of a parsed signature is within the window and the request
+ * line can be signed: 0, -ERANGE or -EACCES. */
+static int auth_sig_usable(const struct auth_replay *rp,
+			   const struct auth_sig *sig, const char *method,
+			   const char *uri, int64_t now_ms)
+{
+	if (!auth_in_window(sig->ts_ms, now_ms, auth_skew(rp)))
+		return -ERANGE;
+	if (!auth_line_ok(method) || !auth_line_ok(uri))
+		return -EACCES;
+	return 0;
+}
+
+/* Check a parsed signature's MAC over the request and digest, then
+ * record its nonce. */
+static int auth_sig_check(const struct auth_key *key, struct auth_replay *rp,
+			  const char *method, const char *uri,
+			  const struct auth_digest *digest,
+			  const struct auth_sig *sig, int64_t now_ms)
+{
+	char mac_hex[AUTH_MAC_LEN * 2 + 1];
+	int r;
+
+	if (sig->keyed != digest->keyed ||
+	    (sig->keyed && CRYPTO_memcmp(sig->body_nonce, digest->bytes,
+					 AUTH_NONCE_LEN) != 0))
+		return -EACCES;
+	if ((r = auth_request_mac(key, method, uri, digest, sig->ts,
+				  sig->ts_len, sig->nonce_hex, mac_hex)) != 0)
+		return r;
+	if (CRYPTO_memcmp(mac_hex, sig->mac_hex, AUTH_MAC_LEN * 2) != 0)
+		return -EACCES;
+	return rp != NULL ?
+		       auth_replay_add(rp, sig->nonce, sig->ts_ms, now_ms) :
+		       0;
+}
+
+int auth_verify_body(const struct auth_key *key, struct auth_replay *rp,
+		     const char *method, const char *uri, const void *body,
+		     size_t len, const char *hdr, int64_t now_ms,
+		     struct auth_digest *out)
+{
+	struct auth_sig sig;
+	int r;
+
+	pthread_once(&auth_once, auth_fetch);
+	if ((r = auth_sig_parse(hdr, &sig)) != 0 ||
+	    (r = auth_sig_usable(rp, &sig, method, uri, now_ms)) != 0)
+		return r;
+	r = sig.keyed ? auth_keyed_digest(key, sig.body_nonce, body, len, out) :
+			auth_sha256_digest(body, len, out);
+	if (r != 0)
+		return r;
+	return auth_sig_check(key, rp, method, uri, out, &sig, now_ms);
+}
+
 int auth_verify(const struct auth_key *key, struct auth_replay *rp,
 		const char *method, const char *uri, const void *body,
 		size_t len, const char *hdr, int64_t now_ms)
 {
 	struct auth_digest digest;
-	int r;
 
-	if ((r = auth_body_digest_for(key, hdr, body, len, &digest)) != 0)
-		return r;
-	return auth_verify_digest(key, rp, method, uri, &digest, hdr, now_ms);
+	return auth_verify_body(key, rp, method, uri, body, len, hdr, now_ms,
+				&digest);
 }
 
 int auth_verify_digest(const struct auth_key *key, struct auth_replay *rp,
@@ -953,27 +993,13 @@ int auth_verify_digest(const struct auth_key *key, struct auth_replay *rp,
 		       const struct auth_digest *digest, const char *hdr,
 		       int64_t now_ms)
 {
-	char mac_hex[AUTH_MAC_LEN * 2 + 1];
 	struct auth_sig sig;
 	int r;
 
-	if ((r = auth_sig_parse(hdr, &sig)) != 0)
+	if ((r = auth_sig_parse(hdr, &sig)) != 0 ||
+	    (r = auth_sig_usable(rp, &sig, method, uri, now_ms)) != 0)
 		return r;
-	if (!auth_in_window(sig.ts_ms, now_ms, auth_skew(rp)))
-		return -ERANGE;
-	if (!auth_line_ok(method) || !auth_line_ok(uri))
-		return -EACCES;
-	if (sig.keyed != digest->keyed ||
-	    (sig.keyed &&
-	     CRYPTO_memcmp(sig.body_nonce, digest->bytes, AUTH_NONCE_LEN) != 0))
-		return -EACCES;
-	if ((r = auth_request_mac(key, method, uri, digest, sig.ts,
-				  sig.ts_len, sig.nonce_hex, mac_hex)) != 0)
-		return r;
-	if (CRYPTO_memcmp(mac_hex, sig.mac_hex, AUTH_MAC_LEN * 2) != 0)
-		return -EACCES;
-	return rp != NULL ? auth_replay_add(rp, sig.nonce, sig.ts_ms, now_ms)
-			  : 0;
+	return auth_sig_check(key, rp, method, uri, digest, &sig, now_ms);
 }
 
 /* MAC of a token's text "<handle>.<mode>.<expiry>" as hex (65 bytes). */

@@ -525,16 +525,13 @@ static void http_auth_precheck(struct http_request *req)
 static bool http_auth_verify(struct http_request *req)
 {
 	struct http_server *srv = req->srv;
-	const char *hdr = http_request_header(req, AUTH_HEADER);
 
-	req->auth_err = auth_body_digest_for(srv->auth, hdr,
-					     req->body != NULL ? req->body : "",
-					     req->len, &req->body_digest);
-	if (req->auth_err == 0)
-		req->auth_err = auth_verify_digest(
-			srv->auth, srv->replay, req->method,
-			req->uri != NULL ? req->uri : req->path,
-			&req->body_digest, hdr, time_now_ms());
+	req->auth_err =
+		auth_verify_body(srv->auth, srv->replay, req->method,
+				 req->uri != NULL ? req->uri : req->path,
+				 req->body != NULL ? req->body : "", req->len,
+				 http_request_header(req, AUTH_HEADER),
+				 time_now_ms(), &req->body_digest);
 	if (req->auth_err == 0) {
 		req->has_digest = true;
 		return true;
